@@ -1,0 +1,1 @@
+"""The Gradio demo and the `worldfm` command line."""

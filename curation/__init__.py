@@ -1,0 +1,1 @@
+"""Video curation: I/O, shot splitting, filters, captions, dedup and sharding."""

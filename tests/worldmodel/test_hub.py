@@ -1,0 +1,111 @@
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from worldmodel import hub
+
+
+@dataclass
+class InnerConfig:
+    levels: tuple[int, ...] = (8, 5)
+
+
+@dataclass
+class TinyConfig:
+    width: int = 8
+    depth: int = 2
+    inner: InnerConfig = field(default_factory=InnerConfig)
+    name: str | None = None
+
+
+@hub.register("tokenizer")
+class TinyNet(nn.Module):
+    def __init__(self, config: TinyConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.layers = nn.Sequential(*[nn.Linear(config.width, config.width) for _ in range(config.depth)])
+        self.head = nn.Linear(config.width, 2)
+        self.tied = self.head  # shared parameters must survive safetensors
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.layers(x))
+
+
+def test_checkpoint_round_trip_restores_config_and_outputs(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = TinyNet(TinyConfig(width=6, depth=3, inner=InnerConfig((7, 7, 3)), name="t"))
+    hub.save(model, tmp_path / "ckpt", extra={"posttrained_for": "robot"})
+    loaded = hub.load(tmp_path / "ckpt")
+    assert isinstance(loaded, TinyNet) and not loaded.training
+    assert loaded.config == model.config
+    assert loaded.config.inner.levels == (7, 7, 3)
+    x = torch.randn(4, 6)
+    torch.testing.assert_close(loaded(x), model(x))
+    payload = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    assert payload["kind"] == "tokenizer" and payload["posttrained_for"] == "robot"
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["config.json", "model.safetensors"]
+
+
+def test_save_keeps_training_state_beside_the_weights(tmp_path: Path) -> None:
+    (tmp_path / "ckpt" / "training_state").mkdir(parents=True)
+    hub.save(TinyNet(TinyConfig()), tmp_path / "ckpt")
+    hub.save(TinyNet(TinyConfig()), tmp_path / "ckpt")
+    assert (tmp_path / "ckpt" / "training_state").is_dir()
+
+
+def test_pickle_checkpoint_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    torch.save(TinyNet(TinyConfig()).state_dict(), tmp_path / "model.pt")
+    with pytest.raises(hub.CheckpointError, match="pickle"):
+        hub.load(tmp_path / "model.pt")
+    with pytest.raises(hub.CheckpointError, match=r"pickle weights \['model.pt'\]"):
+        hub.load(tmp_path)
+
+
+def test_wrong_kind_names_the_kind_needed(tmp_path: Path) -> None:
+    hub.save(TinyNet(TinyConfig()), tmp_path / "ckpt")
+    with pytest.raises(hub.CheckpointError, match="'diffusion' checkpoint is needed"):
+        hub.load(tmp_path / "ckpt", expect_kind="diffusion")
+
+
+def test_missing_or_foreign_config_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(hub.CheckpointError, match="does not exist"):
+        hub.load(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(hub.CheckpointError, match="no config.json"):
+        hub.load(tmp_path / "empty")
+    hub.save(TinyNet(TinyConfig()), tmp_path / "ckpt")
+    payload = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    payload["config"]["colour"] = "red"
+    (tmp_path / "ckpt" / "config.json").write_text(json.dumps(payload))
+    with pytest.raises(hub.CheckpointError, match=r"\['colour'\] are unknown"):
+        hub.load(tmp_path / "ckpt")
+
+
+def test_newer_format_version_asks_for_an_upgrade(tmp_path: Path) -> None:
+    hub.save(TinyNet(TinyConfig()), tmp_path / "ckpt")
+    payload = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    payload["format_version"] = hub.FORMAT_VERSION + 1
+    (tmp_path / "ckpt" / "config.json").write_text(json.dumps(payload))
+    with pytest.raises(hub.CheckpointError, match="upgrade worldfm"):
+        hub.load(tmp_path / "ckpt")
+
+
+def test_weights_that_do_not_match_the_config_are_rejected(tmp_path: Path) -> None:
+    hub.save(TinyNet(TinyConfig(depth=2)), tmp_path / "ckpt")
+    payload = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    payload["config"]["depth"] = 3
+    (tmp_path / "ckpt" / "config.json").write_text(json.dumps(payload))
+    with pytest.raises(hub.CheckpointError, match="does not match"):
+        hub.load(tmp_path / "ckpt")
+
+
+def test_unregistered_model_cannot_be_saved(tmp_path: Path) -> None:
+    class Plain(nn.Module):
+        config = TinyConfig()
+
+    with pytest.raises(hub.CheckpointError, match="register"):
+        hub.save(Plain(), tmp_path / "x")

@@ -1,0 +1,1 @@
+"""Data loading, trainers, post-training and evaluation."""

@@ -1,0 +1,4 @@
+"""Pure PyTorch world-model components: tokenizers, world models, conditioning, checkpoints.
+
+Nothing in this package reads or writes files except ``hub`` (checkpoints).
+"""
