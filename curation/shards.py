@@ -20,8 +20,8 @@ from pathlib import Path
 
 import webdataset as wds
 
+from curation.atomic import atomic_write_bytes
 from curation.sample import ClipSample, SampleError, decode_sample, encode_sample
-from curation.video_io import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -106,10 +106,10 @@ class ShardWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
+        if exc_type is not None:
             self._abort()
+        elif not self._closed:
+            self.close()
 
     def write(self, sample: ClipSample) -> str:
         """Add one sample; returns the bucket it went to."""

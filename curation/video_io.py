@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -20,6 +19,8 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+
+from curation.atomic import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -240,25 +241,6 @@ def encode_video(frames: np.ndarray, fps: float, *, crf: int = 18, preset: str =
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
     return buffer.getvalue()
-
-
-def atomic_write_bytes(path: PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and a rename.
-
-    A crash leaves either the old file or the new one, never half of one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_video(path: PathLike, frames: np.ndarray, fps: float, *, crf: int = 18) -> None:

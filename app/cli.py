@@ -1,0 +1,200 @@
+"""The ``worldfm`` command line: one subcommand per stage (ARCHITECTURE.md).
+
+Only working stages are listed. Heavy imports happen inside each command so that
+``worldfm --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+logger = logging.getLogger("worldfm")
+
+SIMULATE_EXAMPLES = """examples:
+  worldfm simulate fetch --episodes 20 --out data/fetch
+  worldfm simulate fetch --task pickandplace --episodes 50 --size 128 --seed 1 --out data/pick
+  worldfm simulate orbit --episodes 20 --out data/orbit
+  worldfm simulate driving --episodes 20 --out data/driving
+  worldfm simulate driving --backend carla --host 127.0.0.1 --port 2000 --out data/carla
+  worldfm simulate raw --episodes 4 --out data/raw      # raw footage + labels.json, not shards
+"""
+
+DEMO_EXAMPLES = """examples:
+  worldfm demo                  # writes demo_out/
+  worldfm demo --out /tmp/demo --episodes 4
+"""
+
+
+class UserError(Exception):
+    """A problem with the user's input or environment; printed without a traceback."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from curation.sample import SampleError
+    from curation.shards import ShardError
+    from curation.video_io import VideoError
+    from worldmodel.hub import CheckpointError
+
+    errors: list[type[BaseException]] = [UserError, VideoError, ShardError, SampleError, CheckpointError]
+    try:
+        from envs.sim.carla_backend import CarlaConnectionError
+
+        errors.append(CarlaConnectionError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def _summary(message: str) -> None:
+    print(message, flush=True)
+
+
+def _simulate_episodes(args: argparse.Namespace):  # noqa: ANN202 - an iterator of Episode
+    common = {"size": args.size, "seed": args.seed, "frames_per_episode": args.frames}
+    if args.source == "fetch":
+        from envs.sim.fetch import generate_episodes
+
+        return generate_episodes(args.episodes, task=args.task, **common)
+    if args.source == "orbit":
+        from envs.sim.orbit import generate_episodes
+
+        return generate_episodes(args.episodes, **common)
+    if args.source == "driving":
+        from envs.sim.driving import generate_episodes
+
+        return generate_episodes(
+            args.episodes,
+            backend=args.backend,
+            host=args.host,
+            port=args.port,
+            timeout=args.timeout,
+            **common,
+        )
+    raise UserError(f"unknown source {args.source!r}")
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    if args.episodes < 1:
+        raise UserError(f"--episodes must be >= 1, got {args.episodes}")
+    if args.size < 16:
+        raise UserError(f"--size must be >= 16 pixels, got {args.size}")
+    out = Path(args.out)
+    if args.source == "raw":
+        from envs.sim.raw import write_raw_footage
+
+        labels = write_raw_footage(
+            out,
+            args.episodes,
+            seed=args.seed,
+            size=args.size,
+            min_seconds=args.min_seconds,
+            max_seconds=args.max_seconds,
+            long_fraction=args.long_fraction,
+        )
+        _summary(f"wrote {args.episodes} raw videos and {labels} in {time.perf_counter() - start:.1f} s")
+        return 0
+
+    from envs.record import record_episodes
+
+    if args.frames is None:
+        args.frames = {"fetch": 50, "orbit": 48, "driving": 48}[args.source]
+    run_info = {k: v for k, v in vars(args).items() if k != "func"}
+    manifest = record_episodes(
+        _simulate_episodes(args), out, total=args.episodes, overwrite=args.overwrite, run_info=run_info
+    )
+    stats = manifest["stats"]
+    extra = f", scripted success {stats['success_rate']:.0%}" if "success_rate" in stats else ""
+    _summary(
+        f"wrote {manifest['num_samples']} {args.source} episodes ({stats['frames']} frames) in "
+        f"{len(manifest['shards'])} shard(s) to {out} in {time.perf_counter() - start:.1f} s{extra}"
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from app.preview import run_demo
+
+    start = time.perf_counter()
+    paths = run_demo(Path(args.out), episodes=args.episodes, size=args.size, seed=args.seed)
+    _summary(f"demo done in {time.perf_counter() - start:.1f} s:")
+    for name, path in paths.items():
+        _summary(f"  {name:8s} {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="worldfm",
+        description="worldfm: world foundation models for physical AI (simulate, curate, train, use).",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sim = sub.add_parser(
+        "simulate",
+        help="record simulator episodes as training shards",
+        description="Record episodes from a ground-truth simulator into WebDataset shards "
+        "(<out>/<H>x<W>_<duration>/shard-*.tar + manifest.json), or raw footage for curation.",
+        epilog=SIMULATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sim.add_argument("source", choices=["fetch", "orbit", "driving", "raw"], help="which simulator")
+    sim.add_argument("--episodes", type=int, default=10, help="episodes to record (raw: videos to write)")
+    sim.add_argument("--size", type=int, default=64, help="render size in pixels (square; raw: base height)")
+    sim.add_argument("--seed", type=int, default=0, help="seed for scenes, policies and noise")
+    sim.add_argument("--frames", type=int, default=None, help="frames per episode (default per source)")
+    sim.add_argument("--out", required=True, help="output folder")
+    sim.add_argument("--overwrite", action="store_true", help="replace an existing shard set in --out")
+    fetch = sim.add_argument_group("fetch")
+    fetch.add_argument("--task", choices=["push", "pickandplace"], default="push")
+    driving = sim.add_argument_group("driving")
+    driving.add_argument("--backend", choices=["embedded", "carla"], default="embedded")
+    driving.add_argument("--host", default="127.0.0.1", help="CARLA server host")
+    driving.add_argument("--port", type=int, default=2000, help="CARLA server RPC port")
+    driving.add_argument("--timeout", type=float, default=10.0, help="CARLA connection timeout, seconds")
+    raw = sim.add_argument_group("raw")
+    raw.add_argument("--min-seconds", type=float, default=20.0, help="shortest raw video")
+    raw.add_argument("--max-seconds", type=float, default=45.0, help="longest raw video (before long ones)")
+    raw.add_argument("--long-fraction", type=float, default=0.25, help="share of videos over 60 s")
+    sim.set_defaults(func=cmd_simulate)
+
+    demo = sub.add_parser(
+        "demo",
+        help="record a few episodes and write shards, a preview mp4 and a Rerun .rrd",
+        description="The end-to-end demo on embedded defaults: records Fetch, orbit and driving "
+        "episodes, writes them as shards, a side-by-side preview mp4 and a Rerun recording.",
+        epilog=DEMO_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument("--out", default="demo_out", help="output folder")
+    demo.add_argument("--episodes", type=int, default=2, help="Fetch episodes to record")
+    demo.add_argument("--size", type=int, default=64, help="render size in pixels")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s"
+    )
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        print("worldfm: interrupted before the manifest was written; rerun the same command", file=sys.stderr)
+        return 130
+    except _user_errors() as e:
+        print(f"worldfm {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
