@@ -1,0 +1,182 @@
+"""Causal 3D building blocks of the video tokenizer (after Cosmos-Tokenizer's ``modules/layers3d.py``).
+
+Causality lives in one primitive, ``CausalConv3d``, which pads time only on the
+past side (by repeating the first frame, so a still image behaves like a static
+video). Normalisation is per frame and attention is masked in time, so no block
+lets a frame see its future.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+
+class CausalConv3d(nn.Module):
+    """3D convolution that sees only the current and past frames.
+
+    x: (B, C, T, H, W) -> (B, C', T, H/s, W/s); spatial padding is symmetric (zeros).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: tuple[int, int, int] = (3, 3, 3),
+        spatial_stride: int = 1,
+    ) -> None:
+        super().__init__()
+        kt, kh, kw = kernel_size
+        self.time_pad = kt - 1
+        self.conv = nn.Conv3d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=(1, spatial_stride, spatial_stride),
+            padding=(0, kh // 2, kw // 2),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.time_pad:
+            x = torch.cat([x[:, :, :1].expand(-1, -1, self.time_pad, -1, -1), x], dim=2)
+        return self.conv(x)
+
+
+class FactorizedConv3d(nn.Module):
+    """A (1, k, k) spatial conv followed by a (kt, 1, 1) causal temporal conv.
+
+    Cheaper than a full k x k x kt kernel with the same receptive field
+    (Cosmos' factorised residual blocks); ``kt = 1`` gives a per-frame 2D conv.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, temporal_kernel: int = 3) -> None:
+        super().__init__()
+        self.spatial = CausalConv3d(in_channels, out_channels, (1, 3, 3))
+        self.temporal = (
+            CausalConv3d(out_channels, out_channels, (temporal_kernel, 1, 1)) if temporal_kernel > 1 else None
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.spatial(x)
+        return self.temporal(x) if self.temporal is not None else x
+
+
+class FrameGroupNorm(nn.GroupNorm):
+    """GroupNorm over each frame separately: statistics never mix past and future."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = x.shape[0]
+        y = super().forward(rearrange(x, "b c t h w -> (b t) c h w"))
+        return rearrange(y, "(b t) c h w -> b c t h w", b=b)
+
+
+def norm(channels: int) -> FrameGroupNorm:
+    return FrameGroupNorm(num_groups=min(32, channels // 4) or 1, num_channels=channels, eps=1e-6)
+
+
+class ResBlock3d(nn.Module):
+    """Pre-norm residual block: (norm, SiLU, conv) twice plus a skip (1x1 when widths differ)."""
+
+    def __init__(self, in_channels: int, out_channels: int, temporal_kernel: int = 3, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.norm1 = norm(in_channels)
+        self.conv1 = FactorizedConv3d(in_channels, out_channels, temporal_kernel)
+        self.norm2 = norm(out_channels)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = FactorizedConv3d(out_channels, out_channels, temporal_kernel)
+        self.skip = (
+            CausalConv3d(in_channels, out_channels, (1, 1, 1)) if in_channels != out_channels else nn.Identity()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+        return self.skip(x) + h
+
+
+class Downsample3d(nn.Module):
+    """Halve H and W (strided conv) and/or T (causally: 1 + 2k frames -> 1 + k).
+
+    In time, output j mixes frames 2j-1 and 2j; output 0 sees frame 0 alone.
+    """
+
+    def __init__(self, channels: int, *, spatial: bool, temporal: bool) -> None:
+        super().__init__()
+        self.spatial = CausalConv3d(channels, channels, (1, 3, 3), spatial_stride=2) if spatial else None
+        self.temporal = nn.Conv3d(channels, channels, (2, 1, 1), stride=(2, 1, 1)) if temporal else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.spatial is not None:
+            x = self.spatial(x)
+        if self.temporal is not None:
+            x = self.temporal(torch.cat([x[:, :, :1], x], dim=2))
+        return x
+
+
+class Upsample3d(nn.Module):
+    """Double H and W (nearest + conv) and/or T (1 + k frames -> 1 + 2k, then a causal conv)."""
+
+    def __init__(self, channels: int, *, spatial: bool, temporal: bool, temporal_kernel: int = 3) -> None:
+        super().__init__()
+        self.do_spatial, self.do_temporal = spatial, temporal
+        self.spatial = CausalConv3d(channels, channels, (1, 3, 3)) if spatial else None
+        self.temporal = CausalConv3d(channels, channels, (temporal_kernel, 1, 1)) if temporal else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.temporal is not None:
+            # Frame 0 maps to output 0 only; latent j (j >= 1) to outputs 2j-1 and 2j.
+            x = self.temporal(x.repeat_interleave(2, dim=2)[:, :, 1:])
+        if self.spatial is not None:
+            b = x.shape[0]
+            x = rearrange(x, "b c t h w -> (b t) c h w")
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+            x = self.spatial(rearrange(x, "(b t) c h w -> b c t h w", b=b))
+        return x
+
+
+def causal_window_mask(t: int, window: int, device: torch.device) -> torch.Tensor:
+    """(t, t) boolean mask: query i may attend to key j iff ``i - window < j <= i``."""
+    i = torch.arange(t, device=device)
+    d = i[:, None] - i[None, :]
+    return (d >= 0) & (d < window)
+
+
+class SpatioTemporalAttention(nn.Module):
+    """Spatial attention within each frame, then causal temporal attention at each position.
+
+    Factorised (Cosmos-Tokenizer) so cost grows linearly with length; the temporal
+    part sees at most ``window`` frames (current included), which bounds the
+    receptive field and lets long videos be processed in chunks exactly.
+    """
+
+    def __init__(self, channels: int, heads: int = 1, window: int = 8, temporal: bool = True) -> None:
+        super().__init__()
+        if channels % heads:
+            raise ValueError(f"attention channels ({channels}) must be divisible by heads ({heads})")
+        self.heads, self.window = heads, window
+        self.norm_s = norm(channels)
+        self.qkv_s = nn.Linear(channels, 3 * channels)
+        self.proj_s = nn.Linear(channels, channels)
+        self.temporal = temporal
+        if temporal:
+            self.norm_t = norm(channels)
+            self.qkv_t = nn.Linear(channels, 3 * channels)
+            self.proj_t = nn.Linear(channels, channels)
+
+    def _attend(self, x: torch.Tensor, qkv: nn.Linear, proj: nn.Linear, mask: torch.Tensor | None) -> torch.Tensor:
+        q, k, v = rearrange(qkv(x), "n l (three h d) -> three n h l d", three=3, h=self.heads)  # (N, h, L, d)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (N, h, L, d)
+        return proj(rearrange(y, "n h l d -> n l (h d)"))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, t, h, w = x.shape
+        s = rearrange(self.norm_s(x), "b c t h w -> (b t) (h w) c")
+        x = x + rearrange(self._attend(s, self.qkv_s, self.proj_s, None), "(b t) (h w) c -> b c t h w", b=b, h=h)
+        if self.temporal:
+            mask = causal_window_mask(t, self.window, x.device)
+            s = rearrange(self.norm_t(x), "b c t h w -> (b h w) t c")
+            y = self._attend(s, self.qkv_t, self.proj_t, mask)
+            x = x + rearrange(y, "(b h w) t c -> b c t h w", b=b, h=h, w=w)
+        return x
