@@ -128,6 +128,95 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+TRAIN_EXAMPLES = """examples:
+  worldfm train tokenizer --config CV4x8x8-tiny --data data/fetch --out runs/tok --steps 200
+  worldfm train tokenizer --config CI8x8-small --data data/fetch data/orbit --out runs/ci8 --steps 20000 \\
+      --batch-size 16 --perceptual-weights vgg19.safetensors
+"""
+
+EVAL_EXAMPLES = """examples:
+  worldfm eval tokenizer --ckpt checkpoints/tokenizer-ci8x8-fetch64 --data data/fetch
+  worldfm eval tokenizer --ckpt runs/tok --data data/fetch --clips 32 --video-out recon.mp4
+"""
+
+
+def cmd_train_tokenizer(args: argparse.Namespace) -> int:
+    from training.train_tokenizer import TokenizerTrainArgs, train_tokenizer
+    from training.trainer import TrainConfig
+    from worldmodel.tokenizer.losses import TokenizerLossConfig
+
+    try:
+        run = TokenizerTrainArgs(
+            config=args.config,
+            data=args.data,
+            out=args.out,
+            size=args.size,
+            frames=args.frames,
+            image_fraction=args.image_fraction,
+            perceptual_weights=args.perceptual_weights,
+            loss=TokenizerLossConfig(
+                l1=args.l1,
+                perceptual=args.perceptual,
+                ssim=args.ssim,
+                flow=args.flow,
+                gram=args.gram,
+                stage2_step=args.stage2_step if args.stage2_step is not None else int(0.7 * args.steps),
+            ),
+            train=TrainConfig(
+                steps=args.steps,
+                batch_size=args.batch_size,
+                lr=args.lr,
+                min_lr=args.lr / 10,
+                warmup_steps=min(args.warmup, args.steps),
+                ema_decay=args.ema,
+                mixed_precision="bf16" if args.bf16 else "no",
+                eval_every=args.eval_every,
+                save_every=args.save_every,
+                log_every=min(args.log_every, args.steps),
+                seed=args.seed,
+                out_dir=args.out,
+            ),
+        )
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    start = time.perf_counter()
+    metrics = train_tokenizer(run)
+    psnr = metrics.get("eval/psnr")
+    _summary(
+        f"trained {args.config} for {args.steps} steps in {time.perf_counter() - start:.0f} s: "
+        f"loss {metrics.get('losses/total', float('nan')):.4g}"
+        + (f", held-out PSNR {psnr:.2f} dB" if psnr is not None else "")
+        + f"; checkpoint in {args.out}"
+    )
+    return 0
+
+
+def cmd_eval_tokenizer(args: argparse.Namespace) -> int:
+    from training.eval_tokenizer import evaluate_tokenizer
+
+    result = evaluate_tokenizer(
+        args.ckpt,
+        args.data,
+        split=args.split,
+        clips=args.clips,
+        frames=args.frames,
+        size=args.size,
+        seed=args.seed,
+        video_out=args.video_out,
+    )
+    _summary(f"| metric | {Path(args.ckpt).name} | bilinear (same values) |")
+    _summary("|---|---:|---:|")
+    _summary(f"| PSNR (dB) | {result['psnr']:.2f} | {result['bilinear_psnr']:.2f} |")
+    _summary(f"| SSIM | {result['ssim']:.4f} | {result['bilinear_ssim']:.4f} |")
+    _summary(
+        f"compression ratio {result['compression_ratio']:.1f}x, {result['tokens_per_frame']:.1f} tokens/frame"
+        + (f" x {result['bits_per_token']:.1f} bits" if "bits_per_token" in result else "")
+        + f", {result['clips']} {args.split} clips of {result['frames']} frames at {result['size']}px"
+        + (f"; side-by-side video: {result['video']}" if "video" in result else "")
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="worldfm",
@@ -163,6 +252,68 @@ def build_parser() -> argparse.ArgumentParser:
     raw.add_argument("--max-seconds", type=float, default=45.0, help="longest raw video (before long ones)")
     raw.add_argument("--long-fraction", type=float, default=0.25, help="share of videos over 60 s")
     sim.set_defaults(func=cmd_simulate)
+
+    train = sub.add_parser("train", help="train models").add_subparsers(dest="model", required=True)
+    tok = train.add_parser(
+        "tokenizer",
+        help="train a causal video / image tokenizer",
+        description="Train a causal wavelet tokenizer (continuous or FSQ) on clip shards; resumes from "
+        "--out/training_state if present.",
+        epilog=TRAIN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tok.add_argument(
+        "--config", default="CV4x8x8-tiny", help="preset, e.g. CV4x8x8, DV4x8x8-small, CI8x8-tiny"
+    )
+    tok.add_argument("--data", nargs="+", required=True, help="shard folder(s)")
+    tok.add_argument("--out", required=True, help="checkpoint directory")
+    tok.add_argument("--size", type=int, default=64)
+    tok.add_argument(
+        "--frames", type=int, default=None, help="window length (default 1 + 2 x temporal factor)"
+    )
+    tok.add_argument("--image-fraction", type=float, default=0.25, help="share of single frames per batch")
+    tok.add_argument("--steps", type=int, default=1000)
+    tok.add_argument("--batch-size", type=int, default=8)
+    tok.add_argument("--lr", type=float, default=1e-3)
+    tok.add_argument("--warmup", type=int, default=100)
+    tok.add_argument("--ema", type=float, default=0.0, help="EMA decay of the weights (0 = off)")
+    tok.add_argument("--bf16", action="store_true", help="bf16 autocast")
+    tok.add_argument("--eval-every", type=int, default=250)
+    tok.add_argument("--save-every", type=int, default=250)
+    tok.add_argument("--log-every", type=int, default=25)
+    tok.add_argument("--seed", type=int, default=0)
+    tok.add_argument(
+        "--perceptual-weights", default=None, help="local VGG19 weights; without, no perceptual loss"
+    )
+    tok.add_argument("--l1", type=float, default=1.0)
+    tok.add_argument("--perceptual", type=float, default=0.1)
+    tok.add_argument("--ssim", type=float, default=0.0)
+    tok.add_argument("--flow", type=float, default=0.01)
+    tok.add_argument("--gram", type=float, default=0.0)
+    tok.add_argument(
+        "--stage2-step",
+        type=int,
+        default=None,
+        help="step where stage 2 (flow, Gram) starts (default: 70%% of --steps)",
+    )
+    tok.set_defaults(func=cmd_train_tokenizer)
+
+    evaluate = sub.add_parser("eval", help="evaluate models").add_subparsers(dest="model", required=True)
+    etok = evaluate.add_parser(
+        "tokenizer",
+        help="PSNR / SSIM / compression of a tokenizer vs bilinear resizing",
+        epilog=EVAL_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    etok.add_argument("--ckpt", required=True)
+    etok.add_argument("--data", nargs="+", required=True)
+    etok.add_argument("--split", choices=["heldout", "train", "all"], default="heldout")
+    etok.add_argument("--clips", type=int, default=16)
+    etok.add_argument("--frames", type=int, default=None)
+    etok.add_argument("--size", type=int, default=None)
+    etok.add_argument("--seed", type=int, default=0)
+    etok.add_argument("--video-out", default=None, help="write original | reconstruction | bilinear mp4")
+    etok.set_defaults(func=cmd_eval_tokenizer)
 
     demo = sub.add_parser(
         "demo",

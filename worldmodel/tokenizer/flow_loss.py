@@ -26,7 +26,7 @@ from torch import Tensor
 
 
 def _sample_grid(flow: Tensor) -> Tensor:
-    """Pixel flow ``(B, 2, H, W)`` -> grid_sample grid ``(B, H, W, 2)`` of normalised coords (align_corners)."""
+    """Pixel flow ``(B, 2, H, W)`` -> ``grid_sample`` grid ``(B, H, W, 2)`` (align_corners=True)."""
     _, _, h, w = flow.shape
     ys, xs = torch.meshgrid(
         torch.arange(h, dtype=flow.dtype, device=flow.device),
@@ -52,7 +52,9 @@ def flow_warp(frames: Tensor, flow: Tensor) -> Tensor:
         precision than bf16 has, so the warp runs with autocast off).
     """
     if frames.ndim != 4 or flow.ndim != 4 or flow.shape[1] != 2:
-        raise ValueError(f"expected frames (B, C, H, W) and flow (B, 2, H, W), got {frames.shape}, {flow.shape}")
+        raise ValueError(
+            f"expected frames (B, C, H, W) and flow (B, 2, H, W), got {frames.shape}, {flow.shape}"
+        )
     if frames.shape[0] != flow.shape[0] or frames.shape[-2:] != flow.shape[-2:]:
         raise ValueError(f"frames {tuple(frames.shape)} and flow {tuple(flow.shape)} disagree on B, H or W")
     with torch.autocast(device_type=frames.device.type, enabled=False):
@@ -70,8 +72,12 @@ def flow_in_frame_mask(flow: Tensor) -> Tensor:
     return inside.unsqueeze(1).float()
 
 
-def forward_backward_mask(flow: Tensor, flow_reverse: Tensor, *, alpha1: float = 0.01, alpha2: float = 0.5) -> Tensor:
-    """Occlusion mask from forward-backward consistency (Sundaram et al. ECCV 2010; UnFlow, arXiv 1711.07837 eq. 3).
+def forward_backward_mask(
+    flow: Tensor, flow_reverse: Tensor, *, alpha1: float = 0.01, alpha2: float = 0.5
+) -> Tensor:
+    """Occlusion mask from forward-backward consistency (UnFlow, arXiv 1711.07837 eq. 3).
+
+    The test goes back to Sundaram et al., ECCV 2010.
 
     A pixel p is trusted when following ``flow`` and then ``flow_reverse``
     returns to p:  |w + w_r|^2 < alpha1 (|w|^2 + |w_r|^2) + alpha2, where

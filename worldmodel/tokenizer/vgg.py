@@ -144,4 +144,6 @@ def gram_loss(
         Scalar loss.
     """
     w = _layer_weights(feats_x, weights)
-    return sum(wl * F.mse_loss(gram_matrix(feats_x[name]), gram_matrix(feats_y[name])) for name, wl in w.items())
+    return sum(
+        wl * F.mse_loss(gram_matrix(feats_x[name]), gram_matrix(feats_y[name])) for name, wl in w.items()
+    )

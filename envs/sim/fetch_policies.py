@@ -1,0 +1,224 @@
+"""Scripted policies for the Fetch simulator: goal-directed experts and a smooth random policy.
+
+All policies read the Fetch dict observation and return an action in ``Box(-1, 1, (4,))``:
+``(dx, dy, dz, gripper)``, where Fetch moves the mocap target by ``0.05 * (dx, dy, dz)`` metres a
+step and ``gripper > 0`` opens the fingers (ignored in push, whose gripper is blocked shut).
+
+``obs["observation"]`` (25,) is laid out as: grip_pos (0:3), object_pos (3:6), object_rel_pos (6:9),
+finger widths (9:11), object rotation, object / gripper velocities. ``obs["desired_goal"]`` (3,) is
+the target of the object's centre.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+ACTION_DIM = 4
+# Fetch scales position actions by this many metres per step (fetch_env._set_action).
+MAX_STEP_M = 0.05
+# Height the experts travel at above the block's centre, so they do not sweep it away.
+CLEARANCE_M = 0.06
+# Axis-aligned box (x, y, z in metres) over the table's work area, inside the default cameras'
+# view; the random policy's waypoints stay in it.
+WORKSPACE_LOW = np.array([1.15, 0.55, 0.42])
+WORKSPACE_HIGH = np.array([1.55, 0.95, 0.65])
+
+
+class FetchPolicy(Protocol):
+    """A closed-loop policy: ``reset()`` at the start of an episode, then one call per step."""
+
+    def reset(self) -> None: ...
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """Return the next action, float32 (4,) in [-1, 1]."""
+        ...
+
+
+class SmoothNoise:
+    """AR(1) (discretised Ornstein-Uhlenbeck) noise: ``n_t = rho n_{t-1} + sqrt(1 - rho^2) sigma eps``.
+
+    Its stationary standard deviation is ``sigma`` whatever ``rho``; a ``rho`` near 1 gives slowly
+    drifting noise that reads as deliberate motion rather than per-frame jitter.
+    """
+
+    def __init__(self, rng: np.random.Generator, sigma: float, rho: float, dim: int = ACTION_DIM) -> None:
+        if not 0.0 <= rho < 1.0:
+            raise ValueError(f"SmoothNoise rho must be in [0, 1), got {rho}.")
+        self.rng, self.sigma, self.rho, self.dim = rng, sigma, rho, dim
+        self.reset()
+
+    def reset(self) -> None:
+        # Start from the stationary distribution so the first steps are not special.
+        self.state = self.sigma * self.rng.standard_normal(self.dim)
+
+    def __call__(self) -> np.ndarray:
+        eps = self.rng.standard_normal(self.dim)
+        self.state = self.rho * self.state + np.sqrt(1.0 - self.rho**2) * self.sigma * eps
+        return self.state
+
+
+def _move_toward(grip: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Position action (3,) that moves ``grip`` toward ``target``, saturating at one full step."""
+    return np.clip((target - grip) / MAX_STEP_M, -1.0, 1.0)
+
+
+def _unpack(obs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Gripper position (3,), object position (3,), goal (3,) and total finger opening (m)."""
+    o = obs["observation"]
+    return o[0:3], o[3:6], obs["desired_goal"], float(o[9] + o[10])
+
+
+def _finish(pos: np.ndarray, gripper: float, noise: SmoothNoise | None) -> np.ndarray:
+    action = np.append(pos, gripper)
+    if noise is not None:
+        action = action + noise()
+    return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+
+class PushExpert:
+    """Push the block to the goal: get behind it (relative to the goal), descend, push along the line.
+
+    Stateless (each action depends only on the observation), so after a perturbation (noise, the
+    block turning) it re-plans: if it is no longer behind the block it lifts and re-approaches.
+
+    Args:
+        rng: source of the action noise.
+        noise: stationary std of the added AR(1) action noise; 0 for the clean expert.
+    """
+
+    # Where the gripper lines up before pushing: this far behind the block's centre.
+    BEHIND_M = 0.06
+    # The block counts as placed (and the expert backs off) this close to the goal; Fetch's own
+    # success threshold is 5 cm, aiming tighter leaves room for the block to slide on.
+    DONE_M = 0.015
+    # Where the gripper waits once the block is placed, relative to the block: above it and toward
+    # the robot (-x), out of the camera's line of sight to the block.
+    REST_OFFSET_M = np.array([-0.08, 0.0, CLEARANCE_M])
+
+    def __init__(self, rng: np.random.Generator, noise: float = 0.0) -> None:
+        self.noise = SmoothNoise(rng, noise, rho=0.5) if noise > 0 else None
+
+    def reset(self) -> None:
+        if self.noise is not None:
+            self.noise.reset()
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        grip, obj, goal, _ = _unpack(obs)
+        to_goal = goal[:2] - obj[:2]
+        dist = float(np.linalg.norm(to_goal))
+        rel = grip[:2] - obj[:2]
+        lifted = grip[2] >= obj[2] + CLEARANCE_M / 2
+        if dist < self.DONE_M:
+            # Back off up and toward the robot and hold there (under feedback, so action noise does
+            # not random-walk the arm): the placed block stays in view.
+            target = obj + self.REST_OFFSET_M if lifted else np.append(grip[:2], obj[2] + CLEARANCE_M)
+            return _finish(_move_toward(grip, target), 0.0, self.noise)
+        d = to_goal / dist
+        along = float(rel @ d)
+        perp = rel - along * d
+        low = grip[2] < obj[2] + 0.02
+        if along < -0.025 and np.linalg.norm(perp) < 0.02 and low:
+            # In contact (or nearly): move the gripper by the block's remaining error, which needs
+            # no model of the finger geometry, and steer back onto the line through the block.
+            target_xy = grip[:2] + d * min(dist, MAX_STEP_M) - 0.5 * perp
+            target = np.append(target_xy, obj[2])
+        else:
+            behind = obj[:2] - d * self.BEHIND_M
+            if np.linalg.norm(behind - grip[:2]) > 0.02:
+                # Travel above the block, going straight up first when low: push starts with the
+                # fingers at table height, and a diagonal move would sweep the block away.
+                xy = behind if lifted else grip[:2]
+                target = np.append(xy, obj[2] + CLEARANCE_M)
+            else:
+                target = np.append(behind, obj[2])
+        return _finish(_move_toward(grip, target), 0.0, self.noise)
+
+
+class PickAndPlaceExpert:
+    """Pick the block and carry it to the goal: above it, descend open, close, lift, move, hold.
+
+    Stateless like ``PushExpert``: if the block slips out it goes back to grasping it.
+
+    Args:
+        rng: source of the action noise.
+        noise: stationary std of the added AR(1) action noise; 0 for the clean expert.
+    """
+
+    # Fingers fully closed measure about 0.004 m together; around the 5 cm block they stop near 0.05.
+    HOLDING_WIDTH_M = 0.06
+    # Carry height above the table top, so the block does not drag on it on the way.
+    CARRY_Z_M = 0.5
+
+    def __init__(self, rng: np.random.Generator, noise: float = 0.0) -> None:
+        self.noise = SmoothNoise(rng, noise, rho=0.5) if noise > 0 else None
+
+    def reset(self) -> None:
+        if self.noise is not None:
+            self.noise.reset()
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        grip, obj, goal, width = _unpack(obs)
+        xy_err = float(np.linalg.norm(obj[:2] - grip[:2]))
+        z_err = float(grip[2] - obj[2])
+        in_hand = xy_err < 0.02 and abs(z_err) < 0.02
+        if in_hand and width < self.HOLDING_WIDTH_M:
+            if np.linalg.norm(goal[:2] - obj[:2]) > 0.03:
+                target = np.append(goal[:2], max(goal[2], self.CARRY_Z_M))
+            else:
+                target = goal
+            # Hold relative to the block's offset in the fingers, so the block (not the gripper) lands.
+            return _finish(_move_toward(obj, target), -1.0, self.noise)
+        if in_hand:
+            return _finish(np.zeros(3), -1.0, self.noise)
+        if xy_err > 0.015:
+            # Lift before travelling if low, so the open fingers do not knock the block away.
+            xy = grip[:2] if z_err < CLEARANCE_M / 2 and xy_err > 0.04 else obj[:2]
+            target = np.append(xy, obj[2] + CLEARANCE_M)
+        else:
+            target = obj
+        return _finish(_move_toward(grip, target), 1.0, self.noise)
+
+
+class SmoothRandomPolicy:
+    """Random but smooth, purposeful-looking motion: drift toward random waypoints plus AR(1) noise.
+
+    Waypoints are drawn in the visible work area, half of them near the block so random episodes
+    also show contacts (nudged, toppled or pushed blocks) under non-expert actions; a new one is
+    drawn when reached or at random (mean every ``1 / switch_prob`` steps). The noise (``rho`` near
+    1) bends the paths and also drives the fingers, which only open and close at random.
+
+    Args:
+        rng: source of waypoints and noise.
+        sigma: stationary std of the AR(1) noise on each action component.
+        rho: step-to-step noise correlation; 0.9 keeps a direction for roughly 10 steps (0.4 s).
+        switch_prob: per-step chance of drawing a new waypoint early.
+    """
+
+    def __init__(
+        self, rng: np.random.Generator, sigma: float = 0.5, rho: float = 0.9, switch_prob: float = 0.08
+    ) -> None:
+        self.rng, self.switch_prob = rng, switch_prob
+        self.noise = SmoothNoise(rng, sigma, rho)
+        self.waypoint: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self.noise.reset()
+        self.waypoint = None
+
+    def _draw_waypoint(self, obj: np.ndarray) -> np.ndarray:
+        if self.rng.random() < 0.5:
+            near = obj + self.rng.normal(0.0, [0.04, 0.04, 0.03]) + [0.0, 0.0, 0.02]
+            return np.clip(near, WORKSPACE_LOW, WORKSPACE_HIGH)
+        return self.rng.uniform(WORKSPACE_LOW, WORKSPACE_HIGH)
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        grip, obj, _, _ = _unpack(obs)
+        reached = self.waypoint is not None and np.linalg.norm(self.waypoint - grip) < 0.02
+        if self.waypoint is None or reached or self.rng.random() < self.switch_prob:
+            self.waypoint = self._draw_waypoint(obj)
+        # Half-speed pursuit leaves room for the noise to show; as waypoints lie in the work area,
+        # it also pulls the gripper back whenever the noise carries it out.
+        pos = 0.5 * _move_toward(grip, self.waypoint)
+        return _finish(pos, 0.0, self.noise)
