@@ -12,7 +12,7 @@ SIM_ENVS = {
         50,
     ),
     "worldfm/Orbit-v0": ("envs.sim.orbit:OrbitSimEnv", {}, 48),
-    "worldfm/Driving-v0": ("envs.sim.driving:DrivingSimEnv", {}, 200),
+    "worldfm/Driving-v0": ("envs.sim.driving:DrivingSimEnv", {}, 300),
 }
 
 

@@ -180,8 +180,9 @@ class DrivingWorld:
                 continue
             yaw = np.array([g.yaw for g in items])
             size = np.array([g.size for g in items])
+            zero = np.zeros_like(yaw)
             model.geom_pos[used] = [g.pos for g in items]
-            model.geom_quat[used] = np.stack([np.cos(yaw / 2), 0 * yaw, 0 * yaw, np.sin(yaw / 2)], axis=1)
+            model.geom_quat[used] = np.stack([np.cos(yaw / 2), zero, zero, np.sin(yaw / 2)], axis=1)
             model.geom_size[used] = size
             model.geom_rgba[used] = [(*g.rgb, 1.0) for g in items]
             # Bounding radius, which culling reads: half diagonal of a box or cylinder, a sphere's radius.
@@ -217,6 +218,11 @@ class DrivingWorld:
             kind: static[self.model.geom_type[static] == getattr(mujoco.mjtGeom, f"mjGEOM_{kind.upper()}")]
             for kind in GEOM_TYPES
         }
+        # Pool geoms and the floor compile at the world origin, which MuJoCo marks as "same
+        # frame as the body" and then ignores geom_pos / geom_quat; clearing the mark makes
+        # writes count.
+        for pool in [*self._pools.values(), [self.model.geom("floor").id]]:
+            self.model.geom_sameframe[pool] = mujoco.mjtSameFrame.mjSAMEFRAME_NONE
         self._num_cars = num_cars
         names = ["ego"] + [f"car{i}" for i in range(num_cars)]
         self._mocap = [int(self.model.body_mocapid[self.model.body(n).id]) for n in names]
@@ -307,11 +313,12 @@ class ScriptedDriver:
 
     Steering is pure pursuit (Coulter 1992) on a point ``lookahead`` metres down the
     commanded lateral offset; the commanded offset slides to a new lane over ~2.5 s for
-    a lane change, which waits (adjusting speed) until the target lane has a gap. Throttle tracks a
-    cruise speed (changed once for ``speed_up`` / ``slow_down``) and a 1 s gap to the
-    car ahead. Ornstein-Uhlenbeck noise on both actions keeps the driving human-like.
-    ``random`` episodes instead steer and throttle by smooth random processes, pulled
-    back only near the road edges.
+    a lane change, which waits (adjusting speed) until the target lane has a gap.
+    Throttle tracks a cruise speed (changed once for ``speed_up`` / ``slow_down``) and
+    a 1 s gap to the car ahead. Ornstein-Uhlenbeck noise (rate 1/s) on both actions
+    keeps the driving human-like. ``random`` episodes instead steer and throttle by
+    smooth random processes, pulled back to a lane centre only near the road edges or
+    a car alongside. A lane change that never finds a gap is reported as ``lane_keep``.
 
     Args:
         world: the world to drive (read only; the caller steps it).
@@ -429,10 +436,10 @@ class ScriptedDriver:
 
 
 def _lead_car(world: DrivingWorld) -> TrafficCar | None:
-    """The nearest traffic car within 45 m ahead in the ego's lane."""
+    """The nearest traffic car within 30 m ahead in the ego's lane (farther ones are a few pixels)."""
     s, d = world.road_coords()
     lane = world.road.lane_of(d)
-    ahead = [c for c in world.traffic if c.lane == lane and 0 < c.s - s < 45.0]
+    ahead = [c for c in world.traffic if c.lane == lane and 0 < c.s - s < 30.0]
     return min(ahead, key=lambda c: c.s, default=None)
 
 

@@ -134,14 +134,18 @@ class Road:
         i = int(np.argmin(np.sum((self.xy - p) ** 2, axis=1)))
         h = self.heading[i]
         rel = p - self.xy[i]
-        return float(self.s[i] + rel[0] * np.cos(h) + rel[1] * np.sin(h)), float(
-            -rel[0] * np.sin(h) + rel[1] * np.cos(h)
-        )
+        s = self.s[i] + rel[0] * np.cos(h) + rel[1] * np.sin(h)
+        d = -rel[0] * np.sin(h) + rel[1] * np.cos(h)
+        return float(s), float(d)
 
 
 @dataclass
 class TrafficCar:
-    """A car that follows its lane's centre line (see ``driving.DrivingWorld``)."""
+    """A car that follows its lane's centre line (see ``driving.DrivingWorld``).
+
+    ``s`` is its arc length along the road (m), ``speed`` and ``desired_speed`` in m/s,
+    ``colour`` a key of ``CAR_COLOURS``.
+    """
 
     lane: int
     s: float
@@ -264,7 +268,7 @@ def sample_scene(
     num_traffic: int | None = None,
     ego_s: float = 30.0,
 ) -> DrivingScene:
-    """Draw a road (35% straight), 2-3 lanes, 3-7 traffic cars and the roadside.
+    """Draw a road (35% straight), 2-3 lanes, 4-8 traffic cars and the roadside.
 
     The ego starts at arc length ``ego_s`` in a random lane at 5-10 m/s.
     """
