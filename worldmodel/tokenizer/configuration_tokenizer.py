@@ -104,8 +104,18 @@ _SMALL = {"channels": 32, "channel_mult": (1, 2, 2), "num_res_blocks": 1}
 _TINY = {"channels": 16, "channel_mult": (1, 2, 2), "num_res_blocks": 1}
 
 TOKENIZER_CONFIGS: dict[str, TokenizerConfig] = {}
-for _base in ("CV4x8x8", "CV8x8x8", "CV8x16x16", "DV4x8x8", "DV8x8x8", "DV8x16x16", "CI8x8", "CI16x16", "DI8x8",
-              "DI16x16"):
+for _base in (
+    "CV4x8x8",
+    "CV8x8x8",
+    "CV8x16x16",
+    "DV4x8x8",
+    "DV8x8x8",
+    "DV8x16x16",
+    "CI8x8",
+    "CI16x16",
+    "DI8x8",
+    "DI16x16",
+):
     for _suffix, _kw in (("", _PAPER), ("-small", _SMALL), ("-tiny", _TINY)):
         TOKENIZER_CONFIGS[_base + _suffix] = _preset(_base + _suffix, **_kw)
 

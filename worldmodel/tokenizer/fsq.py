@@ -75,7 +75,9 @@ class FSQ(nn.Module):
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """z: (..., dim) -> (codes (..., dim), indices (...)); runs in fp32 with autocast off."""
         if z.shape[-1] != self.dim:
-            raise ValueError(f"FSQ expects last dim {self.dim} (levels {self.levels_tuple}), got {z.shape[-1]}")
+            raise ValueError(
+                f"FSQ expects last dim {self.dim} (levels {self.levels_tuple}), got {z.shape[-1]}"
+            )
         with torch.autocast(device_type=z.device.type, enabled=False):
             codes = self.quantize(z.float())
             return codes.to(z.dtype), self.codes_to_indices(codes)

@@ -79,7 +79,9 @@ def norm(channels: int) -> FrameGroupNorm:
 class ResBlock3d(nn.Module):
     """Pre-norm residual block: (norm, SiLU, conv) twice plus a skip (1x1 when widths differ)."""
 
-    def __init__(self, in_channels: int, out_channels: int, temporal_kernel: int = 3, dropout: float = 0.0) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, temporal_kernel: int = 3, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.norm1 = norm(in_channels)
         self.conv1 = FactorizedConv3d(in_channels, out_channels, temporal_kernel)
@@ -87,7 +89,9 @@ class ResBlock3d(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.conv2 = FactorizedConv3d(out_channels, out_channels, temporal_kernel)
         self.skip = (
-            CausalConv3d(in_channels, out_channels, (1, 1, 1)) if in_channels != out_channels else nn.Identity()
+            CausalConv3d(in_channels, out_channels, (1, 1, 1))
+            if in_channels != out_channels
+            else nn.Identity()
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -165,7 +169,9 @@ class SpatioTemporalAttention(nn.Module):
             self.qkv_t = nn.Linear(channels, 3 * channels)
             self.proj_t = nn.Linear(channels, channels)
 
-    def _attend(self, x: torch.Tensor, qkv: nn.Linear, proj: nn.Linear, mask: torch.Tensor | None) -> torch.Tensor:
+    def _attend(
+        self, x: torch.Tensor, qkv: nn.Linear, proj: nn.Linear, mask: torch.Tensor | None
+    ) -> torch.Tensor:
         q, k, v = rearrange(qkv(x), "n l (three h d) -> three n h l d", three=3, h=self.heads)  # (N, h, L, d)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (N, h, L, d)
         return proj(rearrange(y, "n h l d -> n l (h d)"))
@@ -173,7 +179,9 @@ class SpatioTemporalAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, t, h, w = x.shape
         s = rearrange(self.norm_s(x), "b c t h w -> (b t) (h w) c")
-        x = x + rearrange(self._attend(s, self.qkv_s, self.proj_s, None), "(b t) (h w) c -> b c t h w", b=b, h=h)
+        x = x + rearrange(
+            self._attend(s, self.qkv_s, self.proj_s, None), "(b t) (h w) c -> b c t h w", b=b, h=h
+        )
         if self.temporal:
             mask = causal_window_mask(t, self.window, x.device)
             s = rearrange(self.norm_t(x), "b c t h w -> (b h w) t c")

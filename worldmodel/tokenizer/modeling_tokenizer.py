@@ -80,7 +80,9 @@ class CausalVideoTokenizer(nn.Module):
                 "convert uint8 frames with x / 127.5 - 1"
             )
         if x.ndim != 5 or x.shape[1] != self.config.in_channels:
-            raise ValueError(f"tokenizer input must be (B, {self.config.in_channels}, T, H, W), got {tuple(x.shape)}")
+            raise ValueError(
+                f"tokenizer input must be (B, {self.config.in_channels}, T, H, W), got {tuple(x.shape)}"
+            )
         lo, hi = float(x.min()), float(x.max())
         if lo < -1.01 or hi > 1.01:
             raise ValueError(
@@ -91,7 +93,10 @@ class CausalVideoTokenizer(nn.Module):
 
     # -- encode / decode ----------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """x: (B, 3, 1 + k*tf, H, W) -> latent (B, C, 1 + k, H/sf, W/sf) [, indices (B, 1 + k, H/sf, W/sf)]."""
+        """x: (B, 3, 1 + k*tf, H, W) -> latent (B, C, 1 + k, H/sf, W/sf) [and indices (B, 1 + k, H/sf, W/sf)].
+
+        FSQ tokenizers return ``(latent, indices)``: the latent is then the quantised codes.
+        """
         self.check_video(x)
         z = self.encoder(x)
         if self.fsq is None:
@@ -102,7 +107,9 @@ class CausalVideoTokenizer(nn.Module):
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         """latent: (B, C, 1 + k, h, w) -> video (B, 3, 1 + k*tf, h*sf, w*sf), unclamped."""
         if latent.ndim != 5 or latent.shape[1] != self.latent_channels:
-            raise ValueError(f"latent must be (B, {self.latent_channels}, T', h, w), got {tuple(latent.shape)}")
+            raise ValueError(
+                f"latent must be (B, {self.latent_channels}, T', h, w), got {tuple(latent.shape)}"
+            )
         return self.decoder(latent)
 
     def decode_code(self, indices: torch.Tensor) -> torch.Tensor:
@@ -112,9 +119,15 @@ class CausalVideoTokenizer(nn.Module):
         if indices.dtype not in (torch.int32, torch.int64) or indices.ndim != 4:
             raise ValueError(f"indices must be int (B, T', h, w), got {indices.dtype} {tuple(indices.shape)}")
         if int(indices.min()) < 0 or int(indices.max()) >= self.fsq.codebook_size:
-            raise ValueError(f"indices must lie in [0, {self.fsq.codebook_size}), got [{int(indices.min())}, "
-                             f"{int(indices.max())}]")
-        codes = self.fsq.indices_to_codes(indices.long()).movedim(-1, 1).to(self.decoder.conv_in.spatial.conv.weight)
+            raise ValueError(
+                f"indices must lie in [0, {self.fsq.codebook_size}), got [{int(indices.min())}, "
+                f"{int(indices.max())}]"
+            )
+        codes = (
+            self.fsq.indices_to_codes(indices.long())
+            .movedim(-1, 1)
+            .to(self.decoder.conv_in.spatial.conv.weight)
+        )
         return self.decoder(codes)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -22,7 +22,9 @@ def _mid(config: TokenizerConfig, channels: int) -> nn.Sequential:
     kt = config.temporal_kernel
     return nn.Sequential(
         ResBlock3d(channels, channels, kt, config.dropout),
-        SpatioTemporalAttention(channels, config.attn_heads, config.attn_window, temporal=not config.is_image),
+        SpatioTemporalAttention(
+            channels, config.attn_heads, config.attn_window, temporal=not config.is_image
+        ),
         ResBlock3d(channels, channels, kt, config.dropout),
     )
 
@@ -43,7 +45,9 @@ class Encoder(nn.Module):
             if i > 0:
                 blocks.append(
                     Downsample3d(
-                        prev, spatial=i - 1 < config.spatial_downsamples, temporal=i - 1 < config.temporal_downsamples
+                        prev,
+                        spatial=i - 1 < config.spatial_downsamples,
+                        temporal=i - 1 < config.temporal_downsamples,
                     )
                 )
             for j in range(config.num_res_blocks):
