@@ -99,7 +99,7 @@ def _preset(name: str, **kw) -> TokenizerConfig:
 # Paper-size architecture (Cosmos-Tokenizer widths), for benchmarks and GPU training.
 _PAPER = {"channels": 128, "channel_mult": (2, 4, 4), "num_res_blocks": 2, "attn_heads": 1, "attn_window": 8}
 # Small models that train on a CPU in minutes to hours (the shipped checkpoints).
-_SMALL = {"channels": 32, "channel_mult": (1, 2, 2), "num_res_blocks": 1}
+_SMALL = {"channels": 48, "channel_mult": (1, 2, 2), "num_res_blocks": 2}
 # Tiny models for tests: seconds per step.
 _TINY = {"channels": 16, "channel_mult": (1, 2, 2), "num_res_blocks": 1}
 
