@@ -22,6 +22,7 @@ from training.perceptual import load_vgg19
 from training.trainer import TrainConfig, Trainer
 from worldmodel.tokenizer import CausalVideoTokenizer, get_config
 from worldmodel.tokenizer.losses import TokenizerLossConfig, psnr, tokenizer_loss
+from worldmodel.tokenizer.modeling_tokenizer import valid_frame_counts
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,15 @@ class TokenizerTrainArgs:
             raise ValueError("data must name at least one shard folder (--data)")
         if self.size < 8:
             raise ValueError(f"size must be >= 8, got {self.size}")
+        config = get_config(self.config)
+        tf, sf = config.temporal_compression, config.spatial_compression
+        if self.frames is not None and (self.frames < 1 or (self.frames - 1) % tf):
+            raise ValueError(
+                f"{config.name} takes 1 + k*{tf} frames; got frames={self.frames}. "
+                f"Nearest valid counts: {valid_frame_counts(tf, self.frames)}"
+            )
+        if self.size % sf:
+            raise ValueError(f"{config.name} needs a size divisible by {sf}; got size={self.size}")
 
 
 def default_frames(model: CausalVideoTokenizer) -> int:

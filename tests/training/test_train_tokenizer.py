@@ -1,0 +1,139 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from app.cli import main
+from curation.sample import ClipSample
+from curation.shards import ShardWriter
+from curation.video_io import encode_video
+from worldmodel import hub
+
+
+def moving_square_clip(i: int, t: int = 12, size: int = 32) -> np.ndarray:
+    rng = np.random.default_rng(i)
+    frames = np.zeros((t, size, size, 3), np.uint8)
+    frames[:] = rng.integers(0, 255, 3, dtype=np.uint8)
+    x, y = rng.integers(0, size - 8, 2)
+    for k in range(t):
+        frames[k, y : y + 8, (x + k) % (size - 8) : (x + k) % (size - 8) + 8] = 255
+    return frames
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("shards")
+    with ShardWriter(out) as writer:
+        for i in range(12):
+            frames = moving_square_clip(i)
+            meta = {
+                "source": "test",
+                "start_s": 0.0,
+                "end_s": 1.2,
+                "fps": 10.0,
+                "width": 32,
+                "height": 32,
+                "num_frames": 12,
+            }
+            writer.write(ClipSample(f"sq-{i}", encode_video(frames, 10.0), meta))
+    return out
+
+
+def test_train_tokenizer_saves_loads_and_reconstructs(tmp_path: Path, shards: Path, capsys) -> None:
+    out = tmp_path / "tok"
+    args = [
+        "train",
+        "tokenizer",
+        "--config",
+        "DV4x8x8-tiny",
+        "--data",
+        str(shards),
+        "--out",
+        str(out),
+        "--size",
+        "16",
+        "--frames",
+        "5",
+        "--steps",
+        "4",
+        "--batch-size",
+        "2",
+        "--eval-every",
+        "2",
+        "--save-every",
+        "2",
+        "--log-every",
+        "1",
+        "--warmup",
+        "1",
+    ]
+    assert main(args) == 0
+    assert "held-out PSNR" in capsys.readouterr().out
+    model = hub.load(out, expect_kind="tokenizer")
+    x = torch.rand(1, 3, 5, 16, 16) * 2 - 1
+    latent, indices = model.encode(x)
+    assert indices.shape == (1, 2, 2, 2)
+    assert model.decode_code(indices).shape == (1, 3, 5, 16, 16)
+    video = tmp_path / "side.mp4"
+    assert (
+        main(
+            [
+                "eval",
+                "tokenizer",
+                "--ckpt",
+                str(out),
+                "--data",
+                str(shards),
+                "--clips",
+                "2",
+                "--video-out",
+                str(video),
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "PSNR (dB)" in printed and "compression ratio" in printed
+    assert video.stat().st_size > 0
+
+
+def test_tokenizer_loss_falls_tenfold_when_overfitting_one_clip(shards: Path) -> None:
+    from training.train_tokenizer import make_loss_fn
+    from worldmodel.tokenizer import CausalVideoTokenizer, get_config
+    from worldmodel.tokenizer.losses import TokenizerLossConfig
+
+    torch.manual_seed(0)
+    model = CausalVideoTokenizer(get_config("CI8x8-tiny"))
+    clip = torch.from_numpy(moving_square_clip(0)[:1]).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
+    loss_fn = make_loss_fn(TokenizerLossConfig(perceptual=0.0), vgg=None)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for step in range(150):
+        loss, _ = loss_fn(model, {"video": clip[:, :, :, :16, :16]}, step)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] / 10
+
+
+def test_train_tokenizer_rejects_bad_frame_count(tmp_path: Path, shards: Path, capsys) -> None:
+    args = [
+        "train",
+        "tokenizer",
+        "--config",
+        "CV4x8x8-tiny",
+        "--data",
+        str(shards),
+        "--out",
+        str(tmp_path),
+        "--size",
+        "16",
+        "--frames",
+        "6",
+        "--steps",
+        "1",
+    ]
+    assert main(args) == 2
+    assert "Nearest valid counts: [5, 9" in capsys.readouterr().err
