@@ -214,6 +214,14 @@ def cmd_eval_tokenizer(args: argparse.Namespace) -> int:
         + f", {result['clips']} {args.split} clips of {result['frames']} frames at {result['size']}px"
         + (f"; side-by-side video: {result['video']}" if "video" in result else "")
     )
+    if args.card:
+        from training.model_card import tokenizer_card, write_card
+
+        command = (
+            f"worldfm eval tokenizer --ckpt {args.ckpt} --data {' '.join(args.data)} --clips {args.clips}"
+        )
+        card = tokenizer_card(args.ckpt, result, data=args.data, eval_command=command)
+        _summary(f"model card: {write_card(args.ckpt, card)}")
     return 0
 
 
@@ -313,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     etok.add_argument("--size", type=int, default=None)
     etok.add_argument("--seed", type=int, default=0)
     etok.add_argument("--video-out", default=None, help="write original | reconstruction | bilinear mp4")
+    etok.add_argument("--card", action="store_true", help="write MODEL_CARD.md into the checkpoint")
     etok.set_defaults(func=cmd_eval_tokenizer)
 
     demo = sub.add_parser(

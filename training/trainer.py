@@ -228,6 +228,7 @@ class Trainer:
         if self.ema is not None:
             self.ema.shadow.to(self.accelerator.device)
         self.step = 0
+        self.wall_time_s = 0.0  # training time over all runs of this out_dir, resumes included
         self._resume_checked = False
 
     @property
@@ -274,6 +275,7 @@ class Trainer:
                 started = time.perf_counter()
                 loss, parts, grad_norm, lr = self._train_step()
                 self.step += 1
+                self.wall_time_s += time.perf_counter() - started
                 progress.update(1)
                 row: dict[str, float] = {}
                 if self.step % cfg.log_every == 0 or self.step == stop:
@@ -362,6 +364,7 @@ class Trainer:
             extra = {
                 "training": {
                     "step": self.step,
+                    "wall_time_s": round(self.wall_time_s, 1),
                     "weights": "ema" if self.ema is not None else "raw",
                     "config": dataclasses.asdict(self.config),
                 },
@@ -387,6 +390,7 @@ class Trainer:
             "format": STATE_FORMAT,
             "version": STATE_VERSION,
             "step": self.step,
+            "wall_time_s": self.wall_time_s,
             "ema_updates": self.ema.num_updates if self.ema is not None else None,
             "optimizer": optimizer_meta,
             "rng": rng_states,
@@ -446,6 +450,7 @@ class Trainer:
             )
             set_seed(self.config.seed + state["step"], device_specific=True)
         self.step = int(state["step"])
+        self.wall_time_s = float(state.get("wall_time_s", 0.0))
         logger.info("resumed %s at step %d", self.out_dir, self.step)
         return True
 
