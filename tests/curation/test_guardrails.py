@@ -1,0 +1,153 @@
+"""Generation guardrails: the prompt blocklist and face blurring."""
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data as skimage_data
+
+from curation.guardrails import (
+    DEFAULT_BLOCKLIST,
+    BlockedPromptError,
+    Guardrails,
+    PromptBlocklist,
+    blur_faces,
+    default_face_detector,
+)
+
+
+def test_blocked_prompt_is_refused_naming_the_term():
+    with pytest.raises(BlockedPromptError, match="refused by the guardrail.*'gore'") as info:
+        PromptBlocklist().check("A robot arm covered in GORE picks up a cube")
+    assert isinstance(info.value, ValueError) and info.value.term == "gore"
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "a robot arm pushes the red cube to the left",
+        "the camera orbits a kitchen table at sunset",
+        "a car overtakes a truck on a rainy highway in Essex",
+        "a classy glass vase on a shelf",
+    ],
+)
+def test_innocent_prompt_passes(prompt):
+    PromptBlocklist().check(prompt)
+
+
+def test_word_boundaries_are_respected():
+    blocklist = PromptBlocklist(words=["ass"])
+    for prompt in ["a class of students", "grass and glass", "an assembly line", "passing cars"]:
+        blocklist.check(prompt)
+    with pytest.raises(BlockedPromptError, match="'ass'"):
+        blocklist.check("kick his ass")
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "a NUDE figure",  # case
+        "nudes on a beach",  # plural
+        "n u d e figure",  # spelled out
+        "n.u.d.e figure",  # punctuation between letters
+        "a n-u-d-e figure",  # spelled out after a one-letter word
+        "nuuude figure",  # repeated letters
+        "nüde figure",  # accents
+        "nud3 figure",  # leetspeak
+        "(nude)!!! figure",  # punctuation around
+    ],
+)
+def test_simple_obfuscations_of_a_blocked_word_are_refused(prompt):
+    with pytest.raises(BlockedPromptError, match="'nude'"):
+        PromptBlocklist().check(prompt)
+
+
+def test_multi_word_terms_match_across_spacing_and_punctuation():
+    with pytest.raises(BlockedPromptError, match="'self harm'"):
+        PromptBlocklist().check("a video about self-harm")
+    with pytest.raises(BlockedPromptError, match="'self harm'"):
+        PromptBlocklist().check("a video about self   harm")
+    PromptBlocklist().check("a self-driving car and a harmless bunny")
+
+
+def test_blocklist_loads_extra_terms_from_a_text_file(tmp_path):
+    path = tmp_path / "blocklist.txt"
+    path.write_text("# company terms\nacme corp\n\nzorblax  # a product codename\n")
+    only_file = PromptBlocklist.from_file(path, include_default=False)
+    assert only_file.terms == ("acme corp", "zorblax")
+    with pytest.raises(BlockedPromptError, match="'acme corp'"):
+        only_file.check("the ACME  corp. logo on a truck")
+    only_file.check("a gory scene")  # defaults left out
+    with_defaults = PromptBlocklist.from_file(path)
+    assert set(DEFAULT_BLOCKLIST) < set(with_defaults.terms)
+
+
+def test_guardrails_switches_turn_each_check_off():
+    frames = np.zeros((1, 32, 32, 3), dtype=np.uint8)
+    off = Guardrails(prompt_check_enabled=False, face_blur_enabled=False)
+    off.check_prompt("gore")
+    assert off.postprocess(frames) is frames
+    on = Guardrails(detector=lambda gray: [])
+    with pytest.raises(BlockedPromptError):
+        on.check_prompt("gore")
+    on.check_prompt(None)
+    assert np.array_equal(on.postprocess(frames), frames)
+
+
+def _noise_video(t: int, h: int, w: int) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (t, h, w, 3), dtype=np.uint8)
+
+
+def test_blur_faces_blurs_only_boxes_from_an_injected_detector():
+    frames = _noise_video(2, 240, 320)
+    out, num_faces = blur_faces(frames, detector=lambda gray: [(100, 60, 80, 80)])
+    assert num_faces == 2 and out.shape == frames.shape and out.dtype == np.uint8
+    face, blurred = frames[:, 60:140, 100:180].astype(float), out[:, 60:140, 100:180].astype(float)
+    assert blurred.std() < 0.2 * face.std()  # noise in the box is smoothed away
+    assert np.array_equal(out[:, :, :60], frames[:, :, :60])  # far from the box nothing changes
+    assert np.array_equal(out[:, 180:], frames[:, 180:])
+    assert not np.shares_memory(out, frames)
+
+
+def test_small_frames_are_upsampled_for_detection_and_boxes_mapped_back():
+    frames = _noise_video(1, 64, 96)
+    seen = []
+
+    def detector(gray):
+        seen.append(gray.shape)
+        return [(96, 48, 96, 96)]  # in upsampled pixels: (32, 16, 32, 32) in the frame
+
+    out, _ = blur_faces(frames, detector=detector, detect_min_side=192)
+    assert seen == [(192, 288)]
+    assert out[0, 16:48, 32:64].std() < 0.2 * frames[0, 16:48, 32:64].std()
+    assert np.array_equal(out[0, :, 72:], frames[0, :, 72:])
+
+
+def _astronaut_video(size: int) -> np.ndarray:
+    image = cv2.resize(skimage_data.astronaut(), (size, size), interpolation=cv2.INTER_AREA)
+    return image[None]
+
+
+@pytest.mark.parametrize("size", [256, 64])
+def test_lbp_cascade_finds_and_blurs_a_real_face(size):
+    """The astronaut photo shipped in scikit-image; her face spans rows/cols ~[0.14, 0.32] x [0.34, 0.5]."""
+    frames = _astronaut_video(size)
+    out, num_faces = blur_faces(frames)
+    assert num_faces >= 1
+    r0, r1, c0, c1 = (int(f * size) for f in (0.16, 0.30, 0.36, 0.48))
+    face, blurred = frames[0, r0:r1, c0:c1].astype(float), out[0, r0:r1, c0:c1].astype(float)
+    assert np.abs(np.diff(blurred, axis=1)).mean() < 0.5 * np.abs(np.diff(face, axis=1)).mean()
+
+
+def test_lbp_cascade_finds_no_face_in_a_plain_simulator_like_frame():
+    """A rendered-looking tabletop (sky gradient, floor, flat boxes, a gray arm): no detections."""
+    h, w = 240, 320
+    frame = np.zeros((h, w, 3), dtype=np.uint8)
+    frame[: h // 2] = np.linspace(200, 120, h // 2, dtype=np.uint8)[:, None, None] * np.array([0.6, 0.8, 1.0])
+    frame[h // 2 :] = (90, 80, 70)
+    cv2.rectangle(frame, (60, 150), (110, 200), (200, 40, 40), -1)
+    cv2.rectangle(frame, (200, 140), (260, 190), (40, 160, 60), -1)
+    cv2.line(frame, (160, 0), (180, 130), (150, 150, 150), 12)
+    cv2.circle(frame, (180, 135), 10, (100, 100, 100), -1)
+    assert len(default_face_detector()(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))) == 0
+    out, num_faces = blur_faces(frame[None])
+    assert num_faces == 0 and np.array_equal(out[0], frame)
