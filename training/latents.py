@@ -53,8 +53,8 @@ class LatentClipDataset:
     def __init__(self, clips: ClipDataset, tokenizer: CausalVideoTokenizer, *, window: int) -> None:
         if tokenizer.temporal_factor != 1:
             raise ValueError(
-                f"{tokenizer.config.name} compresses time {tokenizer.temporal_factor}x; frame-per-action world "
-                "models need an image tokenizer (CI8x8, DI8x8, ...)"
+                f"{tokenizer.config.name} compresses time {tokenizer.temporal_factor}x; frame-per-action "
+                "world models need an image tokenizer (CI8x8, DI8x8, ...)"
             )
         if window < 2:
             raise ValueError(f"window must be >= 2 latent frames (context + prediction), got {window}")
