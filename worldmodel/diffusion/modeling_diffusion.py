@@ -1,0 +1,121 @@
+"""The diffusion world model: a DiT inside EDM's Video2World denoiser, as one checkpointable module.
+
+``forward`` returns the training loss (the trainer calls the module, so DDP sees the backward
+hooks); ``denoise`` is ``D(x; sigma)``; ``sample`` predicts the frames that ``cond_mask`` leaves out.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from worldmodel.diffusion.configuration_diffusion import DiffusionConfig
+from worldmodel.diffusion.denoiser import Denoiser, check_finite
+from worldmodel.diffusion.modeling_dit import DiT
+from worldmodel.hub import register
+
+
+@register("diffusion")
+class DiffusionWorldModel(nn.Module):
+    """EDM diffusion transformer world model (Cosmos, arXiv 2501.03575, Sec. 5.2) on tokenizer latents.
+
+    Latents are (B, C, T, h, w) with C = ``config.dit.latent_channels``, scaled so their std is
+    about ``config.sigma_data``. ``cond_mask`` (B, T) bool marks the given (context) latent frames.
+    """
+
+    def __init__(self, config: DiffusionConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.denoiser = Denoiser(DiT(config.dit), config)
+
+    def forward(
+        self,
+        x0: torch.Tensor,
+        cond_mask: torch.Tensor | None = None,
+        actions: torch.Tensor | None = None,
+        text: torch.Tensor | None = None,
+        text_mask: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """The scalar training loss; see ``loss`` for the arguments and for the logs."""
+        return self.loss(
+            x0, cond_mask=cond_mask, actions=actions, text=text, text_mask=text_mask, generator=generator
+        )[0]
+
+    def loss(
+        self,
+        x0: torch.Tensor,
+        *,
+        cond_mask: torch.Tensor | None = None,
+        actions: torch.Tensor | None = None,
+        text: torch.Tensor | None = None,
+        text_mask: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``(loss, logs)``: EDM loss on the frames not in ``cond_mask``.
+
+        Args:
+            x0: (B, C, T, h, w) clean latents; cond_mask: (B, T) bool; actions: (B, T, action_dim);
+            text: (B, L, text_dim); text_mask: (B, L) bool; generator: reproducible draws.
+        """
+        return self.denoiser.loss(
+            x0, cond_mask=cond_mask, actions=actions, text=text, text_mask=text_mask, generator=generator
+        )
+
+    def denoise(
+        self,
+        x_noisy: torch.Tensor,
+        sigma: torch.Tensor,
+        *,
+        cond_latent: torch.Tensor | None = None,
+        cond_mask: torch.Tensor | None = None,
+        actions: torch.Tensor | None = None,
+        text: torch.Tensor | None = None,
+        text_mask: torch.Tensor | None = None,
+        guidance: float = 1.0,
+    ) -> torch.Tensor:
+        """``D(x_noisy; sigma)`` (B, C, T, h, w) for sigma (B,), with classifier-free guidance if
+        ``guidance != 1``; equals ``cond_latent`` on the conditioned frames."""
+        check_finite(x_noisy=x_noisy, sigma=sigma, cond_latent=cond_latent, actions=actions, text=text)
+        kwargs = {
+            "cond_latent": cond_latent,
+            "cond_mask": cond_mask,
+            "actions": actions,
+            "text": text,
+            "text_mask": text_mask,
+        }
+        if guidance == 1:
+            return self.denoiser(x_noisy, sigma, **kwargs)
+        return self.denoiser.guided(x_noisy, sigma, guidance=guidance, **kwargs)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        shape: tuple[int, ...],
+        *,
+        cond_latent: torch.Tensor | None = None,
+        cond_mask: torch.Tensor | None = None,
+        actions: torch.Tensor | None = None,
+        text: torch.Tensor | None = None,
+        text_mask: torch.Tensor | None = None,
+        steps: int = 35,
+        sampler: str = "heun",
+        guidance: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Latents of ``shape`` (B, C, T, h, w) from noise; the ``cond_mask`` frames are ``cond_latent``'s.
+
+        See ``Denoiser.sample`` for ``steps``, ``sampler``, ``guidance`` and ``generator``.
+        """
+        return self.denoiser.sample(
+            shape,
+            cond_latent=cond_latent,
+            cond_mask=cond_mask,
+            actions=actions,
+            text=text,
+            text_mask=text_mask,
+            steps=steps,
+            sampler=sampler,
+            guidance=guidance,
+            generator=generator,
+        )
