@@ -12,6 +12,10 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from training.trainer import TrainConfig
 
 logger = logging.getLogger("worldfm")
 
@@ -142,7 +146,6 @@ EVAL_EXAMPLES = """examples:
 
 def cmd_train_tokenizer(args: argparse.Namespace) -> int:
     from training.train_tokenizer import TokenizerTrainArgs, train_tokenizer
-    from training.trainer import TrainConfig
     from worldmodel.tokenizer.losses import TokenizerLossConfig
 
     try:
@@ -162,20 +165,7 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
                 gram=args.gram,
                 stage2_step=args.stage2_step if args.stage2_step is not None else int(0.7 * args.steps),
             ),
-            train=TrainConfig(
-                steps=args.steps,
-                batch_size=args.batch_size,
-                lr=args.lr,
-                min_lr=args.lr / 10,
-                warmup_steps=min(args.warmup, args.steps),
-                ema_decay=args.ema,
-                mixed_precision="bf16" if args.bf16 else "no",
-                eval_every=args.eval_every,
-                save_every=args.save_every,
-                log_every=min(args.log_every, args.steps),
-                seed=args.seed,
-                out_dir=args.out,
-            ),
+            train=_train_config(args),
         )
     except ValueError as e:
         raise UserError(str(e)) from None
@@ -186,6 +176,65 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
         f"trained {args.config} for {args.steps} steps in {time.perf_counter() - start:.0f} s: "
         f"loss {metrics.get('losses/total', float('nan')):.4g}"
         + (f", held-out PSNR {psnr:.2f} dB" if psnr is not None else "")
+        + f"; checkpoint in {args.out}"
+    )
+    return 0
+
+
+WFM_EXAMPLES = """examples:
+  worldfm train diffusion --tokenizer checkpoints/tokenizer-ci8x8-fetch64 --data data/fetch --out runs/wfm
+  worldfm train posttrain --task robot --tokenizer checkpoints/tokenizer-ci8x8-fetch64 --data data/fetch \\
+      --from runs/wfm --out runs/fetch-wm --dit DiT-XS --steps 4000 --batch-size 16
+"""
+
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    from training.trainer import TrainConfig
+
+    return TrainConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        min_lr=args.lr / 10,
+        warmup_steps=min(args.warmup, args.steps),
+        ema_decay=args.ema,
+        mixed_precision="bf16" if args.bf16 else "no",
+        eval_every=args.eval_every,
+        save_every=args.save_every,
+        log_every=min(args.log_every, args.steps),
+        seed=args.seed,
+        out_dir=args.out,
+    )
+
+
+def cmd_train_wfm(args: argparse.Namespace) -> int:
+    from training.train_wfm import WFMTrainArgs, train_wfm
+
+    robot = args.model == "posttrain"
+    if robot and args.task != "robot":
+        raise UserError(f"--task {args.task} is not built yet; available: robot")
+    try:
+        run = WFMTrainArgs(
+            tokenizer=args.tokenizer,
+            data=args.data,
+            out=args.out,
+            dit=args.dit,
+            context_frames=args.context_frames,
+            actions=robot,
+            init_from=getattr(args, "init_from", None),
+            task="robot" if robot else None,
+            size=args.size,
+            train=_train_config(args),
+        )
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    start = time.perf_counter()
+    metrics = train_wfm(run)
+    mse, copy = metrics.get("eval/latent_mse"), metrics.get("eval/copy_last_latent_mse")
+    _summary(
+        f"trained {args.dit} for {args.steps} steps in {time.perf_counter() - start:.0f} s: "
+        f"loss {metrics.get('losses/total', float('nan')):.4g}"
+        + (f", held-out latent MSE {mse:.4f} (copy-last {copy:.4f})" if mse is not None else "")
         + f"; checkpoint in {args.out}"
     )
     return 0
@@ -305,6 +354,38 @@ def build_parser() -> argparse.ArgumentParser:
         help="step where stage 2 (flow, Gram) starts (default: 70%% of --steps)",
     )
     tok.set_defaults(func=cmd_train_tokenizer)
+
+    for name, help_text in (
+        ("diffusion", "pre-train a diffusion world model (Video2World) on tokenizer latents"),
+        ("posttrain", "post-train a world model: --task robot adds action conditioning"),
+    ):
+        wfm = train.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=WFM_EXAMPLES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        if name == "posttrain":
+            wfm.add_argument("--task", required=True, help="what to post-train for: robot")
+            wfm.add_argument("--from", dest="init_from", default=None, help="pre-trained WFM checkpoint")
+        wfm.add_argument("--tokenizer", required=True, help="image tokenizer checkpoint")
+        wfm.add_argument("--data", nargs="+", required=True, help="shard folder(s)")
+        wfm.add_argument("--out", required=True, help="checkpoint directory")
+        wfm.add_argument("--dit", default="DiT-XS", help="DiT preset: DiT-tiny, DiT-XS, DiT-S, DiT-B")
+        wfm.add_argument("--context-frames", type=int, default=2)
+        wfm.add_argument("--size", type=int, default=64)
+        wfm.add_argument("--steps", type=int, default=2000)
+        wfm.add_argument("--batch-size", type=int, default=16)
+        wfm.add_argument("--lr", type=float, default=3e-4)
+        wfm.add_argument("--warmup", type=int, default=100)
+        wfm.add_argument("--ema", type=float, default=0.999, help="EMA decay of the weights (0 = off)")
+        wfm.add_argument("--bf16", action="store_true")
+        wfm.add_argument("--eval-every", type=int, default=500)
+        wfm.add_argument("--save-every", type=int, default=250)
+        wfm.add_argument("--log-every", type=int, default=25)
+        wfm.add_argument("--seed", type=int, default=0)
+        wfm.set_defaults(func=cmd_train_wfm)
 
     evaluate = sub.add_parser("eval", help="evaluate models").add_subparsers(dest="model", required=True)
     etok = evaluate.add_parser(

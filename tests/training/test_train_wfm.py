@@ -1,0 +1,164 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.cli import main
+from curation.sample import ClipSample
+from curation.shards import ShardWriter
+from curation.video_io import encode_video
+from worldmodel.world import WorldModel
+
+
+def pushed_square_clip(seed: int, t: int = 10, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """A square that moves by each action (dx, dy) in pixels: actions fully determine the motion."""
+    rng = np.random.default_rng(seed)
+    actions = rng.integers(-2, 3, size=(t - 1, 2)).astype(np.float32)
+    pos = np.array([12.0, 12.0])
+    frames = np.zeros((t, size, size, 3), np.uint8)
+    frames[:] = (40, 80, 40)
+    for k in range(t):
+        if k:
+            pos = np.clip(pos + actions[k - 1], 0, size - 8)
+        x, y = pos.astype(int)
+        frames[k, y : y + 8, x : x + 8] = (250, 250, 250)
+    return frames, actions
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("wfm")
+    shards = root / "shards"
+    with ShardWriter(shards) as writer:
+        for i in range(14):  # push-13 falls in the held-out split
+            frames, actions = pushed_square_clip(i)
+            meta = {
+                "source": "test",
+                "start_s": 0.0,
+                "end_s": 1.0,
+                "fps": 10.0,
+                "width": 32,
+                "height": 32,
+                "num_frames": 10,
+            }
+            writer.write(
+                ClipSample(f"push-{i}", encode_video(frames, 10.0), meta, arrays={"actions": actions})
+            )
+    common = [
+        "--size",
+        "32",
+        "--steps",
+        "3",
+        "--batch-size",
+        "2",
+        "--eval-every",
+        "3",
+        "--save-every",
+        "3",
+        "--log-every",
+        "1",
+        "--warmup",
+        "1",
+    ]
+    tok = root / "tok"
+    assert (
+        main(
+            [
+                "train",
+                "tokenizer",
+                "--config",
+                "CI8x8-tiny",
+                "--data",
+                str(shards),
+                "--out",
+                str(tok),
+                *common,
+            ]
+        )
+        == 0
+    )
+    wfm = root / "wfm"
+    assert (
+        main(
+            [
+                "train",
+                "diffusion",
+                "--tokenizer",
+                str(tok),
+                "--data",
+                str(shards),
+                "--out",
+                str(wfm),
+                "--dit",
+                "DiT-tiny",
+                *common,
+            ]
+        )
+        == 0
+    )
+    robot = root / "robot"
+    assert (
+        main(
+            [
+                "train",
+                "posttrain",
+                "--task",
+                "robot",
+                "--from",
+                str(wfm),
+                "--tokenizer",
+                str(tok),
+                "--data",
+                str(shards),
+                "--out",
+                str(robot),
+                "--dit",
+                "DiT-tiny",
+                *common,
+            ]
+        )
+        == 0
+    )
+    return {"shards": shards, "tok": tok, "wfm": wfm, "robot": robot}
+
+
+def test_action_world_model_predicts_one_frame_per_action(trained: dict[str, Path]) -> None:
+    world = WorldModel.from_pretrained(trained["robot"])
+    assert world.context_frames == 2 and world.action_dim == 2
+    frames, actions = pushed_square_clip(99)
+    out = world.predict(frames[:2], actions=actions[1:4], horizon=3, seed=0, steps=2)
+    assert out.shape == (3, 32, 32, 3) and out.dtype == np.uint8
+    again = world.predict(frames[:2], actions=actions[1:4], horizon=3, seed=0, steps=2)
+    np.testing.assert_array_equal(out, again)
+    batched = world.predict(
+        np.stack([frames[:2], frames[2:4]]), actions=actions[1:4], horizon=3, seed=0, steps=2
+    )
+    assert batched.shape == (2, 3, 32, 32, 3)
+
+
+def test_bad_actions_are_clear_errors(trained: dict[str, Path]) -> None:
+    world = WorldModel.from_pretrained(trained["robot"])
+    frames, _ = pushed_square_clip(1)
+    with pytest.raises(ValueError, match=r"actions must have shape \(2, 2\)"):
+        world.predict(frames[:2], actions=np.zeros((2, 3)), horizon=2)
+    with pytest.raises(ValueError, match="NaN"):
+        world.predict(frames[:2], actions=np.full((2, 2), np.nan), horizon=2)
+    with pytest.raises(ValueError, match="action-conditioned"):
+        world.predict(frames[:2], horizon=2)
+    with pytest.raises(ValueError, match="at least 2 context frames"):
+        world.predict(frames[:1], actions=np.zeros((2, 2)), horizon=2)
+
+
+def test_video2world_model_refuses_actions(trained: dict[str, Path]) -> None:
+    world = WorldModel.from_pretrained(trained["wfm"])
+    frames, _ = pushed_square_clip(2)
+    assert world.predict(frames[:3], horizon=2, steps=2).shape == (2, 32, 32, 3)
+    with pytest.raises(ValueError, match="not action-conditioned"):
+        world.predict(frames[:2], actions=np.zeros((2, 2)), horizon=2)
+
+
+def test_tokenizer_checkpoint_is_not_a_world_model(trained: dict[str, Path]) -> None:
+    from worldmodel.hub import CheckpointError
+
+    with pytest.raises(CheckpointError, match="needs a diffusion or autoregressive"):
+        WorldModel.from_pretrained(trained["tok"])

@@ -1,0 +1,207 @@
+"""``worldfm train diffusion`` and ``train posttrain --task robot``: a diffusion WFM on tokenizer latents.
+
+Reads top to bottom: the run's config, the data (clips encoded once by the frozen
+tokenizer), the model, the loss, evaluation against copying the last frame, then
+the shared ``Trainer`` loop. Video2World pre-training conditions on the previous
+``context_frames`` latents; robot post-training (the paper's action-conditioned
+next-frame prediction) adds the action leading into the predicted frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from training.data import ClipDataset, batches_for
+from training.latents import LatentClipDataset
+from training.trainer import TrainConfig, Trainer
+from worldmodel import hub
+from worldmodel.diffusion import DiffusionConfig, DiffusionWorldModel
+from worldmodel.diffusion.configuration_dit import get_config as get_dit_config
+from worldmodel.world import LatentNorm
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class WFMTrainArgs:
+    """Everything a diffusion world-model run needs; defaults train a tiny model in seconds."""
+
+    tokenizer: str = ""
+    """an image tokenizer checkpoint (one latent frame per frame)"""
+    data: list[str] = field(default_factory=list)
+    """shard folders"""
+    out: str = "runs/wfm"
+    """the checkpoint directory"""
+    dit: str = "DiT-tiny"
+    """DiT preset (DiT-tiny, DiT-XS, DiT-S, DiT-B)"""
+    context_frames: int = 2
+    """latent frames of context; the model predicts the next one"""
+    actions: bool = False
+    """condition on the action leading into the predicted frame (robot post-training)"""
+    init_from: str | None = None
+    """a pre-trained WFM checkpoint to start from (post-training); weights copied where shapes match"""
+    task: str | None = None
+    """what the model is post-trained for (e.g. "robot"), recorded in the checkpoint"""
+    size: int = 64
+    """frame size the tokenizer sees"""
+    heldout_fraction: float = 0.1
+    """clips held out by key hash for evaluation"""
+    eval_clips: int = 16
+    """held-out windows scored at each evaluation"""
+    eval_steps: int = 8
+    """sampler steps at evaluation"""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    """the shared trainer's settings"""
+
+    def __post_init__(self) -> None:
+        if not self.tokenizer:
+            raise ValueError("tokenizer must name an image tokenizer checkpoint (--tokenizer)")
+        if not self.data:
+            raise ValueError("data must name at least one shard folder (--data)")
+        if self.context_frames < 1:
+            raise ValueError(f"context_frames must be >= 1, got {self.context_frames}")
+        get_dit_config(self.dit)
+
+
+def window_inputs(batch: dict, norm: LatentNorm, context: int, use_actions: bool) -> dict[str, torch.Tensor]:
+    """Model inputs for a batch of latent windows: normalised x0, the context mask, actions."""
+    x0 = norm.normalize(batch["latents"])  # (B, C, K+1, h, w)
+    b, t = x0.shape[0], x0.shape[2]
+    cond_mask = torch.zeros(b, t, dtype=torch.bool, device=x0.device)
+    cond_mask[:, :context] = True
+    inputs = {"x0": x0, "cond_mask": cond_mask}
+    if use_actions:
+        actions = batch["actions"].clone()  # (B, K+1, A): row i leads into frame i
+        # Only the action into the predicted frame conditions it: inference knows no earlier ones.
+        actions[:, :context] = 0
+        inputs["actions"] = actions
+    return inputs
+
+
+def initialise_from(model: nn.Module, path: str) -> None:
+    """Copy a pre-trained WFM's weights into ``model`` wherever names and shapes match."""
+    source = hub.load(path, expect_kind="diffusion").state_dict()
+    target = model.state_dict()
+    copied = {k: v for k, v in source.items() if k in target and target[k].shape == v.shape}
+    model.load_state_dict(copied, strict=False)
+    logger.info("initialised %d/%d tensors from %s", len(copied), len(target), path)
+
+
+@torch.no_grad()
+def latent_eval(model: nn.Module, batch: dict, steps: int) -> dict[str, float]:
+    """One-step prediction error in normalised latent space vs copying the last context latent."""
+    x0, cond_mask = batch["x0"], batch["cond_mask"]
+    generator = torch.Generator(device=x0.device).manual_seed(0)
+    sample = model.sample(
+        tuple(x0.shape),
+        cond_latent=x0,
+        cond_mask=cond_mask,
+        actions=batch.get("actions"),
+        steps=steps,
+        sampler="euler",
+        generator=generator,
+    )
+    target = x0[:, :, -1]
+    return {
+        "eval/latent_mse": torch.mean((sample[:, :, -1] - target) ** 2).item(),
+        "eval/copy_last_latent_mse": torch.mean((x0[:, :, -2] - target) ** 2).item(),
+    }
+
+
+def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
+    """Train (or resume) a diffusion WFM; returns the last logged metrics."""
+    tokenizer = hub.load(args.tokenizer, expect_kind="tokenizer")
+    window = args.context_frames + 1
+    arrays = ("actions",) if args.actions else ()
+    clips = ClipDataset(
+        args.data,
+        frames=window,
+        size=args.size,
+        arrays=arrays,
+        split="train",
+        heldout_fraction=args.heldout_fraction,
+    )
+    heldout_clips = ClipDataset(
+        args.data,
+        frames=window,
+        size=args.size,
+        arrays=arrays,
+        split="heldout",
+        heldout_fraction=args.heldout_fraction,
+    )
+    if args.actions and "actions" not in clips.arrays:
+        raise ValueError(
+            f"--actions needs clips with actions.npy; {args.data} has none (record with simulate fetch)"
+        )
+    data = LatentClipDataset(clips, tokenizer, window=window)
+    heldout = LatentClipDataset(heldout_clips, tokenizer, window=window)
+    norm = LatentNorm(tuple(float(m) for m in data.mean), tuple(float(s) for s in data.std), 0.5)
+    action_dim = int(clips.clips[0].arrays["actions"].shape[-1]) if args.actions else 0
+    dit = get_dit_config(
+        args.dit,
+        latent_channels=tokenizer.latent_channels,
+        action_dim=action_dim,
+        max_latent_frames=max(16, window),
+    )
+    model = DiffusionWorldModel(DiffusionConfig(dit=dit, sigma_data=norm.sigma_data))
+    if args.init_from:
+        initialise_from(model, args.init_from)
+    logger.info(
+        "WFM %s: %.2fM parameters, window %d, actions %d-d, %d train / %d held-out clips",
+        args.dit,
+        sum(p.numel() for p in model.parameters()) / 1e6,
+        window,
+        action_dim,
+        len(data),
+        len(heldout),
+    )
+
+    def loss_fn(m: nn.Module, batch: dict, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        inputs = window_inputs(batch, norm, args.context_frames, args.actions)
+        loss = m(inputs["x0"], inputs["cond_mask"], inputs.get("actions"))
+        return loss, {"losses/denoise": loss.detach()}
+
+    eval_raw = heldout.sample_batch(args.eval_clips, np.random.default_rng(12345))
+
+    def eval_fn(m: nn.Module) -> dict[str, float]:
+        device = next(m.parameters()).device
+        batch = {k: v.to(device) for k, v in eval_raw.items() if isinstance(v, torch.Tensor)}
+        return latent_eval(m, window_inputs(batch, norm, args.context_frames, args.actions), args.eval_steps)
+
+    tokenizer_ref = os.path.relpath(Path(args.tokenizer).resolve(), Path(args.out).resolve())
+    world = {
+        "tokenizer": tokenizer_ref,
+        "latent_mean": list(norm.mean),
+        "latent_std": list(norm.std),
+        "sigma_data": norm.sigma_data,
+        "context_frames": args.context_frames,
+        "frame_size": [args.size, args.size],
+        "task": args.task,
+        "data": [str(d) for d in args.data],
+        "heldout_fraction": args.heldout_fraction,
+    }
+    if args.actions:
+        stacked = np.concatenate([c.arrays["actions"] for c in clips.clips])
+        world["action_space"] = {
+            "low": stacked.min(0).tolist(),
+            "high": stacked.max(0).tolist(),
+            "dim": action_dim,
+        }
+    train_config = dataclasses.replace(args.train, out_dir=args.out)
+    trainer = Trainer(
+        model,
+        train_config,
+        loss_fn=loss_fn,
+        get_batch=batches_for(data, train_config.batch_size, train_config.seed),
+        eval_fn=eval_fn,
+        checkpoint_extra={"world_model": world, "posttrained_for": args.task},
+    )
+    return trainer.fit()

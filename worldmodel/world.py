@@ -1,0 +1,268 @@
+"""``WorldModel``: one object that predicts future frames, whatever tokenizer and WFM are inside.
+
+ARCHITECTURE.md contract: ``WorldModel.from_pretrained(dir)``; ``predict(context_frames, *,
+actions=None, text=None, horizon, seed)`` -> ``uint8 [horizon, H, W, 3]``; ``actions[i]`` drives
+the step from the last known frame to predicted frame i; ``context_frames`` says how many
+context frames the model wants. ``envs.WorldModelEnv`` and ``app/`` use only this class.
+
+Frame-per-action models work on image-tokenizer latents: each step encodes nothing new (the
+context latents are kept), samples one latent frame conditioned on the last ``context_frames``
+latents and the action, and decodes it, so each action shows in the very next frame.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from worldmodel import hub
+from worldmodel.tokenizer import CausalVideoTokenizer
+
+
+@dataclass(frozen=True)
+class LatentNorm:
+    """Per-channel affine map from tokenizer latents to the WFM's scale (std ``sigma_data``)."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    sigma_data: float
+
+    def _shape(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1, 1)
+        std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1, 1)
+        return mean, std
+
+    def normalize(self, latent: torch.Tensor) -> torch.Tensor:
+        """(B, C, T, h, w) tokenizer latents -> WFM latents."""
+        mean, std = self._shape(latent)
+        return (latent - mean) / std * self.sigma_data
+
+    def denormalize(self, z: torch.Tensor) -> torch.Tensor:
+        mean, std = self._shape(z)
+        return z / self.sigma_data * std + mean
+
+
+def to_video_tensor(frames: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 (B, T, H, W, 3) -> float (B, 3, T, H, W) in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
+    return x.permute(0, 4, 1, 2, 3).float() / 127.5 - 1
+
+
+def to_uint8_frames(video: torch.Tensor) -> np.ndarray:
+    """float (B, 3, T, H, W) in [-1, 1] -> uint8 (B, T, H, W, 3)."""
+    x = ((video.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 4, 1).cpu().numpy()
+
+
+class WorldModel:
+    """A tokenizer plus a world foundation model behind one ``predict`` call.
+
+    Args:
+        tokenizer: an image tokenizer (one latent frame per frame).
+        wfm: a ``DiffusionWorldModel`` (or any model with the same ``sample`` signature).
+        norm: the latent normalisation the WFM was trained with.
+        context_frames: latent (= pixel) frames of context each prediction is conditioned on.
+        info: the checkpoint's extra fields (task, action space, ...).
+    """
+
+    def __init__(
+        self,
+        tokenizer: CausalVideoTokenizer,
+        wfm: nn.Module,
+        norm: LatentNorm,
+        *,
+        context_frames: int,
+        info: dict | None = None,
+    ) -> None:
+        if tokenizer.temporal_factor != 1:
+            raise ValueError(
+                "WorldModel predicts one frame per step and needs an image tokenizer (CI8x8, ...)"
+            )
+        self.tokenizer = tokenizer.eval()
+        self.wfm = wfm.eval()
+        self.norm = norm
+        self.context_frames = context_frames
+        self.info = dict(info or {})
+        self.action_dim = int(getattr(wfm.config.dit, "action_dim", 0)) if hasattr(wfm, "config") else 0
+        self.frame_size = tuple(self.info.get("frame_size", ())) or None
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.wfm.parameters()).device
+
+    @classmethod
+    def from_pretrained(
+        cls, directory: str | os.PathLike, *, device: str | torch.device = "cpu"
+    ) -> WorldModel:
+        """Load a world-model checkpoint and the tokenizer its ``config.json`` names."""
+        directory = Path(directory)
+        payload = hub.read_config(directory)
+        if payload.get("kind") not in ("diffusion", "autoregressive"):
+            raise hub.CheckpointError(
+                f"{directory} is a {payload.get('kind')!r} checkpoint; WorldModel needs a diffusion or "
+                "autoregressive world-model checkpoint"
+            )
+        world = payload.get("world_model")
+        if not world:
+            raise hub.CheckpointError(
+                f"{directory}/config.json has no 'world_model' section (tokenizer, norm)"
+            )
+        tok_path = Path(world["tokenizer"])
+        if not tok_path.is_absolute():
+            tok_path = directory / tok_path
+        tokenizer = hub.load(tok_path, device=device, expect_kind="tokenizer")
+        wfm = hub.load(directory, device=device)
+        norm = LatentNorm(tuple(world["latent_mean"]), tuple(world["latent_std"]), float(world["sigma_data"]))
+        return cls(tokenizer, wfm, norm, context_frames=int(world["context_frames"]), info=world)
+
+    # -- checks -------------------------------------------------------------------------------
+    def _check_context(self, frames: np.ndarray) -> np.ndarray:
+        if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8:
+            raise ValueError("context_frames must be a uint8 numpy array (K, H, W, 3) or (B, K, H, W, 3)")
+        if frames.ndim == 4:
+            frames = frames[None]
+        if frames.ndim != 5 or frames.shape[-1] != 3:
+            raise ValueError(f"context_frames must be (K, H, W, 3) or (B, K, H, W, 3), got {frames.shape}")
+        if frames.shape[1] < self.context_frames:
+            raise ValueError(
+                f"this model needs at least {self.context_frames} context frames, got {frames.shape[1]}"
+            )
+        h, w = frames.shape[2:4]
+        s = self.tokenizer.spatial_factor
+        if self.frame_size and (h, w) != self.frame_size:
+            raise ValueError(f"this model was trained on {self.frame_size} frames, got {(h, w)}; resize them")
+        if h % s or w % s:
+            raise ValueError(f"frame height and width must be divisible by {s}, got {h}x{w}")
+        return frames[:, -self.context_frames :]
+
+    def _check_actions(self, actions: np.ndarray | None, batch: int, horizon: int) -> torch.Tensor | None:
+        if self.action_dim == 0:
+            if actions is not None:
+                raise ValueError("this world model is not action-conditioned; pass actions=None")
+            return None
+        if actions is None:
+            raise ValueError(
+                f"this world model is action-conditioned: pass actions of shape "
+                f"({horizon}, {self.action_dim})"
+            )
+        a = np.asarray(actions, dtype=np.float32)
+        if a.ndim == 2:
+            a = a[None].repeat(batch, axis=0) if batch > 1 else a[None]
+        if a.shape != (batch, horizon, self.action_dim):
+            raise ValueError(
+                f"actions must have shape ({horizon}, {self.action_dim}) or ({batch}, {horizon}, "
+                f"{self.action_dim}) for horizon={horizon}, got {np.asarray(actions).shape}"
+            )
+        if not np.isfinite(a).all():
+            raise ValueError("actions contain NaN or infinite values")
+        return torch.from_numpy(a).to(self.device)
+
+    # -- prediction ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 (B, K, H, W, 3) -> normalised WFM latents (B, C, K, h, w)."""
+        b, k = frames.shape[:2]
+        x = to_video_tensor(frames.reshape(b * k, 1, *frames.shape[2:]), self.device)  # (B*K, 3, 1, H, W)
+        z = self.tokenizer.encode(x)
+        z = z[0] if self.tokenizer.is_discrete else z  # (B*K, C, 1, h, w)
+        z = z.reshape(b, k, *z.shape[1:]).squeeze(3).permute(0, 2, 1, 3, 4)  # (B, C, K, h, w)
+        return self.norm.normalize(z)
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor) -> np.ndarray:
+        """Normalised latents (B, C, T, h, w) -> uint8 (B, T, H, W, 3), frame by frame."""
+        b, c, t = z.shape[:3]
+        latent = self.norm.denormalize(z).permute(0, 2, 1, 3, 4).reshape(b * t, c, 1, *z.shape[3:])
+        video = self.tokenizer.decode(latent)  # (B*T, 3, 1, H, W)
+        frames = to_uint8_frames(video)[:, 0]  # (B*T, H, W, 3)
+        return frames.reshape(b, t, *frames.shape[1:])
+
+    @torch.no_grad()
+    def predict_latents(
+        self,
+        context: torch.Tensor,
+        *,
+        actions: torch.Tensor | None,
+        horizon: int,
+        generator: torch.Generator,
+        steps: int,
+        guidance: float,
+        sampler: str = "euler",
+    ) -> torch.Tensor:
+        """Roll the WFM forward ``horizon`` latent frames from normalised context (B, C, K, h, w)."""
+        b, c, k, h, w = context.shape
+        window = torch.cat([context, torch.zeros(b, c, 1, h, w, device=context.device)], dim=2)
+        cond_mask = torch.tensor([True] * k + [False], device=context.device).expand(b, -1)
+        predicted = []
+        for i in range(horizon):
+            window_actions = None
+            if actions is not None:
+                # Only the action into the predicted frame conditions it (training does the same).
+                window_actions = torch.zeros(b, k + 1, actions.shape[-1], device=context.device)
+                window_actions[:, -1] = actions[:, i]
+            sample = self.wfm.sample(
+                tuple(window.shape),
+                cond_latent=window,
+                cond_mask=cond_mask,
+                actions=window_actions,
+                steps=steps,
+                sampler=sampler,
+                guidance=guidance,
+                generator=generator,
+            )
+            nxt = sample[:, :, -1:]  # (B, C, 1, h, w)
+            predicted.append(nxt)
+            window = torch.cat([window[:, :, 1:k], nxt, torch.zeros_like(nxt)], dim=2)
+        return torch.cat(predicted, dim=2)
+
+    def predict(
+        self,
+        context_frames: np.ndarray,
+        *,
+        actions: np.ndarray | None = None,
+        camera: np.ndarray | None = None,
+        trajectory: np.ndarray | None = None,
+        text: str | None = None,
+        horizon: int = 1,
+        seed: int = 0,
+        steps: int = 8,
+        guidance: float = 1.0,
+    ) -> np.ndarray:
+        """Predict ``horizon`` frames after ``context_frames``.
+
+        Args:
+            context_frames: uint8 (K, H, W, 3) or (B, K, H, W, 3); the last ``self.context_frames`` are used.
+            actions: (horizon, A) or (B, horizon, A); ``actions[i]`` leads from the last known frame to
+                predicted frame i. Required for action-conditioned models, refused otherwise.
+            camera, trajectory, text: not supported by this model yet (a clear error if given).
+            horizon: frames to predict; seed: same seed, same output; steps: sampler steps.
+
+        Returns:
+            uint8 (horizon, H, W, 3), or (B, horizon, H, W, 3) for batched context.
+        """
+        if horizon < 1:
+            raise ValueError(f"horizon must be >= 1, got {horizon}")
+        for name, value in (("camera", camera), ("trajectory", trajectory), ("text", text)):
+            if value is not None:
+                raise ValueError(
+                    f"this world model was not trained with {name} conditioning; pass {name}=None"
+                )
+        batched = isinstance(context_frames, np.ndarray) and context_frames.ndim == 5
+        frames = self._check_context(context_frames)
+        a = self._check_actions(actions, frames.shape[0], horizon)
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        z = self.predict_latents(
+            self.encode(frames),
+            actions=a,
+            horizon=horizon,
+            generator=generator,
+            steps=steps,
+            guidance=guidance,
+        )
+        out = self.decode(z)
+        return out if batched else out[0]
