@@ -240,6 +240,32 @@ def cmd_train_wfm(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_wfm(args: argparse.Namespace) -> int:
+    from training.eval_wfm import evaluate_wfm
+
+    r = evaluate_wfm(
+        args.ckpt,
+        args.data,
+        clips=args.clips,
+        horizon=args.horizon,
+        steps=args.steps,
+        seed=args.seed,
+        video_out=args.video_out,
+    )
+    _summary(f"| {r['clips']} held-out rollouts of {r['horizon']} frames | world model | copy last frame |")
+    _summary("|---|---:|---:|")
+    _summary(f"| PSNR (dB) | {r['psnr']:.2f} | {r['copy_last_psnr']:.2f} |")
+    _summary(f"| SSIM | {r['ssim']:.4f} | {r['copy_last_ssim']:.4f} |")
+    _summary(f"| latent MSE | {r['latent_mse']:.4f} | {r['copy_last_latent_mse']:.4f} |")
+    if "shuffled_actions_psnr" in r:
+        _summary(f"| PSNR with shuffled actions (dB) | {r['shuffled_actions_psnr']:.2f} | |")
+    _summary(
+        f"tokenizer reconstruction ceiling: {r['tokenizer_psnr']:.2f} dB; per-step PSNR "
+        f"{r['psnr_per_step']}" + (f"; side-by-side video: {r['video']}" if "video" in r else "")
+    )
+    return 0
+
+
 def cmd_eval_tokenizer(args: argparse.Namespace) -> int:
     from training.eval_tokenizer import evaluate_tokenizer
 
@@ -404,6 +430,23 @@ def build_parser() -> argparse.ArgumentParser:
     etok.add_argument("--video-out", default=None, help="write original | reconstruction | bilinear mp4")
     etok.add_argument("--card", action="store_true", help="write MODEL_CARD.md into the checkpoint")
     etok.set_defaults(func=cmd_eval_tokenizer)
+
+    ewfm = evaluate.add_parser(
+        "wfm",
+        help="rollout PSNR / SSIM of a world model vs copying the last frame, true vs shuffled actions",
+        epilog="examples:\n  worldfm eval wfm --ckpt runs/fetch-wm --horizon 16 --video-out rollouts.mp4\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ewfm.add_argument("--ckpt", required=True)
+    ewfm.add_argument(
+        "--data", nargs="+", default=None, help="shards (default: the checkpoint's training data)"
+    )
+    ewfm.add_argument("--clips", type=int, default=16)
+    ewfm.add_argument("--horizon", type=int, default=16)
+    ewfm.add_argument("--steps", type=int, default=8, help="sampler steps per frame")
+    ewfm.add_argument("--seed", type=int, default=0)
+    ewfm.add_argument("--video-out", default=None, help="write true | predicted | copy-last mp4")
+    ewfm.set_defaults(func=cmd_eval_wfm)
 
     demo = sub.add_parser(
         "demo",

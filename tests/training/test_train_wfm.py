@@ -162,3 +162,33 @@ def test_tokenizer_checkpoint_is_not_a_world_model(trained: dict[str, Path]) -> 
 
     with pytest.raises(CheckpointError, match="needs a diffusion or autoregressive"):
         WorldModel.from_pretrained(trained["tok"])
+
+
+def test_eval_wfm_reports_model_baseline_and_shuffled_actions(
+    trained: dict[str, Path], tmp_path: Path, capsys
+) -> None:
+    video = tmp_path / "rollouts.mp4"
+    assert (
+        main(
+            [
+                "eval",
+                "wfm",
+                "--ckpt",
+                str(trained["robot"]),
+                "--data",
+                str(trained["shards"]),
+                "--clips",
+                "2",
+                "--horizon",
+                "3",
+                "--steps",
+                "2",
+                "--video-out",
+                str(video),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "copy last frame" in out and "shuffled actions" in out and "latent MSE" in out
+    assert video.stat().st_size > 0
