@@ -222,6 +222,7 @@ def cmd_train_wfm(args: argparse.Namespace) -> int:
             context_frames=args.context_frames,
             actions=robot,
             init_from=getattr(args, "init_from", None),
+            text=args.text,
             task="robot" if robot else None,
             size=args.size,
             train=_train_config(args),
@@ -400,6 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
         wfm.add_argument("--out", required=True, help="checkpoint directory")
         wfm.add_argument("--dit", default="DiT-XS", help="DiT preset: DiT-tiny, DiT-XS, DiT-S, DiT-B")
         wfm.add_argument("--context-frames", type=int, default=2)
+        wfm.add_argument(
+            "--text", action="store_true", help="condition on captions (Text2World + Video2World)"
+        )
         wfm.add_argument("--size", type=int, default=64)
         wfm.add_argument("--steps", type=int, default=2000)
         wfm.add_argument("--batch-size", type=int, default=16)

@@ -21,8 +21,10 @@ from torch import nn
 
 from training.data import ClipDataset, batches_for
 from training.latents import LatentClipDataset
+from training.text_encoders import load_wordllama_embeddings, wordllama_tokenize
 from training.trainer import TrainConfig, Trainer
 from worldmodel import hub
+from worldmodel.conditioning import TextEncoderConfig
 from worldmodel.diffusion import DiffusionConfig, DiffusionWorldModel
 from worldmodel.diffusion.configuration_dit import get_config as get_dit_config
 from worldmodel.world import LatentNorm
@@ -46,6 +48,10 @@ class WFMTrainArgs:
     """latent frames of context; the model predicts the next one"""
     actions: bool = False
     """condition on the action leading into the predicted frame (robot post-training)"""
+    text: bool = False
+    """condition on the clips' captions through a nested text encoder (wordllama-initialised)"""
+    text2world_prob: float = 0.25
+    """with text: share of windows trained with no context frames at all (Text2World)"""
     init_from: str | None = None
     """a pre-trained WFM checkpoint to start from (post-training); weights copied where shapes match"""
     task: str | None = None
@@ -71,12 +77,19 @@ class WFMTrainArgs:
         get_dit_config(self.dit)
 
 
-def window_inputs(batch: dict, norm: LatentNorm, context: int, use_actions: bool) -> dict[str, torch.Tensor]:
-    """Model inputs for a batch of latent windows: normalised x0, the context mask, actions."""
+def window_inputs(
+    batch: dict, norm: LatentNorm, context: int, use_actions: bool, text_only: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
+    """Model inputs for a batch of latent windows: normalised x0, the context mask, actions.
+
+    ``text_only`` (B,) bool marks windows trained with no context frames (Text2World).
+    """
     x0 = norm.normalize(batch["latents"])  # (B, C, K+1, h, w)
     b, t = x0.shape[0], x0.shape[2]
     cond_mask = torch.zeros(b, t, dtype=torch.bool, device=x0.device)
     cond_mask[:, :context] = True
+    if text_only is not None:
+        cond_mask[text_only.to(x0.device)] = False
     inputs = {"x0": x0, "cond_mask": cond_mask}
     if use_actions:
         actions = batch["actions"].clone()  # (B, K+1, A): row i leads into frame i
@@ -151,7 +164,16 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
         action_dim=action_dim,
         max_latent_frames=max(16, window),
     )
-    model = DiffusionWorldModel(DiffusionConfig(dit=dit, sigma_data=norm.sigma_data))
+    text_config = tokenize = None
+    if args.text:
+        text_config = TextEncoderConfig(embed_dim=64, dim=64, layers=2, heads=4, max_len=32)
+        dit = dataclasses.replace(dit, text_dim=text_config.dim)
+    model = DiffusionWorldModel(DiffusionConfig(dit=dit, sigma_data=norm.sigma_data, text=text_config))
+    if args.text:
+        # wordllama's vectors are Matryoshka-trained: their first 64 dimensions work on their own.
+        model.text_encoder.load_embeddings(load_wordllama_embeddings(text_config.embed_dim))
+        tokenize = wordllama_tokenize(text_config.max_len)
+        tokenize.save(args.out)
     if args.init_from:
         initialise_from(model, args.init_from)
     logger.info(
@@ -164,17 +186,31 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
         len(heldout),
     )
 
+    def text_inputs(batch: dict, device: torch.device) -> dict[str, torch.Tensor]:
+        if tokenize is None:
+            return {}
+        ids, mask = tokenize(batch["caption"])
+        return {"text_ids": ids.to(device), "text_mask": mask.to(device)}
+
     def loss_fn(m: nn.Module, batch: dict, step: int) -> tuple[torch.Tensor, dict[str, float]]:
-        inputs = window_inputs(batch, norm, args.context_frames, args.actions)
-        loss = m(inputs["x0"], inputs["cond_mask"], inputs.get("actions"))
+        device = batch["latents"].device
+        text_only = None
+        if tokenize is not None:
+            # A pure function of the step keeps resume exact.
+            draw = np.random.default_rng([train_config.seed, step, 7]).random(len(batch["caption"]))
+            text_only = torch.from_numpy(draw < args.text2world_prob)
+        inputs = window_inputs(batch, norm, args.context_frames, args.actions, text_only)
+        loss = m(inputs["x0"], inputs["cond_mask"], inputs.get("actions"), **text_inputs(batch, device))
         return loss, {"losses/denoise": loss.detach()}
 
+    train_config = dataclasses.replace(args.train, out_dir=args.out)
     eval_raw = heldout.sample_batch(args.eval_clips, np.random.default_rng(12345))
 
     def eval_fn(m: nn.Module) -> dict[str, float]:
         device = next(m.parameters()).device
         batch = {k: v.to(device) for k, v in eval_raw.items() if isinstance(v, torch.Tensor)}
-        return latent_eval(m, window_inputs(batch, norm, args.context_frames, args.actions), args.eval_steps)
+        inputs = window_inputs(batch, norm, args.context_frames, args.actions)
+        return latent_eval(m, {**inputs, **text_inputs(eval_raw, device)}, args.eval_steps)
 
     tokenizer_ref = os.path.relpath(Path(args.tokenizer).resolve(), Path(args.out).resolve())
     world = {
@@ -185,6 +221,7 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
         "context_frames": args.context_frames,
         "frame_size": [args.size, args.size],
         "task": args.task,
+        "text": args.text,
         "data": [str(d) for d in args.data],
         "heldout_fraction": args.heldout_fraction,
     }
@@ -195,7 +232,6 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
             "high": stacked.max(0).tolist(),
             "dim": action_dim,
         }
-    train_config = dataclasses.replace(args.train, out_dir=args.out)
     trainer = Trainer(
         model,
         train_config,

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from worldmodel import hub
+from worldmodel.conditioning.tokenize import TOKENIZER_FILE, Tokenize
 from worldmodel.tokenizer import CausalVideoTokenizer
 
 
@@ -68,6 +69,9 @@ class WorldModel:
         norm: the latent normalisation the WFM was trained with.
         context_frames: latent (= pixel) frames of context each prediction is conditioned on.
         info: the checkpoint's extra fields (task, action space, ...).
+        tokenize: captions -> token ids, for models trained with text.
+        guardrails: any object with ``check_prompt(str)`` and ``postprocess(frames) -> frames``
+            (``curation.guardrails.Guardrails``); applied by ``predict`` unless ``guardrails=False``.
     """
 
     def __init__(
@@ -78,6 +82,8 @@ class WorldModel:
         *,
         context_frames: int,
         info: dict | None = None,
+        tokenize: Tokenize | None = None,
+        guardrails: object | None = None,
     ) -> None:
         if tokenizer.temporal_factor != 1:
             raise ValueError(
@@ -90,6 +96,8 @@ class WorldModel:
         self.info = dict(info or {})
         self.action_dim = int(getattr(wfm.config.dit, "action_dim", 0)) if hasattr(wfm, "config") else 0
         self.frame_size = tuple(self.info.get("frame_size", ())) or None
+        self.tokenize = tokenize
+        self.guardrails = guardrails
 
     @property
     def device(self) -> torch.device:
@@ -118,7 +126,10 @@ class WorldModel:
         tokenizer = hub.load(tok_path, device=device, expect_kind="tokenizer")
         wfm = hub.load(directory, device=device)
         norm = LatentNorm(tuple(world["latent_mean"]), tuple(world["latent_std"]), float(world["sigma_data"]))
-        return cls(tokenizer, wfm, norm, context_frames=int(world["context_frames"]), info=world)
+        tokenize = Tokenize.load(directory) if (directory / TOKENIZER_FILE).exists() else None
+        return cls(
+            tokenizer, wfm, norm, context_frames=int(world["context_frames"]), info=world, tokenize=tokenize
+        )
 
     # -- checks -------------------------------------------------------------------------------
     def _check_context(self, frames: np.ndarray) -> np.ndarray:
@@ -193,11 +204,14 @@ class WorldModel:
         steps: int,
         guidance: float,
         sampler: str = "euler",
+        text_ids: torch.Tensor | None = None,
+        text_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Roll the WFM forward ``horizon`` latent frames from normalised context (B, C, K, h, w)."""
         b, c, k, h, w = context.shape
         window = torch.cat([context, torch.zeros(b, c, 1, h, w, device=context.device)], dim=2)
         cond_mask = torch.tensor([True] * k + [False], device=context.device).expand(b, -1)
+        text = {"text_ids": text_ids, "text_mask": text_mask} if text_ids is not None else {}
         predicted = []
         for i in range(horizon):
             window_actions = None
@@ -214,15 +228,43 @@ class WorldModel:
                 sampler=sampler,
                 guidance=guidance,
                 generator=generator,
+                **text,
             )
             nxt = sample[:, :, -1:]  # (B, C, 1, h, w)
             predicted.append(nxt)
             window = torch.cat([window[:, :, 1:k], nxt, torch.zeros_like(nxt)], dim=2)
         return torch.cat(predicted, dim=2)
 
+    @torch.no_grad()
+    def text2world_latents(
+        self,
+        batch: int,
+        text_ids: torch.Tensor,
+        text_mask: torch.Tensor,
+        *,
+        generator: torch.Generator,
+        steps: int,
+        guidance: float,
+    ) -> torch.Tensor:
+        """A first window of ``context_frames + 1`` latents from text alone (no context frames)."""
+        h, w = (s // self.tokenizer.spatial_factor for s in self.frame_size)
+        shape = (batch, self.tokenizer.latent_channels, self.context_frames + 1, h, w)
+        cond_mask = torch.zeros(batch, shape[2], dtype=torch.bool, device=self.device)
+        return self.wfm.sample(
+            shape,
+            cond_latent=torch.zeros(shape, device=self.device),
+            cond_mask=cond_mask,
+            steps=steps,
+            sampler="euler",
+            guidance=guidance,
+            generator=generator,
+            text_ids=text_ids,
+            text_mask=text_mask,
+        )
+
     def predict(
         self,
-        context_frames: np.ndarray,
+        context_frames: np.ndarray | None,
         *,
         actions: np.ndarray | None = None,
         camera: np.ndarray | None = None,
@@ -232,37 +274,77 @@ class WorldModel:
         seed: int = 0,
         steps: int = 8,
         guidance: float = 1.0,
+        guardrails: bool = True,
+        batch: int = 1,
     ) -> np.ndarray:
-        """Predict ``horizon`` frames after ``context_frames``.
+        """Predict ``horizon`` frames after ``context_frames`` (Video2World) or from ``text`` alone.
 
         Args:
-            context_frames: uint8 (K, H, W, 3) or (B, K, H, W, 3); the last ``self.context_frames`` are used.
+            context_frames: uint8 (K, H, W, 3) or (B, K, H, W, 3); the last ``self.context_frames``
+                are used. None with ``text`` generates from text alone (Text2World; ``batch`` videos).
             actions: (horizon, A) or (B, horizon, A); ``actions[i]`` leads from the last known frame to
                 predicted frame i. Required for action-conditioned models, refused otherwise.
-            camera, trajectory, text: not supported by this model yet (a clear error if given).
-            horizon: frames to predict; seed: same seed, same output; steps: sampler steps.
+            text: a prompt, for models trained with captions; checked by the guardrails.
+            camera, trajectory: not supported by this model (a clear error if given).
+            horizon: frames to predict; seed: same seed, same output; steps: sampler steps;
+            guidance: classifier-free guidance weight; guardrails: apply ``self.guardrails`` if set.
 
         Returns:
             uint8 (horizon, H, W, 3), or (B, horizon, H, W, 3) for batched context.
         """
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
-        for name, value in (("camera", camera), ("trajectory", trajectory), ("text", text)):
+        for name, value in (("camera", camera), ("trajectory", trajectory)):
             if value is not None:
                 raise ValueError(
                     f"this world model was not trained with {name} conditioning; pass {name}=None"
                 )
-        batched = isinstance(context_frames, np.ndarray) and context_frames.ndim == 5
-        frames = self._check_context(context_frames)
-        a = self._check_actions(actions, frames.shape[0], horizon)
+        use_guardrails = guardrails and self.guardrails is not None
+        text_ids = text_mask = None
+        if text is not None:
+            if self.tokenize is None:
+                raise ValueError("this world model was not trained with text; pass text=None")
+            if use_guardrails:
+                self.guardrails.check_prompt(text)
         generator = torch.Generator(device=self.device).manual_seed(seed)
-        z = self.predict_latents(
-            self.encode(frames),
-            actions=a,
-            horizon=horizon,
-            generator=generator,
-            steps=steps,
-            guidance=guidance,
-        )
-        out = self.decode(z)
+        if context_frames is None:
+            if text is None:
+                raise ValueError("pass context_frames (Video2World) or text (Text2World)")
+            if self.frame_size is None:
+                raise ValueError("the checkpoint records no frame_size; Text2World needs it")
+            b, batched = batch, batch > 1
+            a = self._check_actions(actions, b, horizon)
+            text_ids, text_mask = (t.to(self.device) for t in self.tokenize([text] * b))
+            # The first window comes from text alone; later frames continue it as Video2World.
+            parts = [
+                self.text2world_latents(
+                    b, text_ids, text_mask, generator=generator, steps=steps, guidance=guidance
+                )[:, :, :horizon]
+            ]
+            done = parts[0].shape[2]
+            context = parts[0][:, :, -self.context_frames :]
+        else:
+            batched = isinstance(context_frames, np.ndarray) and context_frames.ndim == 5
+            frames = self._check_context(context_frames)
+            b = frames.shape[0]
+            a = self._check_actions(actions, b, horizon)
+            if text is not None:
+                text_ids, text_mask = (t.to(self.device) for t in self.tokenize([text] * b))
+            parts, done, context = [], 0, self.encode(frames)
+        if done < horizon:
+            parts.append(
+                self.predict_latents(
+                    context,
+                    actions=a[:, done:] if a is not None else None,
+                    horizon=horizon - done,
+                    generator=generator,
+                    steps=steps,
+                    guidance=guidance,
+                    text_ids=text_ids,
+                    text_mask=text_mask,
+                )
+            )
+        out = self.decode(torch.cat(parts, dim=2))
+        if use_guardrails:
+            out = np.stack([self.guardrails.postprocess(video) for video in out])
         return out if batched else out[0]

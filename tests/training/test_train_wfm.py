@@ -119,7 +119,27 @@ def trained(tmp_path_factory) -> dict[str, Path]:
         )
         == 0
     )
-    return {"shards": shards, "tok": tok, "wfm": wfm, "robot": robot}
+    text = root / "text"
+    assert (
+        main(
+            [
+                "train",
+                "diffusion",
+                "--text",
+                "--tokenizer",
+                str(tok),
+                "--data",
+                str(shards),
+                "--out",
+                str(text),
+                "--dit",
+                "DiT-tiny",
+                *common,
+            ]
+        )
+        == 0
+    )
+    return {"shards": shards, "tok": tok, "wfm": wfm, "robot": robot, "text": text}
 
 
 def test_action_world_model_predicts_one_frame_per_action(trained: dict[str, Path]) -> None:
@@ -192,3 +212,41 @@ def test_eval_wfm_reports_model_baseline_and_shuffled_actions(
     out = capsys.readouterr().out
     assert "copy last frame" in out and "shuffled actions" in out and "latent MSE" in out
     assert video.stat().st_size > 0
+
+
+def test_text_model_generates_from_text_alone_and_continues_video(trained: dict[str, Path]) -> None:
+    world = WorldModel.from_pretrained(trained["text"])
+    out = world.predict(None, text="a white square pushed around", horizon=5, seed=1, steps=2)
+    assert out.shape == (5, 32, 32, 3)
+    np.testing.assert_array_equal(
+        out, world.predict(None, text="a white square pushed around", horizon=5, seed=1, steps=2)
+    )
+    frames, _ = pushed_square_clip(3)
+    assert world.predict(frames[:2], text="a square", horizon=2, steps=2, guidance=2.0).shape == (
+        2,
+        32,
+        32,
+        3,
+    )
+
+
+def test_guardrails_refuse_blocked_prompts_unless_switched_off(trained: dict[str, Path]) -> None:
+    from curation.guardrails import BlockedPromptError, Guardrails
+
+    world = WorldModel.from_pretrained(trained["text"])
+    world.guardrails = Guardrails()
+    with pytest.raises(BlockedPromptError, match="guardrail"):
+        world.predict(None, text="a gory massacre", horizon=1, steps=1)
+    assert world.predict(None, text="a gory massacre", horizon=1, steps=1, guardrails=False).shape == (
+        1,
+        32,
+        32,
+        3,
+    )
+
+
+def test_model_without_text_refuses_prompts(trained: dict[str, Path]) -> None:
+    world = WorldModel.from_pretrained(trained["wfm"])
+    frames, _ = pushed_square_clip(4)
+    with pytest.raises(ValueError, match="not trained with text"):
+        world.predict(frames[:2], text="hello", horizon=1)

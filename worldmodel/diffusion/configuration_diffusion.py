@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from worldmodel.conditioning import TextEncoderConfig
 from worldmodel.diffusion.configuration_dit import DiTConfig
 
 
@@ -12,6 +13,8 @@ class DiffusionConfig:
     """``DiffusionWorldModel``'s config. Defaults: EDM's (arXiv 2206.00364, Table 1) and a tiny DiT."""
 
     dit: DiTConfig = field(default_factory=DiTConfig)
+    text: TextEncoderConfig | None = None
+    # the text encoder nested in the model (Text2World); its output width must equal dit.text_dim.
     sigma_data: float = 0.5
     # std of the (normalised) tokenizer latents; the preconditioning assumes data at this scale.
     p_mean: float = -1.2
@@ -34,6 +37,8 @@ class DiffusionConfig:
     # the learned null embedding with this probability, independently.
 
     def __post_init__(self) -> None:
+        if self.text is not None and self.text.dim != self.dit.text_dim:
+            raise ValueError(f"dit.text_dim ({self.dit.text_dim}) must equal text.dim ({self.text.dim})")
         for name in ("sigma_data", "p_std", "sigma_min", "rho", "aug_p_std"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from worldmodel.conditioning import make_text_encoder
 from worldmodel.diffusion.configuration_diffusion import DiffusionConfig
 from worldmodel.diffusion.denoiser import Denoiser, check_finite
 from worldmodel.diffusion.modeling_dit import DiT
@@ -27,6 +28,19 @@ class DiffusionWorldModel(nn.Module):
         super().__init__()
         self.config = config
         self.denoiser = Denoiser(DiT(config.dit), config)
+        self.text_encoder = make_text_encoder(config.text) if config.text is not None else None
+
+    def embed_text(
+        self, text_ids: torch.Tensor | None, text_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Token ids (B, L) and mask (B, L) -> embeddings (B, L, text_dim) through the nested encoder."""
+        if text_ids is None:
+            return None, None
+        if self.text_encoder is None:
+            raise ValueError("this world model has no text encoder (trained without text); pass no text")
+        if text_mask is None:
+            text_mask = torch.ones_like(text_ids, dtype=torch.bool)
+        return self.text_encoder(text_ids, text_mask)
 
     def forward(
         self,
@@ -36,8 +50,14 @@ class DiffusionWorldModel(nn.Module):
         text: torch.Tensor | None = None,
         text_mask: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        text_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The scalar training loss; see ``loss`` for the arguments and for the logs."""
+        """The scalar training loss; see ``loss`` for the arguments and for the logs.
+
+        ``text_ids`` (B, L) int64 with ``text_mask`` go through the nested text encoder instead of ``text``.
+        """
+        if text_ids is not None:
+            text, text_mask = self.embed_text(text_ids, text_mask)
         return self.loss(
             x0, cond_mask=cond_mask, actions=actions, text=text, text_mask=text_mask, generator=generator
         )[0]
@@ -102,11 +122,15 @@ class DiffusionWorldModel(nn.Module):
         sampler: str = "heun",
         guidance: float = 1.0,
         generator: torch.Generator | None = None,
+        text_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Latents of ``shape`` (B, C, T, h, w) from noise; the ``cond_mask`` frames are ``cond_latent``'s.
 
-        See ``Denoiser.sample`` for ``steps``, ``sampler``, ``guidance`` and ``generator``.
+        See ``Denoiser.sample`` for ``steps``, ``sampler``, ``guidance`` and ``generator``;
+        ``text_ids`` (B, L) with ``text_mask`` are embedded by the nested text encoder.
         """
+        if text_ids is not None:
+            text, text_mask = self.embed_text(text_ids, text_mask)
         return self.denoiser.sample(
             shape,
             cond_latent=cond_latent,

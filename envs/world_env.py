@@ -1,0 +1,476 @@
+"""The learned simulator: an action-conditioned ``WorldModel`` as a Gymnasium environment.
+
+``WorldModelEnv`` is one rollout, ``WorldModelVectorEnv`` advances N rollouts with one batched
+``WorldModel.predict`` call per step. Both start from real frames (given, or rendered by a matching
+ground-truth simulator) and draw all randomness, the model's sampling noise included, from
+``np_random``, so a seed fixes a whole episode. ``make_world_env`` and ``make_world_vector_env``
+are the Gymnasium entry points ``envs.registration`` registers as ``worldfm/<Task>-WM-v0``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.error import ResetNeeded
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from worldmodel.world import WorldModel
+
+RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[SupportsFloat, bool]]
+"""``reward_fn(prev_obs, action, obs) -> (reward, terminated)`` for one transition (uint8 frames)."""
+SimFactory = Callable[[], gym.Env]
+"""Builds the ground-truth simulator whose renders start episodes."""
+
+# Seeds drawn from np_random (simulator resets, model noise) lie in [0, 2**31 - 1), as Fetch's do.
+SEED_HIGH = 2**31 - 1
+
+
+def zero_reward(prev_obs: np.ndarray, action: np.ndarray, obs: np.ndarray) -> tuple[float, bool]:
+    """The default ``RewardFn``: reward 0, never terminated."""
+    return 0.0, False
+
+
+def resolve_reward_fn(world: WorldModel, reward_fn: RewardFn | None) -> RewardFn:
+    """The reward a ``WorldModelEnv`` uses: the user's ``reward_fn``, else the checkpoint's, else zero.
+
+    The checkpoint's learned reward/done head is declared by ``world_model.reward_head`` in its
+    ``config.json``; none can be loaded yet, so such a checkpoint needs an explicit ``reward_fn``
+    rather than silently scoring every step 0.
+    """
+    if reward_fn is not None:
+        return reward_fn
+    if world.info.get("reward_head") is not None:
+        raise ValueError(
+            "this checkpoint declares a learned reward head (world_model.reward_head), which "
+            "WorldModelEnv cannot load yet; pass reward_fn=(prev_obs, action, obs) -> (reward, terminated)"
+        )
+    return zero_reward
+
+
+def world_spaces(world: WorldModel) -> tuple[spaces.Box, spaces.Box]:
+    """``(observation_space, action_space)`` of one rollout of an action-conditioned ``world``.
+
+    The action box is the range of the actions the model was trained on (``world_model.action_space``
+    in the checkpoint): outside it the model's predictions are extrapolation.
+    """
+    box = world.info.get("action_space")
+    if world.action_dim == 0 or not box:
+        raise ValueError(
+            "WorldModelEnv needs an action-conditioned (robot post-trained) checkpoint, made by "
+            "`worldfm train posttrain --task robot`; this one predicts video without actions"
+        )
+    if world.frame_size is None:
+        raise ValueError("the checkpoint's world_model section has no frame_size; WorldModelEnv needs it")
+    h, w = world.frame_size
+    observation_space = spaces.Box(0, 255, (h, w, 3), np.uint8)
+    low = np.asarray(box["low"], np.float32)
+    high = np.asarray(box["high"], np.float32)
+    return observation_space, spaces.Box(low, high, dtype=np.float32)
+
+
+def check_actions(actions: Any, space: spaces.Box, batch_shape: tuple[int, ...] = ()) -> np.ndarray:
+    """Validate actions of shape ``batch_shape + space.shape`` and clip them into ``space``.
+
+    A wrong shape or a NaN / infinite value is a ``ValueError``; finite values outside the box are
+    clipped to it (as Fetch clips its controls), since the model never saw larger actions.
+    """
+    a = np.asarray(actions, dtype=np.float32)
+    expected = (*batch_shape, *space.shape)
+    if a.shape != expected:
+        raise ValueError(f"action must have shape {expected}, got {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"action contains NaN or infinite values: {a}")
+    return np.clip(a, space.low, space.high)
+
+
+def simulator_context(sim: gym.Env, seed: int, num_frames: int) -> np.ndarray:
+    """Reset ``sim`` with ``seed`` and render ``num_frames`` frames, stepping it with zero actions.
+
+    Returns uint8 ``(num_frames, H, W, 3)``. The same ``(sim, seed)`` gives the same frames, which
+    is how a paired simulator is lined up with a ``WorldModelEnv`` episode (``info["sim_reset_seed"]``).
+    """
+    sim.reset(seed=seed)
+    frames = [sim.render()]
+    zero = np.zeros(sim.action_space.shape, sim.action_space.dtype)
+    for _ in range(num_frames - 1):
+        sim.step(zero)
+        frames.append(sim.render())
+    return np.stack(frames)
+
+
+class _EpisodeStarts:
+    """Context frames for a new episode: the user's, or a fresh reset of the ground-truth simulator.
+
+    The simulator is made on first use and reused: it only renders the first frames of each episode.
+    """
+
+    def __init__(
+        self, sim_factory: SimFactory | None, context_frames: int, frame_shape: tuple[int, ...]
+    ) -> None:
+        self.sim_factory = sim_factory
+        self.context_frames = context_frames
+        self.frame_shape = tuple(frame_shape)
+        self._sim: gym.Env | None = None
+
+    def __call__(self, rng: np.random.Generator, frames: Any = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Returns uint8 ``(context_frames, H, W, 3)`` and the reset info."""
+        if frames is not None:
+            return self._check(frames, "options['frames']"), {}
+        if self.sim_factory is None:
+            raise ValueError(
+                "a world-model episode starts from real frames: pass reset(options={'frames': "
+                f"{self._wanted}}}) or build the env with sim_factory= (a matching ground-truth simulator)"
+            )
+        if self._sim is None:
+            self._sim = self.sim_factory()
+        seed = int(rng.integers(SEED_HIGH))
+        frames = simulator_context(self._sim, seed, self.context_frames)
+        return self._check(frames, "the simulator's frames"), {"sim_reset_seed": seed}
+
+    @property
+    def _wanted(self) -> str:
+        h, w, c = self.frame_shape
+        return f"uint8 (K, {h}, {w}, {c}) with K >= {self.context_frames}"
+
+    def _check(self, frames: Any, what: str) -> np.ndarray:
+        k = self.context_frames
+        if (
+            not isinstance(frames, np.ndarray)
+            or frames.dtype != np.uint8
+            or frames.ndim != 4
+            or frames.shape[1:] != self.frame_shape
+            or len(frames) < k
+        ):
+            got = (
+                f"{frames.dtype} {frames.shape}" if isinstance(frames, np.ndarray) else type(frames).__name__
+            )
+            raise ValueError(f"{what} must be {self._wanted}, got {got}")
+        return frames[-k:].copy()
+
+    def close(self) -> None:
+        if self._sim is not None:
+            self._sim.close()
+            self._sim = None
+
+
+class WorldModelEnv(gym.Env[np.ndarray, np.ndarray]):
+    """A learned simulator: each step is one frame predicted by an action-conditioned world model.
+
+    ## Description
+    A world model post-trained on a robot's (or any agent's) recorded episodes predicts the next
+    camera frame from the last ``context_frames`` frames and the action taken. This env rolls it
+    forward one action at a time, so agents can be trained and planned in the model instead of the
+    simulator, and (with ``envs.rerun_recorder.RerunRecorder``) compared to the real thing.
+
+    ## Action Space
+    ``Box(low, high, (A,), float32)``: the range of the actions in the model's training data
+    (``world_model.action_space`` in the checkpoint), e.g. Fetch's gripper displacement and finger
+    command. Out-of-range actions are clipped into the box; a wrong shape or NaN is a ``ValueError``.
+
+    ## Observation Space
+    ``Box(0, 255, (H, W, 3), uint8)``: the current frame at the model's ``frame_size``.
+
+    ## Rewards
+    ``reward_fn(prev_obs, action, obs) -> (reward, terminated)`` when given; otherwise 0 per step.
+    A checkpoint that declares a learned reward head must be given a ``reward_fn`` for now.
+
+    ## Starting State
+    Real frames: ``reset(options={"frames": uint8 (K, H, W, 3)})`` (the last ``context_frames`` are
+    used), or, by default, the ground-truth simulator from ``sim_factory`` reset with a seed drawn
+    from ``np_random`` and stepped ``context_frames - 1`` times with zero actions. That seed is
+    ``info["sim_reset_seed"]``; ``simulator_context`` replays it.
+
+    ## Episode End
+    ``terminated`` comes from ``reward_fn`` (a world model has no terminal state of its own).
+    ``truncated`` is never set here: ``gym.make`` adds ``TimeLimit`` from the registered
+    ``max_episode_steps`` (50 for ``worldfm/<Task>-WM-v0``).
+
+    ## Arguments
+    - ``world``: an action-conditioned ``WorldModel``.
+    - ``sim_factory``: builds the matching ground-truth simulator (``render()`` frames of the model's
+      size) used to start episodes when ``reset`` is given no frames.
+    - ``reward_fn``: see Rewards.
+    - ``sampler_steps``: diffusion sampler steps per predicted frame (fewer: faster, blurrier).
+    - ``render_mode``: ``"rgb_array"`` (``render()`` returns the current frame) or ``None``.
+    """
+
+    metadata = {"render_modes": ["rgb_array"]}
+
+    def __init__(
+        self,
+        world: WorldModel,
+        *,
+        sim_factory: SimFactory | None = None,
+        reward_fn: RewardFn | None = None,
+        sampler_steps: int = 8,
+        render_mode: str | None = "rgb_array",
+    ) -> None:
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
+        if sampler_steps < 1:
+            raise ValueError(f"sampler_steps must be >= 1, got {sampler_steps}")
+        self.observation_space, self.action_space = world_spaces(world)
+        self.world = world
+        self.context_frames = world.context_frames
+        self.sampler_steps = sampler_steps
+        self.render_mode = render_mode
+        self.reward_fn = resolve_reward_fn(world, reward_fn)
+        self._starts = _EpisodeStarts(sim_factory, world.context_frames, self.observation_space.shape)
+        self._context: np.ndarray | None = None  # (K, H, W, 3): the frames the next step is conditioned on
+
+    def reset(
+        self, *, seed: int | None = None, options: Mapping[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._context, info = self._starts(self.np_random, (options or {}).get("frames"))
+        return self._context[-1].copy(), info
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self._context is None:
+            raise ResetNeeded("WorldModelEnv: call reset() before step(); an episode needs start frames")
+        a = check_actions(action, self.action_space)
+        frame = self.world.predict(
+            self._context,
+            actions=a[None],
+            horizon=1,
+            seed=int(self.np_random.integers(SEED_HIGH)),
+            steps=self.sampler_steps,
+        )[0]  # (H, W, 3)
+        prev = self._context[-1]
+        self._context = np.concatenate([self._context[1:], frame[None]])
+        reward, terminated = self.reward_fn(prev, a, frame)
+        return frame, float(reward), bool(terminated), False, {}
+
+    def render(self) -> np.ndarray | None:
+        """The current frame, uint8 ``(H, W, 3)`` (``None`` when ``render_mode`` is ``None``)."""
+        if self.render_mode is None:
+            return None
+        if self._context is None:
+            raise ResetNeeded("WorldModelEnv: call reset() before render()")
+        return self._context[-1].copy()
+
+    def close(self) -> None:
+        self._starts.close()
+
+
+class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
+    """``num_envs`` ``WorldModelEnv`` rollouts advanced by one batched ``WorldModel.predict`` per step.
+
+    Spaces, rewards and starting states are those of ``WorldModelEnv``; observations are batched to
+    ``(num_envs, H, W, 3)`` and actions to ``(num_envs, A)``. Sub-environments truncate after
+    ``max_episode_steps`` steps and autoreset as Gymnasium 1.x vector envs do
+    (``metadata["autoreset_mode"]``):
+
+    - ``NEXT_STEP`` (default): the step after an episode ends resets that sub-environment (its action
+      is ignored, reward 0, terminated and truncated False) and returns its first frame.
+    - ``SAME_STEP``: the ending step already returns the next episode's first frame; the last frame
+      is ``info["final_obs"][i]``.
+    - ``DISABLED``: ended sub-environments must be reset with
+      ``reset(options={"reset_mask": mask})`` before the next step.
+
+    ``reset(options=...)`` takes ``"frames"``: uint8 ``(num_envs, K, H, W, 3)`` start frames, and
+    ``"reset_mask"``: bool ``(num_envs,)`` to reset only some sub-environments.
+
+    One model seed per step is drawn from ``np_random`` for the whole batch, so a vector env is
+    reproducible from its own seed, but its rollouts differ from those of N separate ``WorldModelEnv``.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(
+        self,
+        world: WorldModel,
+        num_envs: int = 1,
+        *,
+        sim_factory: SimFactory | None = None,
+        reward_fn: RewardFn | None = None,
+        sampler_steps: int = 8,
+        max_episode_steps: int | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        render_mode: str | None = "rgb_array",
+    ) -> None:
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
+        if sampler_steps < 1:
+            raise ValueError(f"sampler_steps must be >= 1, got {sampler_steps}")
+        self.metadata = {**self.metadata, "autoreset_mode": AutoresetMode(autoreset_mode)}
+        self.num_envs = num_envs
+        self.single_observation_space, self.single_action_space = world_spaces(world)
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.world = world
+        self.context_frames = world.context_frames
+        self.sampler_steps = sampler_steps
+        self.max_episode_steps = max_episode_steps
+        self.render_mode = render_mode
+        self.reward_fn = resolve_reward_fn(world, reward_fn)
+        self._starts = _EpisodeStarts(sim_factory, world.context_frames, self.single_observation_space.shape)
+        self._context: np.ndarray | None = None  # (N, K, H, W, 3)
+        self._steps = np.zeros(num_envs, np.int64)
+        # Sub-environments whose episode ended on the last step (NEXT_STEP resets them on this one).
+        self._ended = np.zeros(num_envs, bool)
+
+    @property
+    def autoreset_mode(self) -> AutoresetMode:
+        return self.metadata["autoreset_mode"]
+
+    def reset(
+        self, *, seed: int | None = None, options: Mapping[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        options = options or {}
+        mask = options.get("reset_mask")
+        if mask is None:
+            mask = np.ones(self.num_envs, bool)
+        elif not (isinstance(mask, np.ndarray) and mask.dtype == np.bool_ and mask.shape == (self.num_envs,)):
+            raise ValueError(f"options['reset_mask'] must be a bool numpy array of shape ({self.num_envs},)")
+        if self._context is None and not mask.all():
+            raise ResetNeeded("WorldModelVectorEnv: the first reset() must reset every sub-environment")
+        frames = options.get("frames")
+        if frames is not None and len(frames) != self.num_envs:
+            raise ValueError(
+                f"options['frames'] must hold one (K, H, W, 3) stack per sub-environment: "
+                f"({self.num_envs}, K, H, W, 3), got {len(frames)} stacks"
+            )
+        infos = self._reset_envs(mask, frames, {})
+        return self._context[:, -1].copy(), infos
+
+    def _reset_envs(self, mask: np.ndarray, frames: Any, infos: dict[str, Any]) -> dict[str, Any]:
+        if self._context is None:
+            shape = (self.num_envs, self.context_frames, *self.single_observation_space.shape)
+            self._context = np.zeros(shape, np.uint8)
+        for i in np.flatnonzero(mask):
+            self._context[i], info = self._starts(self.np_random, None if frames is None else frames[i])
+            infos = self._add_info(infos, info, i)
+        self._steps[mask] = 0
+        self._ended[mask] = False
+        return infos
+
+    def step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        if self._context is None:
+            raise ResetNeeded("WorldModelVectorEnv: call reset() before step()")
+        a = check_actions(actions, self.single_action_space, (self.num_envs,))
+        if self.autoreset_mode is AutoresetMode.DISABLED and self._ended.any():
+            raise ValueError(
+                f"sub-environments {np.flatnonzero(self._ended).tolist()} have ended; with "
+                "autoreset_mode=DISABLED reset them with reset(options={'reset_mask': mask}) first"
+            )
+        if self.autoreset_mode is AutoresetMode.NEXT_STEP:
+            resetting = self._ended.copy()
+        else:
+            resetting = np.zeros(self.num_envs, bool)
+        rewards = np.zeros(self.num_envs, np.float64)
+        terminated = np.zeros(self.num_envs, bool)
+        truncated = np.zeros(self.num_envs, bool)
+        stepping = np.flatnonzero(~resetting)
+        if len(stepping):
+            context = self._context[stepping]  # (B, K, H, W, 3)
+            frames = self.world.predict(
+                context,
+                actions=a[stepping, None],
+                horizon=1,
+                seed=int(self.np_random.integers(SEED_HIGH)),
+                steps=self.sampler_steps,
+            )[:, 0]  # (B, H, W, 3)
+            self._context[stepping] = np.concatenate([context[:, 1:], frames[:, None]], axis=1)
+            for j, i in enumerate(stepping):
+                reward, done = self.reward_fn(context[j, -1], a[i], frames[j])
+                rewards[i], terminated[i] = float(reward), bool(done)
+            self._steps[stepping] += 1
+            if self.max_episode_steps is not None:
+                truncated[stepping] = self._steps[stepping] >= self.max_episode_steps
+        ended = terminated | truncated
+        infos: dict[str, Any] = {}
+        if resetting.any():
+            infos = self._reset_envs(resetting, None, infos)
+        if self.autoreset_mode is AutoresetMode.SAME_STEP and ended.any():
+            for i in np.flatnonzero(ended):
+                infos = self._add_info(infos, {"final_obs": self._context[i, -1].copy(), "final_info": {}}, i)
+            infos = self._reset_envs(ended, None, infos)
+        else:
+            self._ended = ended
+        return self._context[:, -1].copy(), rewards, terminated, truncated, infos
+
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        """The current frame of each sub-environment (``None`` when ``render_mode`` is ``None``)."""
+        if self.render_mode is None:
+            return None
+        if self._context is None:
+            raise ResetNeeded("WorldModelVectorEnv: call reset() before render()")
+        return tuple(self._context[:, -1].copy())
+
+    def close_extras(self, **kwargs: Any) -> None:
+        self._starts.close()
+
+
+def _sim_factory(
+    sim_factory: SimFactory | None, sim_id: str | None, sim_kwargs: Mapping[str, Any] | None
+) -> SimFactory | None:
+    # Registered specs carry the simulator as an id (specs must stay serialisable); callers may
+    # pass a factory instead, which wins.
+    if sim_factory is not None or sim_id is None:
+        return sim_factory
+    return partial(gym.make, sim_id, **dict(sim_kwargs or {}))
+
+
+def make_world_env(
+    checkpoint: str | os.PathLike,
+    *,
+    device: str = "cpu",
+    sim_factory: SimFactory | None = None,
+    sim_id: str | None = None,
+    sim_kwargs: Mapping[str, Any] | None = None,
+    reward_fn: RewardFn | None = None,
+    sampler_steps: int = 8,
+    render_mode: str | None = "rgb_array",
+) -> WorldModelEnv:
+    """Gymnasium entry point: a ``WorldModelEnv`` on the world-model checkpoint ``checkpoint``.
+
+    ``sim_id`` / ``sim_kwargs`` name the matching ground-truth simulator (``gym.make(sim_id,
+    **sim_kwargs)``) when no ``sim_factory`` is given; the rest are ``WorldModelEnv``'s arguments.
+    """
+    return WorldModelEnv(
+        WorldModel.from_pretrained(checkpoint, device=device),
+        sim_factory=_sim_factory(sim_factory, sim_id, sim_kwargs),
+        reward_fn=reward_fn,
+        sampler_steps=sampler_steps,
+        render_mode=render_mode,
+    )
+
+
+def make_world_vector_env(
+    checkpoint: str | os.PathLike,
+    num_envs: int = 1,
+    *,
+    device: str = "cpu",
+    sim_factory: SimFactory | None = None,
+    sim_id: str | None = None,
+    sim_kwargs: Mapping[str, Any] | None = None,
+    reward_fn: RewardFn | None = None,
+    sampler_steps: int = 8,
+    max_episode_steps: int | None = None,
+    autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+    render_mode: str | None = "rgb_array",
+) -> WorldModelVectorEnv:
+    """Gymnasium vector entry point: ``gym.make_vec(id, n, vectorization_mode="vector_entry_point")``."""
+    return WorldModelVectorEnv(
+        WorldModel.from_pretrained(checkpoint, device=device),
+        num_envs,
+        sim_factory=_sim_factory(sim_factory, sim_id, sim_kwargs),
+        reward_fn=reward_fn,
+        sampler_steps=sampler_steps,
+        max_episode_steps=max_episode_steps,
+        autoreset_mode=autoreset_mode,
+        render_mode=render_mode,
+    )

@@ -1,0 +1,125 @@
+"""RerunRecorder: a WorldModelEnv's steps beside a paired simulator, saved as a verifiable .rrd."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from app.cli import main
+from curation.sample import ClipSample
+from curation.shards import ShardWriter
+from curation.video_io import encode_video
+from envs.rerun_recorder import RerunRecorder, psnr
+from envs.world_env import WorldModelEnv
+from worldmodel.world import WorldModel
+
+SIZE = 32
+RERUN = str(Path(sys.executable).parent / "rerun")
+
+
+class FixedFrameSim(gym.Env[np.ndarray, np.ndarray]):
+    """A stand-in ground truth that always renders the same frame and remembers its actions."""
+
+    metadata = {"render_modes": ["rgb_array"]}
+
+    def __init__(self) -> None:
+        self.observation_space = gym.spaces.Box(0, 255, (SIZE, SIZE, 3), np.uint8)
+        self.action_space = gym.spaces.Box(-2, 2, (2,), np.float32)
+        self.render_mode = "rgb_array"
+        self.actions: list[np.ndarray] = []
+        self.closed = False
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.actions = []
+        return self.render(), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        self.actions.append(np.asarray(action))
+        return self.render(), 0.0, False, False, {}
+
+    def render(self) -> np.ndarray:
+        frame = np.full((SIZE, SIZE, 3), (40, 80, 40), np.uint8)
+        frame[12:20, 12:20] = 250
+        return frame
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> WorldModel:
+    """A robot post-trained DiT-tiny on a CI8x8-tiny tokenizer, trained on random-walk squares."""
+    root = tmp_path_factory.mktemp("recorder")
+    rng = np.random.default_rng(0)
+    with ShardWriter(root / "shards") as writer:
+        for i in range(8):
+            actions = rng.integers(-2, 3, size=(5, 2)).astype(np.float32)
+            frames = np.full((6, SIZE, SIZE, 3), 60, np.uint8)
+            for t, (x, y) in enumerate(np.cumsum(np.r_[[[12, 12]], actions], axis=0).astype(int)):
+                frames[t, y : y + 8, x : x + 8] = 250
+            meta = {"source": "test", "start_s": 0.0, "end_s": 1.0, "fps": 10.0}
+            meta |= {"width": SIZE, "height": SIZE, "num_frames": 6}
+            writer.write(ClipSample(f"sq-{i}", encode_video(frames, 10.0), meta, arrays={"actions": actions}))
+    common = ["--data", str(root / "shards"), "--size", str(SIZE), "--steps", "2", "--batch-size", "2"]
+    common += ["--eval-every", "2", "--save-every", "2", "--log-every", "1", "--warmup", "1"]
+    assert main(["train", "tokenizer", "--config", "CI8x8-tiny", "--out", str(root / "tok"), *common]) == 0
+    robot = [
+        "--task",
+        "robot",
+        "--tokenizer",
+        str(root / "tok"),
+        "--dit",
+        "DiT-tiny",
+        "--out",
+        str(root / "robot"),
+    ]
+    assert main(["train", "posttrain", *robot, *common]) == 0
+    return WorldModel.from_pretrained(root / "robot")
+
+
+def test_psnr_matches_its_definition() -> None:
+    a = np.zeros((4, 4, 3), np.uint8)
+    assert psnr(a, a) == float("inf")
+    assert psnr(a, a + 1) == pytest.approx(20 * np.log10(255.0))  # MSE 1
+
+
+def test_recorder_writes_a_verifiable_rrd_beside_a_paired_sim(world: WorldModel, tmp_path: Path) -> None:
+    path = tmp_path / "rollout.rrd"
+    paired = FixedFrameSim()
+    env = RerunRecorder(
+        WorldModelEnv(world, sim_factory=FixedFrameSim, sampler_steps=2), path, paired_env=paired
+    )
+    for seed in (0, 1):
+        env.reset(seed=seed)
+        for _ in range(3):
+            env.step(np.array([5.0, -1.0], np.float32))
+    assert not path.exists()  # written on close, atomically
+    env.close()
+    # Reset replays the world env's start (zero actions to fill its context), then each step the
+    # paired sim gets the action the world model acted on: clipped into its box.
+    assert paired.closed and len(paired.actions) == world.context_frames - 1 + 3
+    clipped = np.clip([5.0, -1.0], env.action_space.low, env.action_space.high)
+    for action in paired.actions[-3:]:
+        np.testing.assert_array_equal(action, clipped)
+    assert [p.name for p in tmp_path.iterdir()] == ["rollout.rrd"]
+    subprocess.run([RERUN, "rrd", "verify", str(path)], check=True, capture_output=True)
+    printed = subprocess.run([RERUN, "rrd", "print", str(path)], check=True, capture_output=True, text=True)
+    for entity in ("frames/predicted", "frames/true", "charts/psnr", "charts/action", "charts/reward"):
+        assert entity in printed.stdout
+
+
+def test_recorder_refuses_ambiguous_sinks_and_unpaired_starts(world: WorldModel, tmp_path: Path) -> None:
+    env = WorldModelEnv(world, sim_factory=FixedFrameSim, sampler_steps=2)
+    with pytest.raises(ValueError, match="exactly one sink"):
+        RerunRecorder(env)
+    with pytest.raises(ValueError, match="exactly one sink"):
+        RerunRecorder(env, tmp_path / "a.rrd", spawn=True)
+    recorder = RerunRecorder(env, tmp_path / "b.rrd", paired_env=FixedFrameSim())
+    frames = np.zeros((2, SIZE, SIZE, 3), np.uint8)
+    with pytest.raises(ValueError, match="start from the env's simulator"):
+        recorder.reset(options={"frames": frames})
+    recorder.close()
