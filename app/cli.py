@@ -301,6 +301,22 @@ def cmd_eval_tokenizer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_trainer_args(
+    parser: argparse.ArgumentParser, *, steps: int, batch_size: int, lr: float, ema: float, eval_every: int
+) -> None:
+    """The shared trainer's options (``training.trainer.TrainConfig``), with per-model defaults."""
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--lr", type=float, default=lr, help="peak learning rate (cosine to lr/10)")
+    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--ema", type=float, default=ema, help="EMA decay of the weights (0 = off)")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast")
+    parser.add_argument("--eval-every", type=int, default=eval_every)
+    parser.add_argument("--save-every", type=int, default=250)
+    parser.add_argument("--log-every", type=int, default=25)
+    parser.add_argument("--seed", type=int, default=0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="worldfm",
@@ -356,16 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--frames", type=int, default=None, help="window length (default 1 + 2 x temporal factor)"
     )
     tok.add_argument("--image-fraction", type=float, default=0.25, help="share of single frames per batch")
-    tok.add_argument("--steps", type=int, default=1000)
-    tok.add_argument("--batch-size", type=int, default=8)
-    tok.add_argument("--lr", type=float, default=1e-3)
-    tok.add_argument("--warmup", type=int, default=100)
-    tok.add_argument("--ema", type=float, default=0.0, help="EMA decay of the weights (0 = off)")
-    tok.add_argument("--bf16", action="store_true", help="bf16 autocast")
-    tok.add_argument("--eval-every", type=int, default=250)
-    tok.add_argument("--save-every", type=int, default=250)
-    tok.add_argument("--log-every", type=int, default=25)
-    tok.add_argument("--seed", type=int, default=0)
+    _add_trainer_args(tok, steps=1000, batch_size=8, lr=1e-3, ema=0.0, eval_every=250)
     tok.add_argument(
         "--perceptual-weights", default=None, help="local VGG19 weights; without, no perceptual loss"
     )
@@ -405,16 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--text", action="store_true", help="condition on captions (Text2World + Video2World)"
         )
         wfm.add_argument("--size", type=int, default=64)
-        wfm.add_argument("--steps", type=int, default=2000)
-        wfm.add_argument("--batch-size", type=int, default=16)
-        wfm.add_argument("--lr", type=float, default=3e-4)
-        wfm.add_argument("--warmup", type=int, default=100)
-        wfm.add_argument("--ema", type=float, default=0.999, help="EMA decay of the weights (0 = off)")
-        wfm.add_argument("--bf16", action="store_true")
-        wfm.add_argument("--eval-every", type=int, default=500)
-        wfm.add_argument("--save-every", type=int, default=250)
-        wfm.add_argument("--log-every", type=int, default=25)
-        wfm.add_argument("--seed", type=int, default=0)
+        _add_trainer_args(wfm, steps=2000, batch_size=16, lr=3e-4, ema=0.999, eval_every=500)
         wfm.set_defaults(func=cmd_train_wfm)
 
     evaluate = sub.add_parser("eval", help="evaluate models").add_subparsers(dest="model", required=True)

@@ -134,21 +134,16 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
     tokenizer = hub.load(args.tokenizer, expect_kind="tokenizer")
     window = args.context_frames + 1
     arrays = ("actions",) if args.actions else ()
-    clips = ClipDataset(
-        args.data,
-        frames=window,
-        size=args.size,
-        arrays=arrays,
-        split="train",
-        heldout_fraction=args.heldout_fraction,
-    )
-    heldout_clips = ClipDataset(
-        args.data,
-        frames=window,
-        size=args.size,
-        arrays=arrays,
-        split="heldout",
-        heldout_fraction=args.heldout_fraction,
+    clips, heldout_clips = (
+        ClipDataset(
+            args.data,
+            frames=window,
+            size=args.size,
+            arrays=arrays,
+            split=split,
+            heldout_fraction=args.heldout_fraction,
+        )
+        for split in ("train", "heldout")
     )
     if args.actions and "actions" not in clips.arrays:
         raise ValueError(
