@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= demo_out
 
-.PHONY: setup demo test test-slow lint format bench clean
+.PHONY: setup demo test test-slow lint format bench clean tokenizer-checkpoints
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,3 +39,21 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache
+
+# The shipped tokenizer checkpoints, end to end (about 2.5 h on 2 CPU cores). Each run resumes if
+# interrupted; the results are copied into checkpoints/ with their model cards and training curves.
+RUNS ?= runs
+tokenizer-checkpoints: setup
+	$(VENV)/bin/worldfm simulate fetch --episodes 240 --size 64 --seed 100 --out data/fetch64 --overwrite
+	$(VENV)/bin/worldfm train tokenizer --config CI8x8-small --data data/fetch64 --out $(RUNS)/ci8x8-fetch64 \
+	    --steps 10000 --batch-size 16 --lr 2e-3 --warmup 200 --ema 0.999 --eval-every 1000 --save-every 500 --log-every 100
+	$(VENV)/bin/worldfm train tokenizer --config CV4x8x8-small --data data/fetch64 --out $(RUNS)/cv4x8x8-fetch64 \
+	    --steps 2000 --batch-size 8 --lr 2e-3 --warmup 200 --ema 0.999 --eval-every 500 --save-every 250 --log-every 50
+	$(VENV)/bin/worldfm train tokenizer --config DV4x8x8-small --data data/fetch64 --out $(RUNS)/dv4x8x8-fetch64 \
+	    --steps 2000 --batch-size 8 --lr 2e-3 --warmup 200 --ema 0.999 --eval-every 500 --save-every 250 --log-every 50
+	for run in ci8x8-fetch64 cv4x8x8-fetch64 dv4x8x8-fetch64; do \
+	    mkdir -p checkpoints/tokenizer-$$run/logs && \
+	    cp $(RUNS)/$$run/config.json $(RUNS)/$$run/model.safetensors checkpoints/tokenizer-$$run/ && \
+	    cp $(RUNS)/$$run/logs/metrics.csv checkpoints/tokenizer-$$run/logs/ && \
+	    $(VENV)/bin/worldfm eval tokenizer --ckpt checkpoints/tokenizer-$$run --data data/fetch64 --clips 64 --card; \
+	done
