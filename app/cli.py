@@ -301,6 +301,145 @@ def cmd_eval_tokenizer(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_reward(args: argparse.Namespace) -> int:
+    from training.train_reward import RewardTrainArgs, train_reward
+
+    try:
+        run = RewardTrainArgs(
+            wfm=args.wfm,
+            data=args.data,
+            out=args.out,
+            hidden=args.hidden,
+            steps=args.steps,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            heldout_fraction=args.heldout_fraction,
+            seed=args.seed,
+        )
+        start = time.perf_counter()
+        m = train_reward(run)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    _summary(
+        f"trained a reward head for {args.steps} steps in {time.perf_counter() - start:.0f} s: "
+        f"held-out reward MSE {m['eval/reward_mse']:.4g} (mean reward {m['eval/mean_reward_mse']:.4g}), "
+        f"success accuracy {m['eval/success_accuracy']:.1%} "
+        f"(majority class {m['eval/majority_success_accuracy']:.1%}); saved in {args.out or args.wfm}"
+    )
+    return 0
+
+
+def _fetch_world(ckpt: str, task: str):  # noqa: ANN202 - (world, sim factory, policies, reward fn)
+    """A Fetch world model, its simulator at the model's size, the scripted policies, its reward head."""
+    from functools import partial
+
+    from envs.reward_head import LearnedReward, has_reward_head
+    from envs.sim.fetch import FetchSimEnv, make_policy
+    from envs.sim.fetch_policies import ACTION_DIM
+    from worldmodel.world import WorldModel
+
+    world = WorldModel.from_pretrained(ckpt)
+    if world.action_dim != ACTION_DIM or not world.frame_size or world.frame_size[0] != world.frame_size[1]:
+        raise UserError(
+            f"{ckpt} is not a Fetch world model: it needs {ACTION_DIM}-d actions and square frames "
+            f"(it has {world.action_dim}-d actions, frame size {world.frame_size}); "
+            "post-train one with `worldfm train posttrain --task robot` on `worldfm simulate fetch` shards"
+        )
+    sim_factory = partial(FetchSimEnv, task, size=world.frame_size[0], max_episode_steps=None)
+    policies = {kind: partial(make_policy, task, kind) for kind in ("random", "noisy_expert", "expert")}
+    reward_fn = LearnedReward.from_checkpoint(ckpt, world) if has_reward_head(ckpt) else None
+    return world, sim_factory, policies, reward_fn
+
+
+def cmd_eval_env(args: argparse.Namespace) -> int:
+    from envs.evaluate import evaluate_env
+
+    world, sim_factory, policies, reward_fn = _fetch_world(args.wfm, args.task)
+    if reward_fn is None:
+        logger.warning(
+            "%s has no reward head: model returns are 0 (train one: worldfm train reward)", args.wfm
+        )
+    try:
+        r = evaluate_env(
+            world,
+            sim_factory,
+            policies,
+            episodes=args.episodes,
+            horizon=args.horizon,
+            seed=args.seed,
+            sampler_steps=args.sampler_steps,
+            reward_fn=reward_fn,
+            rrd=args.rrd,
+        )
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    _summary(
+        f"| {r.episodes} episodes x {r.horizon} steps "
+        "| sim return | model return | sim success | model success |"
+    )
+    _summary("|---|---:|---:|---:|---:|")
+    for name, scores in r.policies.items():
+        m = scores.summary
+        _summary(
+            f"| {name} | {m['sim_return']:.2f} | {m['model_return']:.2f} | "
+            f"{m['sim_success']:.0%} | {m['model_success']:.0%} |"
+        )
+    _summary(
+        f"rank agreement (Spearman): episode returns {r.return_spearman:.2f}, policy ranking "
+        f"{r.policy_rank_spearman:.2f}; success agreement {r.success_agreement:.0%}"
+    )
+    _summary("per-step PSNR (dB), model: " + " ".join(f"{p:.1f}" for p in r.psnr_per_step))
+    _summary(
+        "per-step PSNR (dB), copy last frame: " + " ".join(f"{p:.1f}" for p in r.copy_last_psnr_per_step)
+    )
+    if r.rrd is not None:
+        _summary(f"paired rollout recording: {r.rrd} (open it with `rerun {r.rrd}`)")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from envs.planning import CEMPlanner, evaluate_planner
+
+    world, sim_factory, policies, reward_fn = _fetch_world(args.wfm, args.task)
+    if reward_fn is None:
+        raise UserError(f"{args.wfm} has no reward head to plan with; train one with `worldfm train reward`")
+    try:
+        planner = CEMPlanner(
+            world,
+            reward_fn,
+            horizon=args.horizon,
+            population=args.population,
+            elites=args.elites,
+            iterations=args.iterations,
+            sampler_steps=args.sampler_steps,
+            seed=args.seed,
+        )
+        start = time.perf_counter()
+        results = evaluate_planner(
+            planner,
+            sim_factory,
+            {name: policies[name] for name in ("random", "expert")},
+            episodes=args.episodes,
+            steps=args.steps,
+            seed=args.seed,
+        )
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    _summary(
+        f"| {args.episodes} Fetch {args.task} episodes x {args.steps} steps | success rate | mean return |"
+    )
+    _summary("|---|---:|---:|")
+    labels = {
+        "cem": "CEM MPC in the world model",
+        "random": "random (scripted)",
+        "expert": "expert (scripted)",
+    }
+    for name, m in results.items():
+        _summary(f"| {labels[name]} | {m['success_rate']:.0%} | {m['mean_return']:.2f} |")
+    _summary(f"planned in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
 def _add_trainer_args(
     parser: argparse.ArgumentParser, *, steps: int, batch_size: int, lr: float, ema: float, eval_every: int
 ) -> None:
@@ -415,6 +554,25 @@ def build_parser() -> argparse.ArgumentParser:
         _add_trainer_args(wfm, steps=2000, batch_size=16, lr=3e-4, ema=0.999, eval_every=500)
         wfm.set_defaults(func=cmd_train_wfm)
 
+    rew = train.add_parser(
+        "reward",
+        help="train a reward / success head on a world model's latents",
+        description="Fit a small reward / success head on the world model's latents of recorded frames "
+        "(rewards.npy, success.npy); saved beside the world model, where WorldModelEnv finds it.",
+        epilog="examples:\n  worldfm train reward --wfm runs/fetch-wm --data data/fetch\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rew.add_argument("--wfm", required=True, help="action-conditioned world-model checkpoint")
+    rew.add_argument("--data", nargs="+", required=True, help="shard folder(s) with rewards and success")
+    rew.add_argument("--out", default=None, help="where to save the head (default: the --wfm folder)")
+    rew.add_argument("--hidden", type=int, default=128)
+    rew.add_argument("--steps", type=int, default=500)
+    rew.add_argument("--batch-size", type=int, default=256)
+    rew.add_argument("--lr", type=float, default=1e-3)
+    rew.add_argument("--heldout-fraction", type=float, default=0.1)
+    rew.add_argument("--seed", type=int, default=0)
+    rew.set_defaults(func=cmd_train_reward)
+
     evaluate = sub.add_parser("eval", help="evaluate models").add_subparsers(dest="model", required=True)
     etok = evaluate.add_parser(
         "tokenizer",
@@ -450,6 +608,23 @@ def build_parser() -> argparse.ArgumentParser:
     ewfm.add_argument("--video-out", default=None, help="write true | predicted | copy-last mp4")
     ewfm.set_defaults(func=cmd_eval_wfm)
 
+    eenv = evaluate.add_parser(
+        "env",
+        help="a Fetch world model vs the simulator on the same actions: PSNR, returns, rank agreement",
+        description="Scripted policies (random, noisy expert, expert) act closed loop in the Fetch "
+        "simulator; their actions are replayed open loop in the world model from the same frames.",
+        epilog="examples:\n  worldfm eval env --wfm runs/fetch-wm --episodes 10 --rrd paired.rrd\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    eenv.add_argument("--wfm", required=True, help="Fetch world-model checkpoint (with a reward head)")
+    eenv.add_argument("--task", choices=["push", "pickandplace"], default="push")
+    eenv.add_argument("--episodes", type=int, default=10, help="episodes per policy")
+    eenv.add_argument("--horizon", type=int, default=16, help="policy steps per episode")
+    eenv.add_argument("--sampler-steps", type=int, default=8)
+    eenv.add_argument("--seed", type=int, default=0)
+    eenv.add_argument("--rrd", default=None, help="write a Rerun recording of one paired rollout")
+    eenv.set_defaults(func=cmd_eval_env)
+
     demo = sub.add_parser(
         "demo",
         help="record a few episodes and write shards, a preview mp4 and a Rerun .rrd",
@@ -463,6 +638,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--size", type=int, default=64, help="render size in pixels")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
+
+    plan = sub.add_parser(
+        "plan",
+        help="CEM model-predictive control in a Fetch world model, vs scripted random and expert",
+        description="Plan action sequences in the world model by the cross-entropy method, execute the "
+        "first action in the Fetch simulator, replan; report success against scripted policies.",
+        epilog="examples:\n  worldfm plan --wfm runs/fetch-wm --episodes 10\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    plan.add_argument("--wfm", required=True, help="Fetch world-model checkpoint with a reward head")
+    plan.add_argument("--task", choices=["push", "pickandplace"], default="push")
+    plan.add_argument("--episodes", type=int, default=5)
+    plan.add_argument("--steps", type=int, default=50, help="simulator steps per episode")
+    plan.add_argument("--horizon", type=int, default=8, help="planned steps")
+    plan.add_argument("--population", type=int, default=64)
+    plan.add_argument("--elites", type=int, default=8)
+    plan.add_argument("--iterations", type=int, default=3)
+    plan.add_argument("--sampler-steps", type=int, default=4)
+    plan.add_argument("--seed", type=int, default=0)
+    plan.set_defaults(func=cmd_plan)
     return parser
 
 

@@ -40,16 +40,26 @@ def zero_reward(prev_obs: np.ndarray, action: np.ndarray, obs: np.ndarray) -> tu
 def resolve_reward_fn(world: WorldModel, reward_fn: RewardFn | None) -> RewardFn:
     """The reward a ``WorldModelEnv`` uses: the user's ``reward_fn``, else the checkpoint's, else zero.
 
-    The checkpoint's learned reward/done head is declared by ``world_model.reward_head`` in its
-    ``config.json``; none can be loaded yet, so such a checkpoint needs an explicit ``reward_fn``
-    rather than silently scoring every step 0.
+    The checkpoint's learned reward/done head is ``reward_head.safetensors`` + ``.json`` in its
+    folder (``worldfm train reward``; ``envs.reward_head.LearnedReward``), found when ``world``
+    knows its folder (``world.directory``). A checkpoint that declares a head
+    (``world_model.reward_head`` in its ``config.json``) that cannot be found needs an explicit
+    ``reward_fn`` rather than silently scoring every step 0.
     """
     if reward_fn is not None:
         return reward_fn
+    directory = getattr(world, "directory", None)
+    if directory is not None:
+        # Imported here: envs.reward_head builds on this module's RewardFn.
+        from envs.reward_head import LearnedReward, has_reward_head
+
+        if has_reward_head(directory):
+            return LearnedReward.from_checkpoint(directory, world)
     if world.info.get("reward_head") is not None:
         raise ValueError(
-            "this checkpoint declares a learned reward head (world_model.reward_head), which "
-            "WorldModelEnv cannot load yet; pass reward_fn=(prev_obs, action, obs) -> (reward, terminated)"
+            "this checkpoint declares a learned reward head (world_model.reward_head), but no "
+            "reward_head.json was found in its folder; pass reward_fn=(prev_obs, action, obs) -> "
+            "(reward, terminated), e.g. envs.reward_head.LearnedReward.from_checkpoint(folder)"
         )
     return zero_reward
 
@@ -178,8 +188,8 @@ class WorldModelEnv(gym.Env[np.ndarray, np.ndarray]):
     ``Box(0, 255, (H, W, 3), uint8)``: the current frame at the model's ``frame_size``.
 
     ## Rewards
-    ``reward_fn(prev_obs, action, obs) -> (reward, terminated)`` when given; otherwise 0 per step.
-    A checkpoint that declares a learned reward head must be given a ``reward_fn`` for now.
+    ``reward_fn(prev_obs, action, obs) -> (reward, terminated)`` when given; otherwise the learned
+    reward head saved beside the checkpoint (``worldfm train reward``), if any; otherwise 0 per step.
 
     ## Starting State
     Real frames: ``reset(options={"frames": uint8 (K, H, W, 3)})`` (the last ``context_frames`` are

@@ -98,6 +98,7 @@ class WorldModel:
         self.frame_size = tuple(self.info.get("frame_size", ())) or None
         self.tokenize = tokenize
         self.guardrails = guardrails
+        self.directory: Path | None = None  # where from_pretrained found it (reward heads live beside it)
 
     @property
     def device(self) -> torch.device:
@@ -127,9 +128,11 @@ class WorldModel:
         wfm = hub.load(directory, device=device)
         norm = LatentNorm(tuple(world["latent_mean"]), tuple(world["latent_std"]), float(world["sigma_data"]))
         tokenize = Tokenize.load(directory) if (directory / TOKENIZER_FILE).exists() else None
-        return cls(
+        model = cls(
             tokenizer, wfm, norm, context_frames=int(world["context_frames"]), info=world, tokenize=tokenize
         )
+        model.directory = directory
+        return model
 
     # -- checks -------------------------------------------------------------------------------
     def _check_context(self, frames: np.ndarray) -> np.ndarray:

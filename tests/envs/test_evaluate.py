@@ -1,0 +1,306 @@
+"""`worldfm eval env`: simulator and world model on the same actions, on a pushed-square toy (an
+analytic perfect model and a tiny trained one) and on Fetch through the CLI."""
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from app.cli import main
+from curation.sample import ClipSample
+from curation.shards import ShardWriter
+from curation.video_io import encode_video
+from envs.evaluate import evaluate_env, rankdata, spearman, start_episode
+from envs.world_env import simulator_context
+from worldmodel.world import WorldModel
+
+SIZE = 32
+SUCCESS_PX = 4.0
+RERUN = str(Path(sys.executable).parent / "rerun")
+
+
+def draw_square(pos: np.ndarray) -> np.ndarray:
+    frame = np.full((SIZE, SIZE, 3), (40, 80, 40), np.uint8)
+    x, y = np.round(pos).astype(int)
+    frame[y : y + 8, x : x + 8] = 250
+    return frame
+
+
+def square_position(frame: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(frame[..., 0] > 200)
+    return np.array([xs.min(), ys.min()], float) if len(xs) else np.zeros(2)
+
+
+class CornerSim(gym.Env[np.ndarray, np.ndarray]):
+    """Pushed square (the observation is the frame) paid minus its distance to the top-left corner."""
+
+    metadata = {"render_modes": ["rgb_array"]}
+
+    def __init__(self) -> None:
+        self.observation_space = gym.spaces.Box(0, 255, (SIZE, SIZE, 3), np.uint8)
+        self.action_space = gym.spaces.Box(-2, 2, (2,), np.float32)
+        self.render_mode = "rgb_array"
+        self.pos = np.zeros(2)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.pos = self.np_random.integers(0, SIZE - 8, size=2).astype(float)
+        return self.render(), {"is_success": bool(np.linalg.norm(self.pos) <= SUCCESS_PX)}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        self.pos = np.clip(self.pos + np.round(action), 0, SIZE - 8)
+        distance = float(np.linalg.norm(self.pos))
+        return self.render(), -distance, False, False, {"is_success": distance <= SUCCESS_PX}
+
+    def render(self) -> np.ndarray:
+        return draw_square(self.pos)
+
+
+def corner_reward(prev: np.ndarray, action: np.ndarray, obs: np.ndarray) -> tuple[float, bool]:
+    """CornerSim's reward and success, read off a frame."""
+    distance = float(np.linalg.norm(square_position(obs)))
+    return -distance, distance <= SUCCESS_PX
+
+
+class PerfectSquareWorld:
+    """A stand-in WorldModel whose predict is CornerSim's exact dynamics (not a learned model)."""
+
+    context_frames = 2
+    action_dim = 2
+    frame_size = (SIZE, SIZE)
+    info = {"action_space": {"low": [-2.0, -2.0], "high": [2.0, 2.0], "dim": 2}}
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def predict(
+        self, context: np.ndarray, *, actions: np.ndarray, horizon: int, seed: int, steps: int
+    ) -> np.ndarray:
+        batched = context.ndim == 5
+        context, actions = (context, actions) if batched else (context[None], actions[None])
+        self.calls.append({"batch": len(context), "actions": actions.copy()})
+        out = np.empty((len(context), horizon, SIZE, SIZE, 3), np.uint8)
+        for b in range(len(context)):
+            pos = square_position(context[b, -1])
+            for t in range(horizon):
+                pos = np.clip(pos + np.round(actions[b, t]), 0, SIZE - 8)
+                out[b, t] = draw_square(pos)
+        return out if batched else out[0]
+
+
+class CornerPolicy:
+    """Walks the square toward the corner, read off the frame; ``noise`` adds Gaussian action noise."""
+
+    def __init__(self, rng: np.random.Generator, noise: float) -> None:
+        self.rng, self.noise = rng, noise
+
+    def reset(self) -> None:
+        pass
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        action = np.clip(-square_position(obs), -2, 2) + self.noise * self.rng.standard_normal(2)
+        return action.astype(np.float32)
+
+
+class RandomPolicy:
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def reset(self) -> None:
+        pass
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return self.rng.uniform(-2, 2, size=2).astype(np.float32)
+
+
+POLICIES = {
+    "random": RandomPolicy,
+    "noisy_expert": lambda rng: CornerPolicy(rng, noise=2.0),
+    "expert": lambda rng: CornerPolicy(rng, noise=0.0),
+}
+
+
+def write_square_shards(out: Path, clips: int = 14, t: int = 8) -> None:
+    with ShardWriter(out) as writer:
+        for i in range(clips):
+            rng = np.random.default_rng(i)
+            actions = rng.integers(-2, 3, size=(t - 1, 2)).astype(np.float32)
+            positions = np.clip(np.cumsum(np.r_[[[12.0, 12.0]], actions], axis=0), 0, SIZE - 8)
+            frames = np.stack([draw_square(p) for p in positions])
+            meta = {"source": "test", "start_s": 0.0, "end_s": 1.0, "fps": 10.0}
+            meta |= {"width": SIZE, "height": SIZE, "num_frames": t}
+            writer.write(ClipSample(f"sq-{i}", encode_video(frames, 10.0), meta, arrays={"actions": actions}))
+
+
+def tiny_training_args(shards: Path, steps: int = 3) -> list[str]:
+    args = ["--data", str(shards), "--size", str(SIZE), "--steps", str(steps), "--batch-size", "2"]
+    return args + [
+        "--eval-every",
+        str(steps),
+        "--save-every",
+        str(steps),
+        "--log-every",
+        "1",
+        "--warmup",
+        "1",
+    ]
+
+
+@pytest.fixture(scope="module")
+def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> WorldModel:
+    """A robot post-trained DiT-tiny on pushed squares, trained for 3 steps (so: barely at all)."""
+    root = tmp_path_factory.mktemp("evaluate_square")
+    write_square_shards(root / "shards")
+    common = tiny_training_args(root / "shards")
+    assert main(["train", "tokenizer", "--config", "CI8x8-tiny", "--out", str(root / "tok"), *common]) == 0
+    robot = [
+        "--task",
+        "robot",
+        "--tokenizer",
+        str(root / "tok"),
+        "--dit",
+        "DiT-tiny",
+        "--out",
+        str(root / "robot"),
+    ]
+    assert main(["train", "posttrain", *robot, *common]) == 0
+    return WorldModel.from_pretrained(root / "robot")
+
+
+def test_rankdata_gives_ties_their_average_rank() -> None:
+    np.testing.assert_array_equal(rankdata(np.array([10, 20, 20, 5])), [2, 3.5, 3.5, 1])
+
+
+def test_spearman_matches_scipy_with_and_without_ties() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        x = rng.integers(0, 5, size=12).astype(float)
+        y = x + rng.normal(0, 2, size=12)
+        assert spearman(x, y) == pytest.approx(spearmanr(x, y).statistic, abs=1e-12)
+    assert spearman(np.arange(5.0), -np.arange(5.0)) == pytest.approx(-1.0)
+    assert np.isnan(spearman(np.ones(4), np.arange(4.0)))
+    assert np.isnan(spearman(np.ones(1), np.ones(1)))
+
+
+def test_start_episode_renders_what_simulator_context_renders() -> None:
+    sim = CornerSim()
+    context, obs, seed = start_episode(sim, np.random.default_rng(3), 3)
+    np.testing.assert_array_equal(context, simulator_context(CornerSim(), seed, 3))
+    np.testing.assert_array_equal(obs, context[-1])
+    assert np.linalg.norm(square_position(obs)) > SUCCESS_PX  # an unsolved start
+
+
+def test_perfect_model_agrees_with_the_simulator_on_every_policy() -> None:
+    world = PerfectSquareWorld()
+    r = evaluate_env(world, CornerSim, POLICIES, episodes=4, horizon=14, seed=0, reward_fn=corner_reward)
+    assert r.psnr_per_step == [float("inf")] * 14
+    assert all(p < 40 for p in r.copy_last_psnr_per_step)  # the square does move
+    for scores in r.policies.values():
+        assert scores.model_returns == pytest.approx(scores.sim_returns)
+        assert scores.model_success == scores.sim_success
+    assert r.return_spearman == pytest.approx(1.0) and r.policy_rank_spearman == pytest.approx(1.0)
+    assert r.success_agreement == 1.0
+    summary = {name: s.summary for name, s in r.policies.items()}
+    assert (
+        summary["expert"]["sim_return"]
+        > summary["noisy_expert"]["sim_return"]
+        > summary["random"]["sim_return"]
+    )
+    assert summary["expert"]["sim_success"] == 1.0
+    # Open loop: every step is one batched predict over all 3 x 4 episodes, on the simulator's actions.
+    assert [c["batch"] for c in world.calls] == [12] * 14
+
+
+def test_model_rollouts_replay_the_simulators_clipped_actions() -> None:
+    world = PerfectSquareWorld()
+    evaluate_env(world, CornerSim, {"wild": lambda rng: CornerPolicy(rng, noise=50.0)}, episodes=2, horizon=3)
+    actions = np.concatenate([c["actions"] for c in world.calls], axis=1)  # (2, 3, 2)
+    assert np.abs(actions).max() == 2.0  # clipped into the model's action box
+
+
+def test_tiny_model_evaluation_writes_a_paired_rerun_recording(
+    tiny_world: WorldModel, tmp_path: Path
+) -> None:
+    path = tmp_path / "paired.rrd"
+    r = evaluate_env(
+        tiny_world,
+        CornerSim,
+        POLICIES,
+        episodes=2,
+        horizon=3,
+        sampler_steps=1,
+        reward_fn=corner_reward,
+        rrd=path,
+    )
+    assert len(r.psnr_per_step) == 3 and all(np.isfinite(r.psnr_per_step))
+    assert set(r.policies) == set(POLICIES) and all(len(s.sim_returns) == 2 for s in r.policies.values())
+    assert -1.0 <= r.return_spearman <= 1.0 or np.isnan(r.return_spearman)
+    assert r.rrd == path and path.exists()
+    subprocess.run([RERUN, "rrd", "verify", str(path)], check=True, capture_output=True)
+    printed = subprocess.run([RERUN, "rrd", "print", str(path)], check=True, capture_output=True, text=True)
+    assert "frames/true" in printed.stdout and "charts/psnr" in printed.stdout
+
+
+@pytest.fixture(scope="module")
+def fetch_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Fetch push world model (3 training steps) with a reward head, on 4 recorded episodes."""
+    root = tmp_path_factory.mktemp("evaluate_fetch")
+    # Seed 6 holds out one of its first 4 episodes (by key hash), which the trainers evaluate on.
+    sim = ["simulate", "fetch", "--episodes", "4", "--frames", "6", "--size", str(SIZE), "--seed", "6"]
+    assert main([*sim, "--out", str(root / "shards")]) == 0
+    common = tiny_training_args(root / "shards")
+    assert main(["train", "tokenizer", "--config", "CI8x8-tiny", "--out", str(root / "tok"), *common]) == 0
+    robot = [
+        "--task",
+        "robot",
+        "--tokenizer",
+        str(root / "tok"),
+        "--dit",
+        "DiT-tiny",
+        "--out",
+        str(root / "robot"),
+    ]
+    assert main(["train", "posttrain", *robot, *common]) == 0
+    assert (
+        main(
+            ["train", "reward", "--wfm", str(root / "robot"), "--data", str(root / "shards"), "--steps", "5"]
+        )
+        == 0
+    )
+    return root / "robot"
+
+
+def test_eval_env_cli_prints_every_fetch_policy_and_writes_the_rrd(
+    fetch_world: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rrd = tmp_path / "fetch.rrd"
+    args = [
+        "eval",
+        "env",
+        "--wfm",
+        str(fetch_world),
+        "--episodes",
+        "1",
+        "--horizon",
+        "2",
+        "--sampler-steps",
+        "1",
+    ]
+    assert main([*args, "--rrd", str(rrd)]) == 0
+    out = capsys.readouterr().out
+    for row in ("| random |", "| noisy_expert |", "| expert |", "rank agreement (Spearman)", "per-step PSNR"):
+        assert row in out
+    assert rrd.exists()
+
+
+def test_eval_env_cli_refuses_a_world_model_that_is_not_fetch(
+    tiny_world: WorldModel, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = Path(tiny_world.info["data"][0]).parent / "robot"
+    assert main(["eval", "env", "--wfm", str(checkpoint)]) == 2
+    assert "is not a Fetch world model" in capsys.readouterr().err

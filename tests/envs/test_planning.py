@@ -1,0 +1,246 @@
+"""CEM model-predictive control: its math on an analytic stand-in for a world model (exact
+pushed-square dynamics, not a learned model), its batched calls on a tiny trained WorldModel,
+and `worldfm plan` on Fetch."""
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from app.cli import main
+from curation.sample import ClipSample
+from curation.shards import ShardWriter
+from curation.video_io import encode_video
+from envs.planning import CEMPlanner, evaluate_planner, sequence_returns
+from envs.reward_head import CONFIG_FILE, WEIGHTS_FILE
+from worldmodel.world import WorldModel
+
+SIZE = 32
+SUCCESS_PX = 4.0
+
+
+def draw_square(pos: np.ndarray) -> np.ndarray:
+    frame = np.full((SIZE, SIZE, 3), (40, 80, 40), np.uint8)
+    x, y = np.round(pos).astype(int)
+    frame[y : y + 8, x : x + 8] = 250
+    return frame
+
+
+def square_position(frame: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(frame[..., 0] > 200)
+    return np.array([xs.min(), ys.min()], float) if len(xs) else np.zeros(2)
+
+
+class CornerSim(gym.Env[np.ndarray, np.ndarray]):
+    """Pushed square (the observation is the frame) paid minus its distance to the top-left corner."""
+
+    metadata = {"render_modes": ["rgb_array"]}
+
+    def __init__(self) -> None:
+        self.observation_space = gym.spaces.Box(0, 255, (SIZE, SIZE, 3), np.uint8)
+        self.action_space = gym.spaces.Box(-2, 2, (2,), np.float32)
+        self.render_mode = "rgb_array"
+        self.pos = np.zeros(2)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.pos = self.np_random.integers(0, SIZE - 8, size=2).astype(float)
+        return self.render(), {"is_success": bool(np.linalg.norm(self.pos) <= SUCCESS_PX)}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        self.pos = np.clip(self.pos + np.round(action), 0, SIZE - 8)
+        distance = float(np.linalg.norm(self.pos))
+        return self.render(), -distance, False, False, {"is_success": distance <= SUCCESS_PX}
+
+    def render(self) -> np.ndarray:
+        return draw_square(self.pos)
+
+
+class AnalyticSquareWorld:
+    """A stand-in WorldModel whose predict is the pushed square's exact dynamics (not a learned model)."""
+
+    context_frames = 2
+    action_dim = 2
+    frame_size = (SIZE, SIZE)
+    info = {"action_space": {"low": [-2.0, -2.0], "high": [2.0, 2.0], "dim": 2}}
+
+    def predict(
+        self, context: np.ndarray, *, actions: np.ndarray, horizon: int, seed: int, steps: int
+    ) -> np.ndarray:
+        out = np.empty((len(context), horizon, SIZE, SIZE, 3), np.uint8)
+        for b in range(len(context)):
+            pos = square_position(context[b, -1])
+            for t in range(horizon):
+                pos = np.clip(pos + np.round(actions[b, t]), 0, SIZE - 8)
+                out[b, t] = draw_square(pos)
+        return out
+
+
+def move_right(prev: np.ndarray, action: np.ndarray, obs: np.ndarray) -> tuple[float, bool]:
+    return float(square_position(obs)[0] - square_position(prev)[0]), False
+
+
+def corner_reward(prev: np.ndarray, action: np.ndarray, obs: np.ndarray) -> tuple[float, bool]:
+    distance = float(np.linalg.norm(square_position(obs)))
+    return -distance, distance <= SUCCESS_PX
+
+
+class RandomPolicy:
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def reset(self) -> None:
+        pass
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return self.rng.uniform(-2, 2, size=2).astype(np.float32)
+
+
+def context_at(x: float, y: float) -> np.ndarray:
+    return np.stack([draw_square(np.array([x, y]))] * 2)
+
+
+def test_sequence_returns_treat_the_first_terminated_step_as_absorbing() -> None:
+    rewards = np.array([[1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0], [5.0, 0.0, 0.0, 0.0]])
+    terminated = np.array([[False, True, False, True], [False] * 4, [True, False, False, False]])
+    np.testing.assert_array_equal(sequence_returns(rewards, terminated), [1 + 2 + 2 + 2, 10, 20])
+
+
+def test_cem_in_an_analytic_model_picks_rightward_actions_for_a_move_right_reward() -> None:
+    planner = CEMPlanner(AnalyticSquareWorld(), move_right, horizon=3, population=32, elites=4, iterations=3)
+    rng = np.random.default_rng(0)
+    starts = rng.integers(0, 12, size=(10, 2))
+    planned = np.stack([planner.act(context_at(x, y)) for x, y in starts])
+    # The squares can move 2 px right; random actions in the box go right half the time.
+    random = rng.uniform(-2, 2, size=(10_000, 2))
+    assert (planned[:, 0] > 0.5).mean() >= 0.9 > (random[:, 0] > 0.5).mean() + 0.4
+
+
+def test_cem_mean_converges_to_the_best_action_of_a_quadratic_reward() -> None:
+    target = np.array([1.2, -0.7])
+
+    def quadratic(prev: np.ndarray, action: np.ndarray, obs: np.ndarray) -> tuple[float, bool]:
+        return -float(((action - target) ** 2).sum()), False
+
+    planner = CEMPlanner(AnalyticSquareWorld(), quadratic, horizon=2, population=64, elites=8, iterations=6)
+    plan = planner.plan(context_at(12, 12))
+    np.testing.assert_allclose(plan, np.tile(target, (2, 1)), atol=0.15)
+
+
+def test_act_warm_starts_the_next_plan_from_the_shifted_mean() -> None:
+    planner = CEMPlanner(AnalyticSquareWorld(), move_right, horizon=3, population=16, elites=4, iterations=1)
+    plans: list[np.ndarray] = []
+    plan = planner.plan
+    planner.plan = lambda context: plans.append(plan(context)) or plans[-1]
+    first = planner.act(context_at(4, 4))
+    np.testing.assert_array_equal(first, plans[0][0])
+    np.testing.assert_array_equal(planner._mean[:-1], plans[0][1:])
+    np.testing.assert_array_equal(planner._mean[-1], [0.0, 0.0])  # the box's centre fills the new last step
+    planner.reset()
+    np.testing.assert_array_equal(planner._mean, np.zeros((3, 2)))
+
+
+def test_planner_validates_its_sizes() -> None:
+    with pytest.raises(ValueError, match="elites must be in"):
+        CEMPlanner(AnalyticSquareWorld(), move_right, population=4, elites=5)
+    with pytest.raises(ValueError, match="horizon must be >= 1"):
+        CEMPlanner(AnalyticSquareWorld(), move_right, horizon=0)
+
+
+def test_cem_mpc_in_an_analytic_model_reaches_the_corner_where_random_does_not() -> None:
+    planner = CEMPlanner(
+        AnalyticSquareWorld(), corner_reward, horizon=3, population=24, elites=4, iterations=2
+    )
+    results = evaluate_planner(planner, CornerSim, {"random": RandomPolicy}, episodes=3, steps=14, seed=0)
+    assert list(results) == ["cem", "random"]
+    assert results["cem"]["success_rate"] == 1.0 > results["random"]["success_rate"]
+    assert results["cem"]["mean_return"] > results["random"]["mean_return"]
+
+
+def write_square_shards(out: Path, clips: int = 14, t: int = 6) -> None:
+    with ShardWriter(out) as writer:
+        for i in range(clips):
+            rng = np.random.default_rng(i)
+            actions = rng.integers(-2, 3, size=(t - 1, 2)).astype(np.float32)
+            positions = np.clip(np.cumsum(np.r_[[[12.0, 12.0]], actions], axis=0), 0, SIZE - 8)
+            frames = np.stack([draw_square(p) for p in positions])
+            meta = {"source": "test", "start_s": 0.0, "end_s": 1.0, "fps": 10.0}
+            meta |= {"width": SIZE, "height": SIZE, "num_frames": t}
+            writer.write(ClipSample(f"sq-{i}", encode_video(frames, 10.0), meta, arrays={"actions": actions}))
+
+
+def tiny_training_args(shards: Path) -> list[str]:
+    args = ["--data", str(shards), "--size", str(SIZE), "--steps", "3", "--batch-size", "2"]
+    return args + ["--eval-every", "3", "--save-every", "3", "--log-every", "1", "--warmup", "1"]
+
+
+def train_tiny_world(root: Path) -> Path:
+    common = tiny_training_args(root / "shards")
+    assert main(["train", "tokenizer", "--config", "CI8x8-tiny", "--out", str(root / "tok"), *common]) == 0
+    robot = [
+        "--task",
+        "robot",
+        "--tokenizer",
+        str(root / "tok"),
+        "--dit",
+        "DiT-tiny",
+        "--out",
+        str(root / "robot"),
+    ]
+    assert main(["train", "posttrain", *robot, *common]) == 0
+    return root / "robot"
+
+
+def test_planner_rolls_the_population_out_with_one_batched_predict_per_iteration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_square_shards(tmp_path / "shards")
+    world = WorldModel.from_pretrained(train_tiny_world(tmp_path))  # 3 training steps: untrained
+    calls: list[dict[str, Any]] = []
+    predict = WorldModel.predict
+
+    def recording(self: WorldModel, context: np.ndarray, **kwargs: Any) -> np.ndarray:
+        calls.append(
+            {"context": context.shape, "actions": kwargs["actions"].shape, "horizon": kwargs["horizon"]}
+        )
+        return predict(self, context, **kwargs)
+
+    monkeypatch.setattr(WorldModel, "predict", recording)
+    planner = CEMPlanner(world, move_right, horizon=3, population=6, elites=2, iterations=2, sampler_steps=1)
+    action = planner.act(context_at(8, 8))
+    assert action.shape == (2,) and action in planner.action_space
+    assert calls == [{"context": (6, 2, SIZE, SIZE, 3), "actions": (6, 3, 2), "horizon": 3}] * 2
+
+
+@pytest.fixture(scope="module")
+def fetch_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Fetch push world model (3 training steps) with a reward head, on 4 recorded episodes."""
+    root = tmp_path_factory.mktemp("plan_fetch")
+    # Seed 6 holds out one of its first 4 episodes (by key hash), which the trainers evaluate on.
+    sim = ["simulate", "fetch", "--episodes", "4", "--frames", "6", "--size", str(SIZE), "--seed", "6"]
+    assert main([*sim, "--out", str(root / "shards")]) == 0
+    robot = train_tiny_world(root)
+    assert main(["train", "reward", "--wfm", str(robot), "--data", str(root / "shards"), "--steps", "5"]) == 0
+    return robot
+
+
+def test_plan_cli_reports_cem_beside_random_and_expert_on_fetch(
+    fetch_world: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["plan", "--wfm", str(fetch_world), "--episodes", "1", "--steps", "2", "--horizon", "2"]
+    args += ["--population", "4", "--elites", "2", "--iterations", "1", "--sampler-steps", "1"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    for row in ("| CEM MPC in the world model |", "| random (scripted) |", "| expert (scripted) |"):
+        assert row in out
+
+
+def test_plan_cli_needs_a_reward_head(fetch_world: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A sibling folder keeps the checkpoint's relative tokenizer path valid.
+    headless = fetch_world.parent / "headless"
+    shutil.copytree(fetch_world, headless, ignore=shutil.ignore_patterns(WEIGHTS_FILE, CONFIG_FILE))
+    assert main(["plan", "--wfm", str(headless)]) == 2
+    assert "no reward head" in capsys.readouterr().err
