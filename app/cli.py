@@ -241,6 +241,38 @@ def cmd_train_wfm(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_ar(args: argparse.Namespace) -> int:
+    from training.train_ar import ARTrainArgs, train_ar
+
+    try:
+        run = ARTrainArgs(
+            tokenizer=args.tokenizer,
+            data=args.data,
+            out=args.out,
+            gpt=args.gpt,
+            context_frames=args.context_frames,
+            actions=args.actions,
+            text=args.text,
+            task="robot" if args.actions else None,
+            size=args.size,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            train=_train_config(args),
+        )
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    start = time.perf_counter()
+    metrics = train_ar(run)
+    mse, copy = metrics.get("eval/latent_mse"), metrics.get("eval/copy_last_latent_mse")
+    _summary(
+        f"trained {args.gpt} for {args.steps} steps in {time.perf_counter() - start:.0f} s"
+        + (f": held-out latent MSE {mse:.4f} (copy-last {copy:.4f})" if mse is not None else "")
+        + f"; checkpoint in {args.out}"
+    )
+    return 0
+
+
 def cmd_eval_wfm(args: argparse.Namespace) -> int:
     from training.eval_wfm import evaluate_wfm
 
@@ -572,6 +604,28 @@ def build_parser() -> argparse.ArgumentParser:
     rew.add_argument("--heldout-fraction", type=float, default=0.1)
     rew.add_argument("--seed", type=int, default=0)
     rew.set_defaults(func=cmd_train_reward)
+
+    ar = train.add_parser(
+        "ar",
+        help="train an autoregressive GPT world model over FSQ tokens",
+        description="Train a GPT over a discrete (FSQ) image tokenizer's tokens: Video2World, with "
+        "--actions one frame per action, with --text Text2World.",
+        epilog="example:\n  worldfm train ar --tokenizer runs/di8 --data data/fetch --out runs/ar --actions",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ar.add_argument("--tokenizer", required=True, help="discrete image tokenizer checkpoint (DI8x8, ...)")
+    ar.add_argument("--data", nargs="+", required=True)
+    ar.add_argument("--out", required=True)
+    ar.add_argument("--gpt", default="GPT-XS", help="GPT preset: GPT-tiny, GPT-XS, GPT-S, GPT-B")
+    ar.add_argument("--context-frames", type=int, default=2)
+    ar.add_argument("--actions", action="store_true", help="condition on the action into each frame")
+    ar.add_argument("--text", action="store_true", help="condition on captions")
+    ar.add_argument("--size", type=int, default=64)
+    ar.add_argument("--temperature", type=float, default=0.5, help="default sampling temperature")
+    ar.add_argument("--top-k", type=int, default=0, help="default top-k (0 = off)")
+    ar.add_argument("--top-p", type=float, default=1.0, help="default nucleus mass")
+    _add_trainer_args(ar, steps=2000, batch_size=16, lr=1e-3, ema=0.0, eval_every=500)
+    ar.set_defaults(func=cmd_train_ar)
 
     evaluate = sub.add_parser("eval", help="evaluate models").add_subparsers(dest="model", required=True)
     etok = evaluate.add_parser(

@@ -94,7 +94,7 @@ class WorldModel:
         self.norm = norm
         self.context_frames = context_frames
         self.info = dict(info or {})
-        self.action_dim = int(getattr(wfm.config.dit, "action_dim", 0)) if hasattr(wfm, "config") else 0
+        self.action_dim = int(getattr(wfm, "action_dim", 0))
         self.frame_size = tuple(self.info.get("frame_size", ())) or None
         self.tokenize = tokenize
         self.guardrails = guardrails

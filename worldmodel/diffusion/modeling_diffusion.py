@@ -30,6 +30,11 @@ class DiffusionWorldModel(nn.Module):
         self.denoiser = Denoiser(DiT(config.dit), config)
         self.text_encoder = make_text_encoder(config.text) if config.text is not None else None
 
+    @property
+    def action_dim(self) -> int:
+        """Width of the per-frame action vectors (0: not action-conditioned)."""
+        return self.config.dit.action_dim
+
     def embed_text(
         self, text_ids: torch.Tensor | None, text_mask: torch.Tensor | None
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:

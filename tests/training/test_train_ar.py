@@ -1,0 +1,177 @@
+"""``train_ar``: a tiny GPT world model on a tiny discrete tokenizer, then ``WorldModel`` drives it."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from app.cli import main
+from curation.sample import ClipSample
+from curation.shards import ShardWriter
+from curation.video_io import encode_video
+from training.train_ar import ARTrainArgs, train_ar
+from training.trainer import TrainConfig
+from worldmodel import hub
+from worldmodel.tokenizer import CausalVideoTokenizer, get_config
+from worldmodel.world import WorldModel
+
+TRAIN = TrainConfig(steps=3, batch_size=2, warmup_steps=1, eval_every=3, save_every=3, log_every=1)
+
+
+def pushed_square_clip(seed: int, t: int = 10, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """A square that moves by each action (dx, dy) in pixels: actions fully determine the motion."""
+    rng = np.random.default_rng(seed)
+    actions = rng.integers(-2, 3, size=(t - 1, 2)).astype(np.float32)
+    pos = np.array([12.0, 12.0])
+    frames = np.zeros((t, size, size, 3), np.uint8)
+    frames[:] = (40, 80, 40)
+    for k in range(t):
+        if k:
+            pos = np.clip(pos + actions[k - 1], 0, size - 8)
+        x, y = pos.astype(int)
+        frames[k, y : y + 8, x : x + 8] = (250, 250, 250)
+    return frames, actions
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("ar")
+    shards = root / "shards"
+    with ShardWriter(shards) as writer:
+        for i in range(14):  # push-13 falls in the held-out split
+            frames, actions = pushed_square_clip(i)
+            meta = {
+                "source": "test",
+                "start_s": 0.0,
+                "end_s": 1.0,
+                "fps": 10.0,
+                "width": 32,
+                "height": 32,
+                "num_frames": 10,
+                "caption": "a white square pushed around",
+            }
+            writer.write(
+                ClipSample(f"push-{i}", encode_video(frames, 10.0), meta, arrays={"actions": actions})
+            )
+    tok = root / "tok"
+    common = ["--size", "32", "--steps", "3", "--batch-size", "2", "--eval-every", "3", "--warmup", "1"]
+    assert (
+        main(
+            [
+                "train",
+                "tokenizer",
+                "--config",
+                "DI8x8-tiny",
+                "--data",
+                str(shards),
+                "--out",
+                str(tok),
+                *common,
+            ]
+        )
+        == 0
+    )
+    base = {"tokenizer": str(tok), "data": [str(shards)], "size": 32, "eval_clips": 4}
+    robot = root / "robot"
+    metrics = train_ar(
+        ARTrainArgs(**base, out=str(robot), actions=True, task="robot", train=dataclasses.replace(TRAIN))
+    )
+    text = root / "text"
+    train_ar(ARTrainArgs(**base, out=str(text), text=True, train=dataclasses.replace(TRAIN)))
+    return {"root": root, "shards": shards, "tok": tok, "robot": robot, "text": text, "metrics": metrics}
+
+
+def test_ar_world_model_predicts_one_frame_per_action(trained: dict) -> None:
+    world = WorldModel.from_pretrained(trained["robot"])
+    assert world.context_frames == 2 and world.action_dim == 2
+    frames, actions = pushed_square_clip(99)
+    out = world.predict(frames[:2], actions=actions[1:3], horizon=2, seed=0)
+    assert out.shape == (2, 32, 32, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, world.predict(frames[:2], actions=actions[1:3], horizon=2, seed=0))
+    batched = world.predict(np.stack([frames[:2], frames[2:4]]), actions=actions[1:3], horizon=2, seed=0)
+    assert batched.shape == (2, 2, 32, 32, 3)
+
+
+def test_ar_checkpoint_has_the_identity_norm_and_reports_eval_against_copying(trained: dict) -> None:
+    payload = json.loads((trained["robot"] / "config.json").read_text())
+    assert payload["kind"] == "autoregressive" and payload["posttrained_for"] == "robot"
+    world = payload["world_model"]
+    assert (
+        world["latent_mean"] == [0.0] * 6 and world["latent_std"] == [1.0] * 6 and world["sigma_data"] == 1.0
+    )
+    assert world["action_space"]["dim"] == 2
+    metrics = trained["metrics"]
+    for name in ("losses/token_nll", "eval/predicted_nll", "eval/latent_mse", "eval/copy_last_latent_mse"):
+        assert np.isfinite(metrics[name]), name
+
+
+def test_eval_wfm_scores_an_ar_checkpoint(trained: dict, capsys) -> None:
+    args = ["eval", "wfm", "--ckpt", str(trained["robot"]), "--data", str(trained["shards"])]
+    assert main([*args, "--clips", "2", "--horizon", "2"]) == 0
+    assert "copy last frame" in capsys.readouterr().out
+
+
+def test_ar_text_model_generates_from_text_alone_and_continues_video(trained: dict) -> None:
+    world = WorldModel.from_pretrained(trained["text"])
+    out = world.predict(None, text="a white square", horizon=4, seed=1)
+    assert out.shape == (4, 32, 32, 3)
+    np.testing.assert_array_equal(out, world.predict(None, text="a white square", horizon=4, seed=1))
+    frames, _ = pushed_square_clip(3)
+    assert world.predict(frames[:2], horizon=2).shape == (2, 32, 32, 3)
+
+
+def test_train_ar_refuses_a_continuous_tokenizer(trained: dict) -> None:
+    continuous = hub.save(CausalVideoTokenizer(get_config("CI8x8-tiny")), trained["root"] / "ci")
+    args = ARTrainArgs(
+        tokenizer=str(continuous), data=[str(trained["shards"])], out=str(trained["root"] / "x")
+    )
+    with pytest.raises(ValueError, match="continuous tokenizer"):
+        train_ar(args)
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"tokenizer": ""}, "tokenizer"),
+        ({"gpt": "GPT-huge"}, "unknown GPT preset"),
+        ({"context_frames": 0}, "context_frames"),
+        ({"top_p": 0.0}, "top_p"),
+    ],
+)
+def test_ar_train_args_are_checked(kw: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        ARTrainArgs(**{"tokenizer": "tok", "data": ["shards"], **kw})
+
+
+def test_train_ar_cli_trains_a_checkpoint_world_model_loads(trained: dict, tmp_path) -> None:
+    out = tmp_path / "ar"
+    args = [
+        "train",
+        "ar",
+        "--tokenizer",
+        str(trained["tok"]),
+        "--data",
+        str(trained["shards"]),
+        "--out",
+        str(out),
+        "--gpt",
+        "GPT-tiny",
+        "--actions",
+        "--size",
+        "32",
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--eval-every",
+        "2",
+        "--save-every",
+        "2",
+        "--log-every",
+        "1",
+        "--warmup",
+        "1",
+    ]
+    assert main(args) == 0
+    assert WorldModel.from_pretrained(out).action_dim == 2
