@@ -48,9 +48,9 @@ tokenizer-checkpoints: setup
 	$(VENV)/bin/worldfm train tokenizer --config CI8x8-small --data data/fetch64 --out $(RUNS)/ci8x8-fetch64 \
 	    --steps 10000 --batch-size 16 --lr 2e-3 --warmup 200 --ema 0.999 --eval-every 1000 --save-every 500 --log-every 100
 	$(VENV)/bin/worldfm train tokenizer --config CV4x8x8-small --data data/fetch64 --out $(RUNS)/cv4x8x8-fetch64 \
-	    --steps 2000 --batch-size 8 --lr 2e-3 --warmup 200 --ema 0.999 --eval-every 500 --save-every 250 --log-every 50
+	    --steps 1200 --batch-size 8 --lr 2e-3 --warmup 100 --ema 0.999 --eval-every 400 --save-every 200 --log-every 50
 	$(VENV)/bin/worldfm train tokenizer --config DV4x8x8-small --data data/fetch64 --out $(RUNS)/dv4x8x8-fetch64 \
-	    --steps 2000 --batch-size 8 --lr 2e-3 --warmup 200 --ema 0.999 --eval-every 500 --save-every 250 --log-every 50
+	    --steps 1200 --batch-size 8 --lr 2e-3 --warmup 100 --ema 0.999 --eval-every 400 --save-every 200 --log-every 50
 	for run in ci8x8-fetch64 cv4x8x8-fetch64 dv4x8x8-fetch64; do \
 	    mkdir -p checkpoints/tokenizer-$$run/logs && \
 	    cp $(RUNS)/$$run/config.json $(RUNS)/$$run/model.safetensors checkpoints/tokenizer-$$run/ && \
