@@ -58,9 +58,23 @@ def tokenizer_card(ckpt: str | Path, result: dict, *, data: list[str], eval_comm
         f"{result['clips']} held-out windows of {result['frames']} frames; compression ratio "
         f"{result['compression_ratio']:.1f}x, {result['tokens_per_frame']:.1f} latent positions per frame.",
     ]
+    lines += [
+        "",
+        "## Reproduce",
+        "",
+        "`make tokenizer-checkpoints` records the data (`worldfm simulate fetch --episodes 240 --size 64 "
+        "--seed 100 --out data/fetch64`), runs the `worldfm train tokenizer` commands in the Makefile "
+        "and writes this card.",
+    ]
     curve = eval_curve(ckpt)
     if curve:
-        lines += ["", "## Training curve (held-out PSNR, dB)", "", "| step | PSNR |", "|---:|---:|"]
+        lines += [
+            "",
+            "## Training curve (PSNR of the trainer's fixed held-out eval batch, dB)",
+            "",
+            "| step | PSNR |",
+            "|---:|---:|",
+        ]
         lines += [f"| {step} | {value:.2f} |" for step, value in curve]
     return "\n".join(lines) + "\n"
 
