@@ -24,7 +24,8 @@ test: setup
 	$(PY) -m pytest -q -m "not slow and not gpu"
 
 test-slow: setup
-	$(PY) -m pytest -q -m "slow"
+	# pytest exits 5 when no test is marked slow; that is not a failure here.
+	$(PY) -m pytest -q -m "slow" || [ $$? -eq 5 ]
 
 lint: setup
 	$(VENV)/bin/ruff check .
