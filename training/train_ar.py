@@ -16,23 +16,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from training.data import ClipDataset, batches_for
 from training.latents import LatentClipDataset
 from training.text_encoders import load_wordllama_embeddings, wordllama_tokenize
+from training.train_wfm import world_model_section
 from training.trainer import GetBatch, TrainConfig, Trainer
 from worldmodel import hub
 from worldmodel.autoregressive import ARConfig, AutoregressiveWorldModel
 from worldmodel.autoregressive.configuration_gpt import get_config as get_gpt_config
 from worldmodel.conditioning import TextEncoderConfig
 from worldmodel.tokenizer import CausalVideoTokenizer
+from worldmodel.world import LatentNorm
 
 logger = logging.getLogger(__name__)
 
@@ -215,28 +214,10 @@ def train_ar(args: ARTrainArgs) -> dict[str, float]:
         batch = {k: v.to(device) for k, v in eval_raw.items() if isinstance(v, torch.Tensor)}
         return ar_eval(m, batch, args.context_frames, args.actions)
 
-    tokenizer_ref = os.path.relpath(Path(args.tokenizer).resolve(), Path(args.out).resolve())
     channels = tokenizer.latent_channels
-    world = {
-        "tokenizer": tokenizer_ref,
-        # The identity LatentNorm: the model reads FSQ codes as the tokenizer writes them.
-        "latent_mean": [0.0] * channels,
-        "latent_std": [1.0] * channels,
-        "sigma_data": 1.0,
-        "context_frames": args.context_frames,
-        "frame_size": [args.size, args.size],
-        "task": args.task,
-        "text": args.text,
-        "data": [str(d) for d in args.data],
-        "heldout_fraction": args.heldout_fraction,
-    }
-    if args.actions:
-        stacked = np.concatenate([c.arrays["actions"] for c in clips.clips])
-        world["action_space"] = {
-            "low": stacked.min(0).tolist(),
-            "high": stacked.max(0).tolist(),
-            "dim": action_dim,
-        }
+    # The identity LatentNorm: the model reads FSQ codes as the tokenizer writes them.
+    identity = LatentNorm((0.0,) * channels, (1.0,) * channels, 1.0)
+    world = world_model_section(args, identity, clips if args.actions else None)
     trainer = Trainer(
         model,
         train_config,

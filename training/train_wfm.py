@@ -99,6 +99,34 @@ def window_inputs(
     return inputs
 
 
+def world_model_section(args: object, norm: LatentNorm, clips: ClipDataset | None) -> dict:
+    """The checkpoint's ``world_model`` section that ``WorldModel.from_pretrained`` reads.
+
+    ``args`` is a WFM or AR run's arguments (tokenizer, out, context_frames, size, task, text,
+    data, heldout_fraction); with ``clips`` the action space is taken from their ``actions``.
+    """
+    world = {
+        "tokenizer": os.path.relpath(Path(args.tokenizer).resolve(), Path(args.out).resolve()),
+        "latent_mean": list(norm.mean),
+        "latent_std": list(norm.std),
+        "sigma_data": norm.sigma_data,
+        "context_frames": args.context_frames,
+        "frame_size": [args.size, args.size],
+        "task": args.task,
+        "text": args.text,
+        "data": [str(d) for d in args.data],
+        "heldout_fraction": args.heldout_fraction,
+    }
+    if clips is not None:
+        stacked = np.concatenate([c.arrays["actions"] for c in clips.clips])  # (N, A)
+        world["action_space"] = {
+            "low": stacked.min(0).tolist(),
+            "high": stacked.max(0).tolist(),
+            "dim": int(stacked.shape[-1]),
+        }
+    return world
+
+
 def initialise_from(model: nn.Module, path: str) -> None:
     """Copy a pre-trained WFM's weights into ``model`` wherever names and shapes match."""
     source = hub.load(path, expect_kind="diffusion").state_dict()
@@ -207,26 +235,7 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
         inputs = window_inputs(batch, norm, args.context_frames, args.actions)
         return latent_eval(m, {**inputs, **text_inputs(eval_raw, device)}, args.eval_steps)
 
-    tokenizer_ref = os.path.relpath(Path(args.tokenizer).resolve(), Path(args.out).resolve())
-    world = {
-        "tokenizer": tokenizer_ref,
-        "latent_mean": list(norm.mean),
-        "latent_std": list(norm.std),
-        "sigma_data": norm.sigma_data,
-        "context_frames": args.context_frames,
-        "frame_size": [args.size, args.size],
-        "task": args.task,
-        "text": args.text,
-        "data": [str(d) for d in args.data],
-        "heldout_fraction": args.heldout_fraction,
-    }
-    if args.actions:
-        stacked = np.concatenate([c.arrays["actions"] for c in clips.clips])
-        world["action_space"] = {
-            "low": stacked.min(0).tolist(),
-            "high": stacked.max(0).tolist(),
-            "dim": action_dim,
-        }
+    world = world_model_section(args, norm, clips if args.actions else None)
     trainer = Trainer(
         model,
         train_config,
