@@ -157,6 +157,7 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
             frames=args.frames,
             image_fraction=args.image_fraction,
             perceptual_weights=args.perceptual_weights,
+            init_from=args.init_from,
             loss=TokenizerLossConfig(
                 l1=args.l1,
                 perceptual=args.perceptual,
@@ -223,6 +224,7 @@ def cmd_train_wfm(args: argparse.Namespace) -> int:
             actions=robot,
             init_from=getattr(args, "init_from", None),
             text=args.text,
+            residual=args.residual,
             task="robot" if robot else None,
             size=args.size,
             train=_train_config(args),
@@ -547,6 +549,11 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument(
         "--perceptual-weights", default=None, help="local VGG19 weights; without, no perceptual loss"
     )
+    tok.add_argument(
+        "--init-from",
+        default=None,
+        help="tokenizer checkpoint whose weights start the run (fresh optimiser and schedule)",
+    )
     tok.add_argument("--l1", type=float, default=1.0)
     tok.add_argument("--perceptual", type=float, default=0.1)
     tok.add_argument("--ssim", type=float, default=0.0)
@@ -579,6 +586,11 @@ def build_parser() -> argparse.ArgumentParser:
         wfm.add_argument("--out", required=True, help="checkpoint directory")
         wfm.add_argument("--dit", default="DiT-XS", help="DiT preset: DiT-tiny, DiT-XS, DiT-S, DiT-B")
         wfm.add_argument("--context-frames", type=int, default=2)
+        wfm.add_argument(
+            "--residual",
+            action="store_true",
+            help="predict the change from the last context frame (copying it is the model's zero)",
+        )
         wfm.add_argument(
             "--text", action="store_true", help="condition on captions (Text2World + Video2World)"
         )

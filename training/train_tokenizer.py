@@ -20,6 +20,7 @@ from training.data import ClipDataset, batches_for
 from training.flow import estimate_flow_with_mask
 from training.perceptual import load_vgg19
 from training.trainer import TrainConfig, Trainer
+from training.warm_start import initialise_from
 from worldmodel.tokenizer import CausalVideoTokenizer, get_config
 from worldmodel.tokenizer.losses import TokenizerLossConfig, psnr, tokenizer_loss
 from worldmodel.tokenizer.modeling_tokenizer import valid_frame_counts
@@ -53,6 +54,8 @@ class TokenizerTrainArgs:
     """the shared trainer's settings (steps, batch size, lr, EMA, bf16, ...)"""
     eval_clips: int = 8
     """held-out windows scored at each evaluation"""
+    init_from: str | None = None
+    """a tokenizer checkpoint whose weights start this run (fresh optimiser and schedule)"""
 
     def __post_init__(self) -> None:
         if not self.data:
@@ -124,6 +127,8 @@ def train_tokenizer(args: TokenizerTrainArgs) -> dict[str, float]:
     """Train (or resume) a tokenizer; returns the last logged metrics."""
     config = get_config(args.config)
     model = CausalVideoTokenizer(config)
+    if args.init_from:
+        initialise_from(model, args.init_from, kind="tokenizer")
     frames = args.frames or default_frames(model)
     model.check_shape(frames, args.size, args.size)
     image_fraction = 0.0 if config.is_image or frames == 1 else args.image_fraction

@@ -23,6 +23,7 @@ from training.data import ClipDataset, batches_for
 from training.latents import LatentClipDataset
 from training.text_encoders import load_wordllama_embeddings, wordllama_tokenize
 from training.trainer import TrainConfig, Trainer
+from training.warm_start import initialise_from
 from worldmodel import hub
 from worldmodel.conditioning import TextEncoderConfig
 from worldmodel.diffusion import DiffusionConfig, DiffusionWorldModel
@@ -50,6 +51,9 @@ class WFMTrainArgs:
     """condition on the action leading into the predicted frame (robot post-training)"""
     text: bool = False
     """condition on the clips' captions through a nested text encoder (wordllama-initialised)"""
+    residual: bool = False
+    """predict the change from the last context latent instead of the latent itself (scaled to
+    sigma_data), so that "nothing moves" is the model's zero and it spends capacity on motion"""
     text2world_prob: float = 0.25
     """with text: share of windows trained with no context frames at all (Text2World)"""
     init_from: str | None = None
@@ -75,16 +79,37 @@ class WFMTrainArgs:
         if self.context_frames < 1:
             raise ValueError(f"context_frames must be >= 1, got {self.context_frames}")
         get_dit_config(self.dit)
+        if self.residual and self.text:
+            raise ValueError(
+                "residual prediction needs context frames, but text training includes Text2World "
+                "windows with none: drop --residual or --text"
+            )
+
+
+def residual_scale_for(data: LatentClipDataset, norm: LatentNorm, windows: int = 512) -> float:
+    """Scale that gives frame-to-frame changes of normalised latents a std of ``sigma_data``."""
+    latents = norm.normalize(data.sample_batch(windows, np.random.default_rng(0))["latents"])
+    change = latents[:, :, -1] - latents[:, :, -2]
+    return float(norm.sigma_data / max(change.std().item(), 1e-6))
 
 
 def window_inputs(
-    batch: dict, norm: LatentNorm, context: int, use_actions: bool, text_only: torch.Tensor | None = None
+    batch: dict,
+    norm: LatentNorm,
+    context: int,
+    use_actions: bool,
+    text_only: torch.Tensor | None = None,
+    residual_scale: float | None = None,
 ) -> dict[str, torch.Tensor]:
     """Model inputs for a batch of latent windows: normalised x0, the context mask, actions.
 
-    ``text_only`` (B,) bool marks windows trained with no context frames (Text2World).
+    ``text_only`` (B,) bool marks windows trained with no context frames (Text2World). With
+    ``residual_scale`` the predicted frames become their scaled change from the last context frame.
     """
     x0 = norm.normalize(batch["latents"])  # (B, C, K+1, h, w)
+    if residual_scale:
+        x0 = x0.clone()
+        x0[:, :, context:] = (x0[:, :, context:] - x0[:, :, context - 1 : context]) * residual_scale
     b, t = x0.shape[0], x0.shape[2]
     cond_mask = torch.zeros(b, t, dtype=torch.bool, device=x0.device)
     cond_mask[:, :context] = True
@@ -127,17 +152,10 @@ def world_model_section(args: object, norm: LatentNorm, clips: ClipDataset | Non
     return world
 
 
-def initialise_from(model: nn.Module, path: str) -> None:
-    """Copy a pre-trained WFM's weights into ``model`` wherever names and shapes match."""
-    source = hub.load(path, expect_kind="diffusion").state_dict()
-    target = model.state_dict()
-    copied = {k: v for k, v in source.items() if k in target and target[k].shape == v.shape}
-    model.load_state_dict(copied, strict=False)
-    logger.info("initialised %d/%d tensors from %s", len(copied), len(target), path)
-
-
 @torch.no_grad()
-def latent_eval(model: nn.Module, batch: dict, steps: int) -> dict[str, float]:
+def latent_eval(
+    model: nn.Module, batch: dict, steps: int, residual_scale: float | None = None
+) -> dict[str, float]:
     """One-step prediction error in normalised latent space vs copying the last context latent."""
     x0, cond_mask = batch["x0"], batch["cond_mask"]
     generator = torch.Generator(device=x0.device).manual_seed(0)
@@ -150,10 +168,12 @@ def latent_eval(model: nn.Module, batch: dict, steps: int) -> dict[str, float]:
         sampler="euler",
         generator=generator,
     )
-    target = x0[:, :, -1]
+    predicted, target, last = sample[:, :, -1], x0[:, :, -1], x0[:, :, -2]
+    if residual_scale:  # back to latents: both windows hold changes from the last context frame
+        predicted, target = last + predicted / residual_scale, last + target / residual_scale
     return {
-        "eval/latent_mse": torch.mean((sample[:, :, -1] - target) ** 2).item(),
-        "eval/copy_last_latent_mse": torch.mean((x0[:, :, -2] - target) ** 2).item(),
+        "eval/latent_mse": torch.mean((predicted - target) ** 2).item(),
+        "eval/copy_last_latent_mse": torch.mean((last - target) ** 2).item(),
     }
 
 
@@ -180,6 +200,7 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
     data = LatentClipDataset(clips, tokenizer, window=window)
     heldout = LatentClipDataset(heldout_clips, tokenizer, window=window)
     norm = LatentNorm(tuple(float(m) for m in data.mean), tuple(float(s) for s in data.std), 0.5)
+    residual_scale = residual_scale_for(data, norm) if args.residual else None
     action_dim = int(clips.clips[0].arrays["actions"].shape[-1]) if args.actions else 0
     dit = get_dit_config(
         args.dit,
@@ -198,7 +219,7 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
         tokenize = wordllama_tokenize(text_config.max_len)
         tokenize.save(args.out)
     if args.init_from:
-        initialise_from(model, args.init_from)
+        initialise_from(model, args.init_from, kind="diffusion")
     logger.info(
         "WFM %s: %.2fM parameters, window %d, actions %d-d, %d train / %d held-out clips",
         args.dit,
@@ -222,7 +243,7 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
             # A pure function of the step keeps resume exact.
             draw = np.random.default_rng([train_config.seed, step, 7]).random(len(batch["caption"]))
             text_only = torch.from_numpy(draw < args.text2world_prob)
-        inputs = window_inputs(batch, norm, args.context_frames, args.actions, text_only)
+        inputs = window_inputs(batch, norm, args.context_frames, args.actions, text_only, residual_scale)
         loss = m(inputs["x0"], inputs["cond_mask"], inputs.get("actions"), **text_inputs(batch, device))
         return loss, {"losses/denoise": loss.detach()}
 
@@ -232,10 +253,11 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
     def eval_fn(m: nn.Module) -> dict[str, float]:
         device = next(m.parameters()).device
         batch = {k: v.to(device) for k, v in eval_raw.items() if isinstance(v, torch.Tensor)}
-        inputs = window_inputs(batch, norm, args.context_frames, args.actions)
-        return latent_eval(m, {**inputs, **text_inputs(eval_raw, device)}, args.eval_steps)
+        inputs = window_inputs(batch, norm, args.context_frames, args.actions, None, residual_scale)
+        return latent_eval(m, {**inputs, **text_inputs(eval_raw, device)}, args.eval_steps, residual_scale)
 
     world = world_model_section(args, norm, clips if args.actions else None)
+    world["residual_scale"] = residual_scale
     trainer = Trainer(
         model,
         train_config,

@@ -96,6 +96,8 @@ class WorldModel:
         self.info = dict(info or {})
         self.action_dim = int(getattr(wfm, "action_dim", 0))
         self.frame_size = tuple(self.info.get("frame_size", ())) or None
+        # Residual models predict (next - last) * scale in normalised latent space.
+        self.residual_scale = float(self.info.get("residual_scale") or 0.0)
         self.tokenize = tokenize
         self.guardrails = guardrails
         self.directory: Path | None = None  # where from_pretrained found it (reward heads live beside it)
@@ -234,6 +236,8 @@ class WorldModel:
                 **text,
             )
             nxt = sample[:, :, -1:]  # (B, C, 1, h, w)
+            if self.residual_scale:
+                nxt = window[:, :, k - 1 : k] + nxt / self.residual_scale
             predicted.append(nxt)
             window = torch.cat([window[:, :, 1:k], nxt, torch.zeros_like(nxt)], dim=2)
         return torch.cat(predicted, dim=2)

@@ -2,12 +2,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from app.cli import main
 from curation.sample import ClipSample
 from curation.shards import ShardWriter
 from curation.video_io import encode_video
-from worldmodel.world import WorldModel
+from training.train_wfm import window_inputs
+from worldmodel.world import LatentNorm, WorldModel
 
 
 def pushed_square_clip(seed: int, t: int = 10, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -139,7 +141,29 @@ def trained(tmp_path_factory) -> dict[str, Path]:
         )
         == 0
     )
-    return {"shards": shards, "tok": tok, "wfm": wfm, "robot": robot, "text": text}
+    residual = root / "residual"
+    assert (
+        main(
+            [
+                "train",
+                "posttrain",
+                "--task",
+                "robot",
+                "--residual",
+                "--tokenizer",
+                str(tok),
+                "--data",
+                str(shards),
+                "--out",
+                str(residual),
+                "--dit",
+                "DiT-tiny",
+                *common,
+            ]
+        )
+        == 0
+    )
+    return {"shards": shards, "tok": tok, "wfm": wfm, "robot": robot, "text": text, "residual": residual}
 
 
 def test_action_world_model_predicts_one_frame_per_action(trained: dict[str, Path]) -> None:
@@ -250,3 +274,41 @@ def test_model_without_text_refuses_prompts(trained: dict[str, Path]) -> None:
     frames, _ = pushed_square_clip(4)
     with pytest.raises(ValueError, match="not trained with text"):
         world.predict(frames[:2], text="hello", horizon=1)
+
+
+def test_residual_inputs_are_scaled_changes_from_the_last_context_frame() -> None:
+    latents = torch.randn(2, 4, 3, 2, 2)
+    norm = LatentNorm((0.1,) * 4, (2.0,) * 4, 0.5)
+    inputs = window_inputs({"latents": latents}, norm, context=2, use_actions=False, residual_scale=3.0)
+    z = norm.normalize(latents)
+    assert torch.allclose(inputs["x0"][:, :, :2], z[:, :, :2])
+    assert torch.allclose(inputs["x0"][:, :, 2], (z[:, :, 2] - z[:, :, 1]) * 3.0, atol=1e-6)
+
+
+def test_residual_model_predicting_no_change_repeats_the_last_frame(trained: dict[str, Path]) -> None:
+    world = WorldModel.from_pretrained(trained["residual"])
+    assert world.residual_scale > 0
+    world.wfm.sample = lambda shape, **kwargs: torch.zeros(shape)  # "nothing moves"
+    frames, actions = pushed_square_clip(13)
+    out = world.predict(frames[:2], actions=actions[:3], horizon=3, guardrails=False)
+    last = world.decode(world.encode(frames[None, 1:2]))[0, 0]
+    assert np.array_equal(out, np.stack([last] * 3))
+
+
+def test_residual_with_text_is_refused_with_the_reason(trained: dict[str, Path], capsys) -> None:
+    code = main(
+        [
+            "train",
+            "diffusion",
+            "--text",
+            "--residual",
+            "--tokenizer",
+            str(trained["tok"]),
+            "--data",
+            str(trained["shards"]),
+            "--out",
+            str(trained["shards"].parent / "bad"),
+        ]
+    )
+    assert code == 2
+    assert "drop --residual or --text" in capsys.readouterr().err

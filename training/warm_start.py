@@ -1,0 +1,30 @@
+"""Start a run from another checkpoint's weights (fine-tuning, longer schedules, post-training)."""
+
+from __future__ import annotations
+
+import logging
+
+from torch import nn
+
+from worldmodel import hub
+
+logger = logging.getLogger(__name__)
+
+
+def initialise_from(model: nn.Module, path: str, *, kind: str) -> int:
+    """Copy ``path``'s weights into ``model`` wherever names and shapes match; returns the count.
+
+    Only the weights move: the optimiser, schedule and step start fresh, unlike resuming
+    from ``training_state/``. Raises ``ValueError`` when nothing matches, since that is
+    always a wrong checkpoint rather than a partial fine-tune.
+    """
+    source = hub.load(path, expect_kind=kind).state_dict()
+    target = model.state_dict()
+    copied = {k: v for k, v in source.items() if k in target and target[k].shape == v.shape}
+    if not copied:
+        raise ValueError(
+            f"{path} shares no weights with this model: pass a checkpoint of the same architecture"
+        )
+    model.load_state_dict(copied, strict=False)
+    logger.info("initialised %d/%d tensors from %s", len(copied), len(target), path)
+    return len(copied)
