@@ -18,6 +18,19 @@ def eval_curve(ckpt: str | Path, metric: str = "eval/psnr") -> list[tuple[int, f
         return [(int(row["step"]), float(row[metric])) for row in csv.DictReader(f) if row.get(metric)]
 
 
+def lineage_lines(source: dict | None) -> list[str]:
+    """Card lines for a run warm-started from another checkpoint (its steps count towards the total)."""
+    if not source:
+        return []
+    wall = source.get("wall_time_s")
+    return [
+        f"- started from the weights of `{source['path']}` ({source.get('step')} steps x batch "
+        f"{source.get('batch_size')}"
+        + (f", {wall / 60:.0f} min" if wall else "")
+        + "), with a fresh optimiser and schedule"
+    ]
+
+
 def tokenizer_card(ckpt: str | Path, result: dict, *, data: list[str], eval_command: str) -> str:
     """Markdown model card of a tokenizer checkpoint from its config and an ``evaluate_tokenizer`` result."""
     payload = hub.read_config(ckpt)
@@ -44,6 +57,7 @@ def tokenizer_card(ckpt: str | Path, result: dict, *, data: list[str], eval_comm
         f"- wall time: {wall / 60:.0f} min on this machine's 2 CPU cores"
         if wall
         else "- wall time: not recorded",
+        *lineage_lines(dataset.get("init_from")),
         "- loss: L1 (no perceptual term: no VGG19 weights were given)",
         "",
         "## Held-out evaluation",

@@ -20,7 +20,7 @@ from training.data import ClipDataset, batches_for
 from training.flow import estimate_flow_with_mask
 from training.perceptual import load_vgg19
 from training.trainer import TrainConfig, Trainer
-from training.warm_start import initialise_from
+from training.warm_start import initialise_from, lineage
 from worldmodel.tokenizer import CausalVideoTokenizer, get_config
 from worldmodel.tokenizer.losses import TokenizerLossConfig, psnr, tokenizer_loss
 from worldmodel.tokenizer.modeling_tokenizer import valid_frame_counts
@@ -184,6 +184,7 @@ def train_tokenizer(args: TokenizerTrainArgs) -> dict[str, float]:
                 "steps": train_config.steps,
                 "batch_size": train_config.batch_size,
                 "heldout_fraction": args.heldout_fraction,
+                "init_from": lineage(args.init_from) if args.init_from else None,
             }
         },
     )

@@ -28,3 +28,14 @@ def initialise_from(model: nn.Module, path: str, *, kind: str) -> int:
     model.load_state_dict(copied, strict=False)
     logger.info("initialised %d/%d tensors from %s", len(copied), len(target), path)
     return len(copied)
+
+
+def lineage(path: str) -> dict:
+    """What a warm-started run inherits: the source's path, steps and wall time (for model cards)."""
+    training = hub.read_config(path).get("training", {})
+    return {
+        "path": str(path),
+        "step": training.get("step"),
+        "wall_time_s": training.get("wall_time_s"),
+        "batch_size": training.get("config", {}).get("batch_size"),
+    }

@@ -137,3 +137,31 @@ def test_train_tokenizer_rejects_bad_frame_count(tmp_path: Path, shards: Path, c
     ]
     assert main(args) == 2
     assert "Nearest valid counts: [5, 9" in capsys.readouterr().err
+
+
+def test_init_from_starts_from_the_source_weights_and_records_lineage(tmp_path: Path, shards: Path) -> None:
+    common = ["--config", "CI8x8-tiny", "--data", str(shards), "--size", "16", "--batch-size", "2"]
+    common += ["--eval-every", "1", "--save-every", "1", "--log-every", "1", "--warmup", "1"]
+    source = tmp_path / "source"
+    assert main(["train", "tokenizer", *common, "--out", str(source), "--steps", "2"]) == 0
+    # lr 0: the one step changes nothing, so the result must equal the source exactly.
+    tuned = tmp_path / "tuned"
+    args = ["train", "tokenizer", *common, "--out", str(tuned), "--steps", "1", "--lr", "0"]
+    assert main([*args, "--init-from", str(source)]) == 0
+    a, b = hub.load(source).state_dict(), hub.load(tuned).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    init = hub.read_config(tuned)["dataset"]["init_from"]
+    assert init["path"] == str(source) and init["step"] == 2
+    from training.model_card import lineage_lines
+
+    assert "2 steps x batch 2" in lineage_lines(init)[0]
+
+
+def test_init_from_a_checkpoint_of_another_kind_is_a_clear_error(tmp_path: Path) -> None:
+    from training.warm_start import initialise_from
+    from worldmodel.tokenizer import CausalVideoTokenizer, get_config
+
+    hub.save(CausalVideoTokenizer(get_config("CI8x8-tiny")), tmp_path / "tok")
+    other = CausalVideoTokenizer(get_config("CI8x8-tiny"))
+    with pytest.raises(hub.CheckpointError, match="tokenizer"):
+        initialise_from(other, str(tmp_path / "tok"), kind="diffusion")
