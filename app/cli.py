@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from training.trainer import TrainConfig
 
 logger = logging.getLogger("worldfm")
+# The shipped checkpoints, beside the package (a source checkout).
+DEFAULT_CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 
 SIMULATE_EXAMPLES = """examples:
   worldfm simulate fetch --episodes 20 --out data/fetch
@@ -29,8 +31,9 @@ SIMULATE_EXAMPLES = """examples:
 """
 
 DEMO_EXAMPLES = """examples:
-  worldfm demo                  # writes demo_out/
-  worldfm demo --out /tmp/demo --episodes 4
+  worldfm demo                                   # the web app on http://127.0.0.1:7860
+  worldfm demo --host 0.0.0.0 --port 8080 --checkpoints runs/
+  worldfm demo --offline --out /tmp/demo --episodes 4   # no server: shards, preview.mp4, episode.rrd
 """
 
 
@@ -122,6 +125,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if not args.offline:
+        return serve_web_app(args)
     from app.preview import run_demo
 
     start = time.perf_counter()
@@ -129,6 +134,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _summary(f"demo done in {time.perf_counter() - start:.1f} s:")
     for name, path in paths.items():
         _summary(f"  {name:8s} {path}")
+    return 0
+
+
+def serve_web_app(args: argparse.Namespace) -> int:
+    from app.web.app import WebApp
+    from app.web.config import WebConfig
+
+    try:
+        config = WebConfig(
+            host=args.host,
+            port=args.port,
+            checkpoints=Path(args.checkpoints),
+            out=Path(args.out) / "web",
+            max_file_size_mb=args.max_file_size_mb,
+            concurrency=args.concurrency,
+            max_frames=args.max_frames,
+            rerun_port=args.rerun_port,
+        )
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    if not config.checkpoints.is_dir():
+        raise UserError(f"--checkpoints {config.checkpoints} is not a folder")
+    app = WebApp(config)
+    _summary(f"worldfm web app on http://{config.host}:{config.port} (Ctrl+C stops it)")
+    try:
+        app.launch(block=True)
+    finally:
+        app.close()
     return 0
 
 
@@ -693,15 +726,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="record a few episodes and write shards, a preview mp4 and a Rerun .rrd",
-        description="The end-to-end demo on embedded defaults: records Fetch, orbit and driving "
-        "episodes, writes them as shards, a side-by-side preview mp4 and a Rerun recording.",
+        help="the web app (play, generate, tokenize, curate, inspect); --offline: the recorded preview",
+        description="Serve the worldfm web app on the checkpoints in --checkpoints. With --offline, "
+        "run the end-to-end demo without a server instead: record Fetch, orbit and driving episodes, "
+        "write them as shards, a side-by-side preview mp4 and a Rerun recording.",
         epilog=DEMO_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    demo.add_argument("--out", default="demo_out", help="output folder")
-    demo.add_argument("--episodes", type=int, default=2, help="Fetch episodes to record")
-    demo.add_argument("--size", type=int, default=64, help="render size in pixels")
+    demo.add_argument("--out", default="demo_out", help="output folder (the web app writes to OUT/web)")
+    demo.add_argument("--host", default="127.0.0.1", help="address to serve on")
+    demo.add_argument("--port", type=int, default=7860)
+    demo.add_argument("--checkpoints", default=str(DEFAULT_CHECKPOINTS), help="folder of checkpoint folders")
+    demo.add_argument("--max-file-size-mb", type=float, default=50.0, help="largest upload accepted")
+    demo.add_argument("--concurrency", type=int, default=1, help="jobs run at once per event")
+    demo.add_argument("--max-frames", type=int, default=64, help="frames read from an upload at most")
+    demo.add_argument("--rerun-port", type=int, default=9090, help="port of the embedded Rerun viewer")
+    demo.add_argument("--offline", action="store_true", help="no server: record episodes and a preview")
+    demo.add_argument("--episodes", type=int, default=2, help="--offline: Fetch episodes to record")
+    demo.add_argument("--size", type=int, default=64, help="--offline: render size in pixels")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
 

@@ -94,7 +94,7 @@ def test_bad_arguments_give_clear_errors(tmp_path: Path, capsys) -> None:
 
 
 def test_demo_writes_shards_preview_and_rerun_file(tmp_path: Path) -> None:
-    assert main(["demo", "--out", str(tmp_path), "--episodes", "1", "--size", "32"]) == 0
+    assert main(["demo", "--offline", "--out", str(tmp_path), "--episodes", "1", "--size", "32"]) == 0
     assert load_manifest(tmp_path / "shards")["num_samples"] == 3
     assert (tmp_path / "preview.mp4").stat().st_size > 0
     rrd = tmp_path / "episode.rrd"

@@ -1,0 +1,77 @@
+"""Assemble the tabs into one Gradio page and serve it (``worldfm demo``)."""
+
+from __future__ import annotations
+
+import logging
+
+import gradio as gr
+
+from app.web.catalog import Catalog
+from app.web.config import WebConfig
+from app.web.curate import CurateTab, build_curate_tab
+from app.web.generate import GenerateTab, build_generate_tab
+from app.web.media import Outputs
+from app.web.play import KEYBOARD_JS, PlayTab, build_play_tab
+from app.web.tokens import TokenizeTab, build_tokenize_tab
+from app.web.viewer import InspectTab, RerunViewer, build_inspect_tab, free_port
+
+logger = logging.getLogger(__name__)
+
+TABS = ("Play", "Generate", "Tokenize", "Curate", "Inspect")
+
+
+class WebApp:
+    """The page and the state every session shares (loaded models, simulators, outputs)."""
+
+    def __init__(self, config: WebConfig) -> None:
+        self.config = config
+        self.catalog = Catalog(config.checkpoints)
+        self.outputs = Outputs(config.out)
+        self.play = PlayTab(self.catalog, self.outputs, config.max_frames)
+        self.generate = GenerateTab(self.catalog, self.outputs, self.play.sims, config.max_frames)
+        self.tokenize = TokenizeTab(self.catalog, self.outputs, config.max_frames)
+        self.curate = CurateTab(self.outputs)
+        self.viewer = RerunViewer(config.rerun_port)
+        self.inspect = InspectTab(self.outputs, self.viewer)
+        self.blocks = self._build()
+
+    def _build(self) -> gr.Blocks:
+        with gr.Blocks(title="worldfm") as blocks:
+            gr.Markdown(
+                "# worldfm\nAn open world-foundation-model platform. Checkpoints from "
+                f"`{self.config.checkpoints}`; everything the page writes goes to `{self.outputs.root}`."
+            )
+            # The session's last rollout (.rrd path), written by Play and Generate, shown by Inspect.
+            last_rrd = gr.State(None)
+            with gr.Tabs():
+                with gr.Tab(TABS[0], id="play"):
+                    build_play_tab(self.play, self.catalog, last_rrd)
+                with gr.Tab(TABS[1], id="generate"):
+                    build_generate_tab(self.generate, self.catalog, last_rrd)
+                with gr.Tab(TABS[2], id="tokenize"):
+                    build_tokenize_tab(self.tokenize, self.catalog)
+                with gr.Tab(TABS[3], id="curate"):
+                    build_curate_tab(self.curate)
+                with gr.Tab(TABS[4], id="inspect"):
+                    build_inspect_tab(self.inspect, last_rrd)
+        blocks.queue(default_concurrency_limit=self.config.concurrency)
+        return blocks
+
+    def launch(self, *, block: bool = True) -> str:
+        """Serve the page; returns its URL. ``block=False`` returns at once (tests)."""
+        self.blocks.launch(
+            server_name=self.config.host,
+            server_port=self.config.port or free_port(),
+            max_file_size=int(self.config.max_file_size_mb * 2**20),
+            # Only the app's own outputs may be sent; uploads live in Gradio's cache, served by it.
+            allowed_paths=[str(self.outputs.root)],
+            js=KEYBOARD_JS,
+            show_error=False,
+            prevent_thread_lock=not block,
+            quiet=not block,
+        )
+        return self.blocks.local_url
+
+    def close(self) -> None:
+        self.blocks.close()
+        self.play.sims.close()

@@ -1,0 +1,149 @@
+"""The checkpoints the web app can offer, found in one folder, loaded once and shared by every session.
+
+A checkpoint is listed by what its ``config.json`` says (``worldmodel.hub.read_config``), so a
+folder that is not a checkpoint, or is half written, is skipped with a log line rather than
+breaking the page. Models load on first use; a lock keeps two requests from loading one twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from curation.guardrails import Guardrails
+from worldmodel import hub
+from worldmodel.conditioning.tokenize import TOKENIZER_FILE
+from worldmodel.tokenizer import CausalVideoTokenizer
+from worldmodel.world import WorldModel
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One checkpoint: its folder name (shown in the page), path and what it can do."""
+
+    name: str
+    path: Path
+    kind: str  # "world" or "tokenizer"
+    action_dim: int = 0
+    text: bool = False
+    frame_size: tuple[int, int] | None = None
+    context_frames: int = 0
+    temporal_factor: int = 1
+
+    @property
+    def label(self) -> str:
+        """A short description for dropdowns: ``name (actions 4-d, 64x64)``."""
+        parts = []
+        if self.kind == "world":
+            if self.action_dim:
+                parts.append(f"{self.action_dim}-d actions")
+            if self.text:
+                parts.append("text")
+        else:
+            parts.append("image" if self.temporal_factor == 1 else f"video {self.temporal_factor}x time")
+        if self.frame_size:
+            parts.append(f"{self.frame_size[0]}x{self.frame_size[1]}")
+        return f"{self.name} ({', '.join(parts)})" if parts else self.name
+
+
+def describe(path: Path) -> Entry | None:
+    """The catalog entry of checkpoint folder ``path``, or ``None`` if it is not one the app uses."""
+    try:
+        payload = hub.read_config(path)
+    except hub.CheckpointError as err:
+        logger.info("not listing %s: %s", path, err)
+        return None
+    kind = payload.get("kind")
+    if kind == "tokenizer":
+        config = payload.get("config", {})
+        size = payload.get("dataset", {}).get("size")
+        return Entry(
+            path.name,
+            path,
+            "tokenizer",
+            frame_size=(int(size), int(size)) if size else None,
+            temporal_factor=int(config.get("temporal_compression", 1)),
+        )
+    world: dict[str, Any] = payload.get("world_model") or {}
+    if kind in ("diffusion", "autoregressive") and world:
+        size = world.get("frame_size")
+        return Entry(
+            path.name,
+            path,
+            "world",
+            action_dim=int((world.get("action_space") or {}).get("dim", 0)),
+            text=(path / TOKENIZER_FILE).exists(),
+            frame_size=tuple(size) if size else None,
+            context_frames=int(world.get("context_frames", 0)),
+        )
+    return None
+
+
+class Catalog:
+    """World models and tokenizers under one folder, each loaded at most once.
+
+    World models get ``curation.guardrails.Guardrails`` attached, so every prompt is checked and
+    every generated frame is post-processed (face blurring) unless a caller opts out.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._lock = threading.Lock()
+        self._loaded: dict[Path, Any] = {}
+
+    def entries(self) -> list[Entry]:
+        """Every usable checkpoint, sorted by name (rescanned, so new checkpoints appear)."""
+        if not self.root.is_dir():
+            return []
+        found = (describe(p) for p in sorted(self.root.iterdir()) if (p / "config.json").exists())
+        return [e for e in found if e is not None]
+
+    def worlds(self, *, actions: bool | None = None, text: bool | None = None) -> list[Entry]:
+        """World models, optionally only action-conditioned ones or only text-conditioned ones."""
+        out = [e for e in self.entries() if e.kind == "world"]
+        if actions is not None:
+            out = [e for e in out if bool(e.action_dim) == actions]
+        if text is not None:
+            out = [e for e in out if e.text == text]
+        return out
+
+    def tokenizers(self) -> list[Entry]:
+        return [e for e in self.entries() if e.kind == "tokenizer"]
+
+    def entry(self, name: str | None) -> Entry:
+        """The entry called ``name``; a ``ValueError`` listing the choices if there is none."""
+        entries = {e.name: e for e in self.entries()}
+        if not name or name not in entries:
+            choices = ", ".join(entries) or f"none: {self.root} holds no checkpoint"
+            raise ValueError(f"pick a checkpoint (got {name!r}); available: {choices}")
+        return entries[name]
+
+    def world(self, name: str) -> WorldModel:
+        entry = self.entry(name)
+        if entry.kind != "world":
+            raise ValueError(f"{name} is a {entry.kind} checkpoint, not a world model")
+        return self._load(entry.path, self._load_world)
+
+    def tokenizer(self, name: str) -> CausalVideoTokenizer:
+        entry = self.entry(name)
+        if entry.kind != "tokenizer":
+            raise ValueError(f"{name} is a {entry.kind} checkpoint, not a tokenizer")
+        return self._load(entry.path, lambda p: hub.load(p, expect_kind="tokenizer"))
+
+    @staticmethod
+    def _load_world(path: Path) -> WorldModel:
+        world = WorldModel.from_pretrained(path)
+        world.guardrails = Guardrails()
+        return world
+
+    def _load(self, path: Path, loader: Any) -> Any:
+        with self._lock:
+            if path not in self._loaded:
+                logger.info("loading %s", path)
+                self._loaded[path] = loader(path)
+            return self._loaded[path]

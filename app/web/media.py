@@ -1,0 +1,164 @@
+"""Uploads in, files out: type and size checks, decoding, and the app's one output folder.
+
+Every upload is checked here before a model sees it (right extension, not empty, under the size
+limit, actually decodable), and every failure becomes a ``gr.Error`` whose message names the
+file the user picked, never a server path or a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import cv2
+import gradio as gr
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from curation.guardrails import BlockedPromptError
+from curation.video_io import VideoError, read_video, write_video
+from worldmodel.hub import CheckpointError
+
+logger = logging.getLogger(__name__)
+
+VIDEO_TYPES = (".mp4", ".mov", ".webm", ".mkv", ".avi")
+IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+# What users can fix themselves: shown as the message, without a traceback.
+USER_ERRORS = (ValueError, VideoError, CheckpointError, BlockedPromptError, FileNotFoundError)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(fn: F) -> F:
+    """Turn a handler's expected failures into ``gr.Error`` messages shown in the page.
+
+    Anything unexpected is logged with its traceback on the server and shown as one line.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except USER_ERRORS as err:
+            raise gr.Error(str(err)) from None
+        except Exception as err:
+            logger.exception("handler %s failed", fn.__name__)
+            raise gr.Error(f"Internal error ({type(err).__name__}); the server log has the details") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def upload_path(upload: Any, what: str) -> Path:
+    """The local path of a Gradio upload (a path string or a file object); error if there is none."""
+    if upload is None or upload == "" or upload == []:
+        raise gr.Error(f"Upload {what} first.")
+    path = Path(getattr(upload, "name", None) or upload)
+    if not path.is_file():
+        raise gr.Error(f"The upload {path.name!r} did not arrive; upload it again.")
+    if path.stat().st_size == 0:
+        raise gr.Error(f"{path.name!r} is empty (0 bytes).")
+    return path
+
+
+def check_type(path: Path, allowed: tuple[str, ...]) -> str:
+    """``"video"`` or ``"image"``, by extension; an error naming the allowed types otherwise."""
+    suffix = path.suffix.lower()
+    if suffix not in allowed:
+        raise gr.Error(f"{path.name!r} is not a supported file type; upload one of: {', '.join(allowed)}")
+    return "video" if suffix in VIDEO_TYPES else "image"
+
+
+def read_image(path: Path) -> np.ndarray:
+    """An uploaded image as ``uint8 (H, W, 3)`` RGB."""
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+    except (UnidentifiedImageError, OSError) as err:
+        raise gr.Error(f"{path.name!r} is not a readable image ({err.__class__.__name__}).") from None
+
+
+def read_upload(
+    upload: Any, *, what: str, allowed: tuple[str, ...], max_frames: int
+) -> tuple[np.ndarray, float, str]:
+    """Decode a video or image upload: ``uint8 (T, H, W, 3)`` frames, fps and the file's name.
+
+    Videos longer than ``max_frames`` are cut there (with a warning in the page); an image is a
+    one-frame video at 1 fps.
+    """
+    path = upload_path(upload, what)
+    if check_type(path, allowed) == "image":
+        return read_image(path)[None], 1.0, path.name
+    try:
+        frames, info = read_video(path, end_frame=max_frames + 1)
+    except VideoError as err:
+        # FFmpeg's reasons quote the path; the user knows the file by its own name.
+        reason = err.reason.replace(str(path), path.name)
+        raise gr.Error(f"{path.name!r} is not a readable video: {reason}") from None
+    if len(frames) > max_frames:
+        gr.Warning(f"{path.name}: using its first {max_frames} frames")
+        frames = frames[:max_frames]
+    return frames, info.fps, path.name
+
+
+def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``uint8 (T, H, W, 3)`` -> ``(T, size[0], size[1], 3)``, area-averaged when shrinking."""
+    h, w = size
+    if frames.shape[1:3] == (h, w):
+        return frames
+    shrinking = h < frames.shape[1] or w < frames.shape[2]
+    mode = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(f, (w, h), interpolation=mode) for f in frames])
+
+
+def enlarge(frames: np.ndarray, min_side: int = 256) -> np.ndarray:
+    """Nearest-neighbour upscale by an integer factor so small model frames are visible in a page."""
+    factor = max(1, -(-min_side // min(frames.shape[-3:-1])))
+    return np.repeat(np.repeat(frames, factor, axis=-3), factor, axis=-2)
+
+
+def side_by_side(*videos: np.ndarray, gap: int = 2) -> np.ndarray:
+    """Videos of one shape ``(T, H, W, 3)`` next to each other with a white gap between them."""
+    t, h = videos[0].shape[:2]
+    spacer = np.full((t, h, gap, 3), 255, np.uint8)
+    parts: list[np.ndarray] = []
+    for video in videos:
+        parts += [video, spacer]
+    return np.concatenate(parts[:-1], axis=2)
+
+
+class Outputs:
+    """The app's output folder: one fresh subfolder per job, the oldest pruned past ``keep``.
+
+    This folder is the only one the server may send files from (``allowed_paths``).
+    """
+
+    def __init__(self, root: Path, keep: int = 200) -> None:
+        self.root = Path(root).resolve()
+        self.keep = keep
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def new(self, kind: str) -> Path:
+        """A new empty folder ``<root>/<kind>-<time>-<id>``."""
+        self._prune()
+        folder = self.root / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        folder.mkdir(parents=True)
+        return folder
+
+    def write_video(self, folder: Path, name: str, frames: np.ndarray, fps: float) -> str:
+        """Write frames (upscaled for viewing) as ``folder/name`` mp4; returns its path as a string."""
+        path = folder / name
+        write_video(path, enlarge(frames), fps=max(fps, 1.0))
+        return str(path)
+
+    def _prune(self) -> None:
+        runs = sorted((p for p in self.root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+        for old in runs[: max(0, len(runs) - self.keep + 1)]:
+            shutil.rmtree(old, ignore_errors=True)
