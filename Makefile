@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= demo_out
 
-.PHONY: setup demo demo-offline test test-slow lint format bench clean tokenizer-checkpoints
+.PHONY: setup browser demo demo-offline test test-slow lint format bench clean tokenizer-checkpoints
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,12 @@ demo: setup
 demo-offline: setup
 	$(VENV)/bin/worldfm demo --offline --out $(DEMO_OUT)
 
-test: setup
+# Headless Chromium for the web app's browser test (Debian package; CI runs as root).
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) || \
+	    echo "could not install chromium: the browser test will be skipped"
+
+test: setup browser
 	$(PY) -m pytest -q -m "not slow and not gpu"
 
 test-slow: setup

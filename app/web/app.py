@@ -38,8 +38,8 @@ class WebApp:
     def _build(self) -> gr.Blocks:
         with gr.Blocks(title="worldfm") as blocks:
             gr.Markdown(
-                "# worldfm\nAn open world-foundation-model platform. Checkpoints from "
-                f"`{self.config.checkpoints}`; everything the page writes goes to `{self.outputs.root}`."
+                "# worldfm\nAn open world-foundation-model platform: drive a learned world, generate, "
+                f"tokenize, curate and inspect. Checkpoints: `{self.config.checkpoints.name}/`."
             )
             # The session's last rollout (.rrd path), written by Play and Generate, shown by Inspect.
             last_rrd = gr.State(None)

@@ -41,6 +41,8 @@ def fit_shape(t: int, h: int, w: int, model: CausalVideoTokenizer, height: int) 
     s, f = model.spatial_factor, model.temporal_factor
     out_h = max(s, round(height / s) * s)
     out_w = max(s, round(height * w / h / s) * s)
+    if f == 1:  # an image tokenizer codes frames in small batches: no budget on their number
+        return t, out_h, out_w
     frames = min(t, max(1, MAX_VOXELS // (out_h * out_w)))
     frames = 1 + (frames - 1) // f * f
     return frames, out_h, out_w
@@ -108,7 +110,7 @@ class TokenizeTab:
         original = resize_frames(frames[:t], (h, w))
         progress(0.3, desc=f"encoding and decoding {t} frames of {h}x{w}")
         recon, latent, indices = reconstruct(model, original)
-        stats = compression_stats(model, t if model.temporal_factor > 1 else 1, h, w)
+        stats = compression_stats(model, t, h, w)
         c, lt, lh, lw = latent.shape
         metrics = {
             "file": filename,
