@@ -258,6 +258,9 @@ def cmd_train_wfm(args: argparse.Namespace) -> int:
             init_from=getattr(args, "init_from", None),
             text=args.text,
             residual=args.residual,
+            p_mean=args.p_mean,
+            p_std=args.p_std,
+            sigma_max=args.sigma_max,
             task="robot" if robot else None,
             size=args.size,
             train=_train_config(args),
@@ -628,6 +631,13 @@ def build_parser() -> argparse.ArgumentParser:
             "--text", action="store_true", help="condition on captions (Text2World + Video2World)"
         )
         wfm.add_argument("--size", type=int, default=64)
+        wfm.add_argument(
+            "--p-mean", type=float, default=-1.2, help="training noise levels: ln(sigma) ~ N(p_mean, p_std^2)"
+        )
+        wfm.add_argument("--p-std", type=float, default=1.2)
+        wfm.add_argument(
+            "--sigma-max", type=float, default=80.0, help="first noise level of the sampling schedule"
+        )
         _add_trainer_args(wfm, steps=2000, batch_size=16, lr=3e-4, ema=0.999, eval_every=500)
         wfm.set_defaults(func=cmd_train_wfm)
 

@@ -54,6 +54,11 @@ class WFMTrainArgs:
     residual: bool = False
     """predict the change from the last context latent instead of the latent itself (scaled to
     sigma_data), so that "nothing moves" is the model's zero and it spends capacity on motion"""
+    p_mean: float = -1.2
+    p_std: float = 1.2
+    """training noise levels, ln(sigma) ~ N(p_mean, p_std^2) (EDM's defaults)"""
+    sigma_max: float = 80.0
+    """the sampling schedule's first noise level; keep it inside the trained range"""
     text2world_prob: float = 0.25
     """with text: share of windows trained with no context frames at all (Text2World)"""
     init_from: str | None = None
@@ -212,7 +217,16 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
     if args.text:
         text_config = TextEncoderConfig(embed_dim=64, dim=64, layers=2, heads=4, max_len=32)
         dit = dataclasses.replace(dit, text_dim=text_config.dim)
-    model = DiffusionWorldModel(DiffusionConfig(dit=dit, sigma_data=norm.sigma_data, text=text_config))
+    model = DiffusionWorldModel(
+        DiffusionConfig(
+            dit=dit,
+            sigma_data=norm.sigma_data,
+            text=text_config,
+            p_mean=args.p_mean,
+            p_std=args.p_std,
+            sigma_max=args.sigma_max,
+        )
+    )
     if args.text:
         # wordllama's vectors are Matryoshka-trained: their first 64 dimensions work on their own.
         model.text_encoder.load_embeddings(load_wordllama_embeddings(text_config.embed_dim))
