@@ -53,6 +53,21 @@ def world_model_env_id(directory: Path, world: dict[str, Any]) -> str:
     return f"worldfm/{task}-WM-v0"
 
 
+def simulator_for(directory: Path | None, world: dict[str, Any]) -> dict[str, Any] | None:
+    """The ground-truth simulator of a world-model checkpoint: ``{"id": ..., "kwargs": {...}}`` or None.
+
+    ``world_model.sim_env`` if the checkpoint names one, else the registered simulator of the same
+    task (``fetchpush-wm-dit`` -> ``worldfm/FetchPush-v0``).
+    """
+    sim = world.get("sim_env")
+    if sim is None and directory is not None:
+        sim_id = world_model_env_id(Path(directory), world).replace("-WM-", "-")
+        sim = {"id": sim_id} if sim_id in SIM_ENVS else None
+    if sim is None:
+        return None
+    return {"id": sim["id"], "kwargs": dict(sim.get("kwargs", {}))}
+
+
 def register_world_model_envs(checkpoints: str | os.PathLike = CHECKPOINTS_DIR) -> list[str]:
     """Register ``worldfm/<Task>-WM-v0`` for each action-conditioned checkpoint in ``checkpoints``.
 
@@ -78,12 +93,10 @@ def register_world_model_envs(checkpoints: str | os.PathLike = CHECKPOINTS_DIR) 
             continue
         env_id = world_model_env_id(config.parent, world)
         kwargs: dict[str, Any] = {"checkpoint": str(config.parent)}
-        sim = world.get("sim_env")
-        if sim is None and env_id.replace("-WM-", "-") in SIM_ENVS:
-            sim = {"id": env_id.replace("-WM-", "-")}
+        sim = simulator_for(config.parent, world)
         if sim is not None:
             kwargs["sim_id"] = sim["id"]
-            kwargs["sim_kwargs"] = dict(sim.get("kwargs", {}))
+            kwargs["sim_kwargs"] = sim["kwargs"]
         if env_id not in gym.registry:
             gym.register(
                 env_id,

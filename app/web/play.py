@@ -27,7 +27,7 @@ from app.web.catalog import Catalog
 from app.web.media import IMAGE_TYPES, Outputs, enlarge, read_upload, resize_frames, side_by_side, user_errors
 from app.web.recording import save_rollout_rrd
 from envs.evaluate import simulator_start
-from envs.registration import SIM_ENVS, world_model_env_id
+from envs.registration import simulator_for
 from envs.rerun_recorder import psnr
 from envs.world_env import check_actions, world_spaces
 from worldmodel.world import WorldModel
@@ -126,13 +126,10 @@ def simulator_spec(world: WorldModel) -> tuple[str, dict[str, Any]] | None:
     simulator of the same task (``fetchpush-wm-dit`` -> ``worldfm/FetchPush-v0``), rendering at
     the model's square frame size.
     """
-    sim = world.info.get("sim_env")
-    if sim is None and world.directory is not None:
-        sim_id = world_model_env_id(world.directory, world.info).replace("-WM-", "-")
-        sim = {"id": sim_id} if sim_id in SIM_ENVS else None
+    sim = simulator_for(world.directory, world.info)
     if sim is None:
         return None
-    kwargs = dict(sim.get("kwargs", {}))
+    kwargs = sim["kwargs"]
     if "size" not in kwargs and world.frame_size and world.frame_size[0] == world.frame_size[1]:
         kwargs["size"] = world.frame_size[0]
     return sim["id"], kwargs
