@@ -334,6 +334,15 @@ def cmd_eval_wfm(args: argparse.Namespace) -> int:
         f"tokenizer reconstruction ceiling: {r['tokenizer_psnr']:.2f} dB; per-step PSNR "
         f"{r['psnr_per_step']}" + (f"; side-by-side video: {r['video']}" if "video" in r else "")
     )
+    if args.card:
+        from training.model_card import wfm_card, write_card
+
+        command = (
+            f"worldfm eval wfm --ckpt {args.ckpt} --clips {args.clips} --horizon {args.horizon} "
+            f"--steps {args.steps} --seed {args.seed}"
+            + (f" --data {' '.join(args.data)}" if args.data else "")
+        )
+        _summary(f"model card: {write_card(args.ckpt, wfm_card(args.ckpt, r, eval_command=command))}")
     return 0
 
 
@@ -715,6 +724,7 @@ def build_parser() -> argparse.ArgumentParser:
     ewfm.add_argument("--steps", type=int, default=8, help="sampler steps per frame")
     ewfm.add_argument("--seed", type=int, default=0)
     ewfm.add_argument("--video-out", default=None, help="write true | predicted | copy-last mp4")
+    ewfm.add_argument("--card", action="store_true", help="write MODEL_CARD.md into the checkpoint")
     ewfm.set_defaults(func=cmd_eval_wfm)
 
     eenv = evaluate.add_parser(

@@ -93,6 +93,79 @@ def tokenizer_card(ckpt: str | Path, result: dict, *, data: list[str], eval_comm
     return "\n".join(lines) + "\n"
 
 
+def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str) -> str:
+    """Markdown model card of a world-model checkpoint from its config and an ``evaluate_wfm`` result."""
+    payload = hub.read_config(ckpt)
+    training, world, cfg = payload.get("training", {}), payload.get("world_model", {}), payload["config"]
+    train_cfg = training.get("config", {})
+    dit = cfg["dit"]
+    model = hub.load(ckpt)
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    wall = training.get("wall_time_s")
+    conditioning = ["context frames"]
+    if world.get("action_space"):
+        conditioning.append(f"{world['action_space']['dim']}-d actions (one frame per action)")
+    if world.get("text"):
+        conditioning.append("text (Text2World without context frames)")
+    size = world.get("frame_size", ["?", "?"])
+    lines = [
+        f"# {Path(ckpt).name}",
+        "",
+        f"A diffusion world model ({payload.get('model')}, EDM + DiT: hidden {dit['hidden']}, depth "
+        f"{dit['depth']}, {params:.2f}M parameters) on the latents of `{world.get('tokenizer')}`, "
+        f"{size[0]}x{size[1]} frames; conditioned on {', '.join(conditioning)}; "
+        f"{world.get('context_frames')} context frames.",
+        "",
+        "## Training",
+        "",
+        f"- data: {', '.join(world.get('data', []))} (held-out fraction {world.get('heldout_fraction')} "
+        "by key hash, never trained on)",
+        f"- steps: {training.get('step')} x batch {train_cfg.get('batch_size')}, lr {train_cfg.get('lr')}, "
+        f"EMA {train_cfg.get('ema_decay')}, weights saved: {training.get('weights')}",
+        f"- wall time: {wall / 60:.0f} min on this machine's 2 CPU cores"
+        if wall
+        else "- wall time: not recorded",
+        f"- noise levels: ln(sigma) ~ N({cfg.get('p_mean')}, {cfg.get('p_std')}^2); "
+        f"sampling from sigma_max {cfg.get('sigma_max')}",
+    ]
+    if world.get("residual_scale"):
+        lines.append(
+            f"- predicts the change from the last context latent, scaled by {world['residual_scale']:.2f}"
+        )
+    lines += [
+        "",
+        "## Held-out evaluation",
+        "",
+        f"`{eval_command}`",
+        "",
+        f"| {result['clips']} rollouts of {result['horizon']} frames | world model | copy last frame |",
+        "|---|---:|---:|",
+        f"| PSNR (dB) | {result['psnr']:.2f} | {result['copy_last_psnr']:.2f} |",
+        f"| SSIM | {result['ssim']:.4f} | {result['copy_last_ssim']:.4f} |",
+        f"| latent MSE (re-encoded frames) | {result['latent_mse']:.4f} "
+        f"| {result['copy_last_latent_mse']:.4f} |",
+    ]
+    if "shuffled_actions_psnr" in result:
+        lines.append(f"| PSNR with shuffled actions (dB) | {result['shuffled_actions_psnr']:.2f} | |")
+    lines += [
+        "",
+        f"Tokenizer reconstruction ceiling: {result['tokenizer_psnr']:.2f} dB. Per-step PSNR, model: "
+        f"{result['psnr_per_step']}; copy last frame: {result['copy_last_psnr_per_step']}.",
+    ]
+    curve = eval_curve(ckpt, "eval/latent_mse")
+    if curve:
+        copy = dict(eval_curve(ckpt, "eval/copy_last_latent_mse"))
+        lines += [
+            "",
+            "## Training curve (one-step latent MSE on the trainer's fixed held-out batch)",
+            "",
+            "| step | model | copy last |",
+            "|---:|---:|---:|",
+        ]
+        lines += [f"| {step} | {value:.4f} | {copy.get(step, float('nan')):.4f} |" for step, value in curve]
+    return "\n".join(lines) + "\n"
+
+
 def write_card(ckpt: str | Path, text: str) -> Path:
     path = Path(ckpt) / "MODEL_CARD.md"
     atomic_write_bytes(path, text.encode())

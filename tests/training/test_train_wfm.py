@@ -229,6 +229,7 @@ def test_eval_wfm_reports_model_baseline_and_shuffled_actions(
                 "2",
                 "--video-out",
                 str(video),
+                "--card",
             ]
         )
         == 0
@@ -236,6 +237,9 @@ def test_eval_wfm_reports_model_baseline_and_shuffled_actions(
     out = capsys.readouterr().out
     assert "copy last frame" in out and "shuffled actions" in out and "latent MSE" in out
     assert video.stat().st_size > 0
+    card = (trained["robot"] / "MODEL_CARD.md").read_text()
+    assert "4-d actions" not in card and "2-d actions (one frame per action)" in card
+    assert "| PSNR with shuffled actions (dB) |" in card and "worldfm eval wfm --ckpt" in card
 
 
 def test_text_model_generates_from_text_alone_and_continues_video(trained: dict[str, Path]) -> None:
