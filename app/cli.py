@@ -314,35 +314,48 @@ def cmd_train_ar(args: argparse.Namespace) -> int:
 def cmd_eval_wfm(args: argparse.Namespace) -> int:
     from training.eval_wfm import evaluate_wfm
 
-    r = evaluate_wfm(
-        args.ckpt,
-        args.data,
-        clips=args.clips,
-        horizon=args.horizon,
-        steps=args.steps,
-        seed=args.seed,
-        video_out=args.video_out,
-    )
-    _summary(f"| {r['clips']} held-out rollouts of {r['horizon']} frames | world model | copy last frame |")
-    _summary("|---|---:|---:|")
-    _summary(f"| PSNR (dB) | {r['psnr']:.2f} | {r['copy_last_psnr']:.2f} |")
-    _summary(f"| SSIM | {r['ssim']:.4f} | {r['copy_last_ssim']:.4f} |")
-    _summary(f"| latent MSE | {r['latent_mse']:.4f} | {r['copy_last_latent_mse']:.4f} |")
-    if "shuffled_actions_psnr" in r:
-        _summary(f"| PSNR with shuffled actions (dB) | {r['shuffled_actions_psnr']:.2f} | |")
-    _summary(
-        f"tokenizer reconstruction ceiling: {r['tokenizer_psnr']:.2f} dB; per-step PSNR "
-        f"{r['psnr_per_step']}" + (f"; side-by-side video: {r['video']}" if "video" in r else "")
-    )
+    results = {}
+    for steps in args.steps or [None]:
+        r = evaluate_wfm(
+            args.ckpt,
+            args.data,
+            clips=args.clips,
+            horizon=args.horizon,
+            steps=steps,
+            seed=args.seed,
+            video_out=args.video_out,
+        )
+        results[r["steps"]] = r
+        _summary(
+            f"| {r['clips']} held-out rollouts of {r['horizon']} frames, {r['steps']} sampler steps "
+            "| world model | copy last frame |"
+        )
+        _summary("|---|---:|---:|")
+        _summary(f"| PSNR (dB) | {r['psnr']:.2f} | {r['copy_last_psnr']:.2f} |")
+        _summary(f"| SSIM | {r['ssim']:.4f} | {r['copy_last_ssim']:.4f} |")
+        _summary(f"| latent MSE | {r['latent_mse']:.4f} | {r['copy_last_latent_mse']:.4f} |")
+        if "shuffled_actions_psnr" in r:
+            _summary(f"| PSNR with shuffled actions (dB) | {r['shuffled_actions_psnr']:.2f} | |")
+        _summary(
+            f"tokenizer reconstruction ceiling: {r['tokenizer_psnr']:.2f} dB; per-step PSNR "
+            f"{r['psnr_per_step']}" + (f"; side-by-side video: {r['video']}" if "video" in r else "")
+        )
+    best = max(results.values(), key=lambda r: r["psnr"])
+    if len(results) > 1:
+        _summary(f"best: {best['steps']} sampler steps ({best['psnr']:.2f} dB)")
     if args.card:
         from training.model_card import wfm_card, write_card
+        from worldmodel import hub
 
+        if len(results) > 1:  # the checkpoint's default from now on (WorldModel.predict, the envs)
+            hub.update_section(args.ckpt, "world_model", {"sampler_steps": best["steps"]})
+        steps = " ".join(str(s) for s in results)
         command = (
             f"worldfm eval wfm --ckpt {args.ckpt} --clips {args.clips} --horizon {args.horizon} "
-            f"--steps {args.steps} --seed {args.seed}"
-            + (f" --data {' '.join(args.data)}" if args.data else "")
+            f"--steps {steps} --seed {args.seed}" + (f" --data {' '.join(args.data)}" if args.data else "")
         )
-        _summary(f"model card: {write_card(args.ckpt, wfm_card(args.ckpt, r, eval_command=command))}")
+        card = wfm_card(args.ckpt, best, eval_command=command, sweep=list(results.values()))
+        _summary(f"model card: {write_card(args.ckpt, card)}")
     return 0
 
 
@@ -721,7 +734,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ewfm.add_argument("--clips", type=int, default=16)
     ewfm.add_argument("--horizon", type=int, default=16)
-    ewfm.add_argument("--steps", type=int, default=8, help="sampler steps per frame")
+    ewfm.add_argument(
+        "--steps",
+        type=int,
+        nargs="+",
+        default=None,
+        help="sampler steps per frame (default: the checkpoint's); several values compare them, and "
+        "with --card the best becomes the checkpoint's default",
+    )
     ewfm.add_argument("--seed", type=int, default=0)
     ewfm.add_argument("--video-out", default=None, help="write true | predicted | copy-last mp4")
     ewfm.add_argument("--card", action="store_true", help="write MODEL_CARD.md into the checkpoint")
@@ -739,7 +759,7 @@ def build_parser() -> argparse.ArgumentParser:
     eenv.add_argument("--task", choices=["push", "pickandplace"], default="push")
     eenv.add_argument("--episodes", type=int, default=10, help="episodes per policy")
     eenv.add_argument("--horizon", type=int, default=16, help="policy steps per episode")
-    eenv.add_argument("--sampler-steps", type=int, default=8)
+    eenv.add_argument("--sampler-steps", type=int, default=None, help="default: the checkpoint's")
     eenv.add_argument("--seed", type=int, default=0)
     eenv.add_argument("--rrd", default=None, help="write a Rerun recording of one paired rollout")
     eenv.set_defaults(func=cmd_eval_env)

@@ -135,7 +135,7 @@ def model_rollouts(
     reward_fn: BatchRewardFn,
     *,
     seed: int,
-    sampler_steps: int,
+    sampler_steps: int | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Replay ``actions`` open loop in ``world`` from ``contexts``, one batched step at a time.
 
@@ -236,7 +236,7 @@ def evaluate_env(
     episodes: int = 10,
     horizon: int = 16,
     seed: int = 0,
-    sampler_steps: int = 8,
+    sampler_steps: int | None = None,
     reward_fn: RewardFn | None = None,
     rrd: str | os.PathLike | None = None,
     rrd_policy: str | None = None,
@@ -340,7 +340,7 @@ def record_paired_rollout(
     *,
     horizon: int,
     seed: int,
-    sampler_steps: int,
+    sampler_steps: int | None,
     reward_fn: RewardFn,
 ) -> Path:
     """Write a Rerun ``.rrd`` of one episode: the model's frames beside the simulator's, on the same actions.

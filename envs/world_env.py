@@ -207,7 +207,8 @@ class WorldModelEnv(gym.Env[np.ndarray, np.ndarray]):
     - ``sim_factory``: builds the matching ground-truth simulator (``render()`` frames of the model's
       size) used to start episodes when ``reset`` is given no frames.
     - ``reward_fn``: see Rewards.
-    - ``sampler_steps``: diffusion sampler steps per predicted frame (fewer: faster, blurrier).
+    - ``sampler_steps``: diffusion sampler steps per predicted frame (fewer: faster, blurrier);
+      None uses the checkpoint's recommended count.
     - ``render_mode``: ``"rgb_array"`` (``render()`` returns the current frame) or ``None``.
     """
 
@@ -219,12 +220,12 @@ class WorldModelEnv(gym.Env[np.ndarray, np.ndarray]):
         *,
         sim_factory: SimFactory | None = None,
         reward_fn: RewardFn | None = None,
-        sampler_steps: int = 8,
+        sampler_steps: int | None = None,
         render_mode: str | None = "rgb_array",
     ) -> None:
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
-        if sampler_steps < 1:
+        if sampler_steps is not None and sampler_steps < 1:
             raise ValueError(f"sampler_steps must be >= 1, got {sampler_steps}")
         self.observation_space, self.action_space = world_spaces(world)
         self.world = world
@@ -301,7 +302,7 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         *,
         sim_factory: SimFactory | None = None,
         reward_fn: RewardFn | None = None,
-        sampler_steps: int = 8,
+        sampler_steps: int | None = None,
         max_episode_steps: int | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = "rgb_array",
@@ -310,7 +311,7 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
-        if sampler_steps < 1:
+        if sampler_steps is not None and sampler_steps < 1:
             raise ValueError(f"sampler_steps must be >= 1, got {sampler_steps}")
         self.metadata = {**self.metadata, "autoreset_mode": AutoresetMode(autoreset_mode)}
         self.num_envs = num_envs
@@ -442,7 +443,7 @@ def make_world_env(
     sim_id: str | None = None,
     sim_kwargs: Mapping[str, Any] | None = None,
     reward_fn: RewardFn | None = None,
-    sampler_steps: int = 8,
+    sampler_steps: int | None = None,
     render_mode: str | None = "rgb_array",
 ) -> WorldModelEnv:
     """Gymnasium entry point: a ``WorldModelEnv`` on the world-model checkpoint ``checkpoint``.
@@ -468,7 +469,7 @@ def make_world_vector_env(
     sim_id: str | None = None,
     sim_kwargs: Mapping[str, Any] | None = None,
     reward_fn: RewardFn | None = None,
-    sampler_steps: int = 8,
+    sampler_steps: int | None = None,
     max_episode_steps: int | None = None,
     autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
     render_mode: str | None = "rgb_array",

@@ -48,13 +48,14 @@ def evaluate_wfm(
     *,
     clips: int = 16,
     horizon: int = 16,
-    steps: int = 8,
+    steps: int | None = None,
     seed: int = 0,
     video_out: str | Path | None = None,
     batch_size: int = 8,
 ) -> dict[str, float]:
     """Score a world model's rollouts on held-out clips; see the module docstring."""
     world = WorldModel.from_pretrained(ckpt)
+    steps = world.default_steps if steps is None else steps
     info = world.info
     data = data or info.get("data")
     if not data:
@@ -105,6 +106,7 @@ def evaluate_wfm(
     result = {
         "clips": clips,
         "horizon": horizon,
+        "steps": steps,
         "psnr": _mean_metric(video_psnr, truth, predicted),
         "ssim": _mean_metric(video_ssim, truth, predicted),
         "copy_last_psnr": _mean_metric(video_psnr, truth, copy_last),

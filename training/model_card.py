@@ -93,8 +93,11 @@ def tokenizer_card(ckpt: str | Path, result: dict, *, data: list[str], eval_comm
     return "\n".join(lines) + "\n"
 
 
-def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str) -> str:
-    """Markdown model card of a world-model checkpoint from its config and an ``evaluate_wfm`` result."""
+def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[dict] | None = None) -> str:
+    """Markdown model card of a world-model checkpoint from its config and an ``evaluate_wfm`` result.
+
+    ``sweep``: results of the same evaluation at other sampler step counts, tabulated below it.
+    """
     payload = hub.read_config(ckpt)
     training, world, cfg = payload.get("training", {}), payload.get("world_model", {}), payload["config"]
     train_cfg = training.get("config", {})
@@ -138,7 +141,8 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str) -> str:
         "",
         f"`{eval_command}`",
         "",
-        f"| {result['clips']} rollouts of {result['horizon']} frames | world model | copy last frame |",
+        f"| {result['clips']} rollouts of {result['horizon']} frames, {result['steps']} sampler steps "
+        "| world model | copy last frame |",
         "|---|---:|---:|",
         f"| PSNR (dB) | {result['psnr']:.2f} | {result['copy_last_psnr']:.2f} |",
         f"| SSIM | {result['ssim']:.4f} | {result['copy_last_ssim']:.4f} |",
@@ -152,6 +156,18 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str) -> str:
         f"Tokenizer reconstruction ceiling: {result['tokenizer_psnr']:.2f} dB. Per-step PSNR, model: "
         f"{result['psnr_per_step']}; copy last frame: {result['copy_last_psnr_per_step']}.",
     ]
+    if sweep and len(sweep) > 1:
+        lines += [
+            "",
+            "## Sampler steps per frame",
+            "",
+            "| steps | PSNR (dB) | SSIM | shuffled-actions PSNR (dB) |",
+        ]
+        lines.append("|---:|---:|---:|---:|")
+        for r in sweep:
+            shuffled = f"{r['shuffled_actions_psnr']:.2f}" if "shuffled_actions_psnr" in r else "-"
+            lines.append(f"| {r['steps']} | {r['psnr']:.2f} | {r['ssim']:.4f} | {shuffled} |")
+        lines.append(f"\nThe checkpoint's default (`world_model.sampler_steps`) is {result['steps']}.")
     curve = eval_curve(ckpt, "eval/latent_mse")
     if curve:
         copy = dict(eval_curve(ckpt, "eval/copy_last_latent_mse"))

@@ -118,6 +118,37 @@ def save(model: nn.Module, directory: str | os.PathLike, *, extra: dict[str, Any
     return directory
 
 
+def update_section(directory: str | os.PathLike, section: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``values`` into ``config.json``'s ``section`` (atomically) and return the new payload.
+
+    For facts learned after training, such as a world model's best sampler step count.
+    """
+    payload = read_config(directory)
+    payload[section] = {**(payload.get(section) or {}), **values}
+    text = json.dumps(payload, indent=2, sort_keys=False)
+    _atomic_write(Path(directory) / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
+    return payload
+
+
+def store_half(directory: str | os.PathLike) -> Path:
+    """Rewrite a checkpoint's float weights as float16 files (half the size, for shipping).
+
+    Storage only: ``load`` copies them into the model's float32 parameters, so inference still
+    computes in float32 (float16 arithmetic is very slow on CPUs). Recorded as
+    ``config.json["storage_dtype"]``.
+    """
+    from safetensors.torch import load_file, save_file
+
+    path = Path(directory) / WEIGHTS_FILE
+    tensors = {k: v.half() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
+    _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"format": FORMAT}))
+    payload = read_config(directory)
+    payload["storage_dtype"] = "float16"
+    text = json.dumps(payload, indent=2, sort_keys=False)
+    _atomic_write(Path(directory) / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
+    return path
+
+
 def _refuse_pickles(path: Path) -> None:
     if path.is_file() and path.suffix in _PICKLE_SUFFIXES:
         raise CheckpointError(

@@ -98,6 +98,8 @@ class WorldModel:
         self.frame_size = tuple(self.info.get("frame_size", ())) or None
         # Residual models predict (next - last) * scale in normalised latent space.
         self.residual_scale = float(self.info.get("residual_scale") or 0.0)
+        # Sampler steps per frame when a call names none: the checkpoint's measured best, else 8.
+        self.default_steps = int(self.info.get("sampler_steps") or 8)
         self.tokenize = tokenize
         self.guardrails = guardrails
         self.directory: Path | None = None  # where from_pretrained found it (reward heads live beside it)
@@ -279,7 +281,7 @@ class WorldModel:
         text: str | None = None,
         horizon: int = 1,
         seed: int = 0,
-        steps: int = 8,
+        steps: int | None = None,
         guidance: float = 1.0,
         guardrails: bool = True,
         batch: int = 1,
@@ -293,7 +295,8 @@ class WorldModel:
                 predicted frame i. Required for action-conditioned models, refused otherwise.
             text: a prompt, for models trained with captions; checked by the guardrails.
             camera, trajectory: not supported by this model (a clear error if given).
-            horizon: frames to predict; seed: same seed, same output; steps: sampler steps;
+            horizon: frames to predict; seed: same seed, same output; steps: sampler steps per
+                frame (default: the checkpoint's ``sampler_steps``, else 8);
             guidance: classifier-free guidance weight; guardrails: apply ``self.guardrails`` if set.
 
         Returns:
@@ -301,6 +304,9 @@ class WorldModel:
         """
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
+        steps = self.default_steps if steps is None else steps
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
         for name, value in (("camera", camera), ("trajectory", trajectory)):
             if value is not None:
                 raise ValueError(

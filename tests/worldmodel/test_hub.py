@@ -109,3 +109,20 @@ def test_unregistered_model_cannot_be_saved(tmp_path: Path) -> None:
 
     with pytest.raises(hub.CheckpointError, match="register"):
         hub.save(Plain(), tmp_path / "x")
+
+
+def test_half_storage_halves_the_file_and_loads_as_float32(tmp_path) -> None:
+    from worldmodel.tokenizer import CausalVideoTokenizer, get_config
+
+    model = CausalVideoTokenizer(get_config("CI8x8-tiny"))
+    directory = hub.save(model, tmp_path / "tok")
+    before = (directory / "model.safetensors").stat().st_size
+    hub.store_half(directory)
+    assert (directory / "model.safetensors").stat().st_size < 0.6 * before
+    loaded = hub.load(directory)
+    assert hub.read_config(directory)["storage_dtype"] == "float16"
+    for name, p in loaded.state_dict().items():
+        original = model.state_dict()[name]
+        assert p.dtype == original.dtype
+        if p.is_floating_point():
+            assert torch.equal(p, original.half().float())
