@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= demo_out
 
-.PHONY: setup browser demo demo-offline test test-slow lint format bench clean tokenizer-checkpoints
+.PHONY: world-model-checkpoints setup browser demo demo-offline test test-slow lint format bench clean tokenizer-checkpoints
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -73,3 +73,27 @@ tokenizer-checkpoints: setup
 	    cp $(RUNS)/$$src/logs/metrics.csv checkpoints/tokenizer-$$run/logs/ && \
 	    $(VENV)/bin/worldfm eval tokenizer --ckpt checkpoints/tokenizer-$$run --data data/fetch64 --clips 64 --card; \
 	done
+
+# The shipped world models on the shipped CI8x8 tokenizer and data/fetch64 (about 50 min on 2 CPU
+# cores: the two runs share them, one thread each), then float16 storage, evaluation, model cards
+# and the robot model's reward head.
+WFM_COMMON = --tokenizer checkpoints/tokenizer-ci8x8-fetch64 --data data/fetch64 --dit DiT-XS --context-frames 2 \
+	--batch-size 16 --lr 1e-3 --warmup 200 --ema 0.999 --eval-every 1000 --save-every 250 --log-every 50
+world-model-checkpoints: setup
+	test -d data/fetch64 || $(VENV)/bin/worldfm simulate fetch --episodes 240 --size 64 --seed 100 --out data/fetch64
+	OMP_NUM_THREADS=1 $(VENV)/bin/worldfm train posttrain --task robot $(WFM_COMMON) --residual --p-mean 0 \
+	    --sigma-max 20 --steps 7000 --out $(RUNS)/fetchpush-wm-dit & \
+	OMP_NUM_THREADS=1 $(VENV)/bin/worldfm train diffusion --text $(WFM_COMMON) --p-mean -0.4 --steps 4000 \
+	    --out $(RUNS)/fetch-t2w-dit & \
+	wait
+	for run in fetchpush-wm-dit fetch-t2w-dit; do \
+	    mkdir -p checkpoints/$$run/logs && \
+	    cp $(RUNS)/$$run/config.json $(RUNS)/$$run/model.safetensors checkpoints/$$run/ && \
+	    cp $(RUNS)/$$run/logs/metrics.csv checkpoints/$$run/logs/ && \
+	    if [ -f $(RUNS)/$$run/text_tokenizer.json ]; then cp $(RUNS)/$$run/text_tokenizer.json checkpoints/$$run/; fi && \
+	    $(PY) -c "from worldmodel import hub; d='checkpoints/$$run'; \
+	        hub.update_section(d, 'world_model', {'tokenizer': '../tokenizer-ci8x8-fetch64'}); hub.store_half(d)"; \
+	done
+	$(VENV)/bin/worldfm eval wfm --ckpt checkpoints/fetchpush-wm-dit --clips 32 --horizon 16 --steps 1 2 4 8 --card
+	$(VENV)/bin/worldfm eval wfm --ckpt checkpoints/fetch-t2w-dit --clips 32 --horizon 16 --steps 1 4 --card
+	$(VENV)/bin/worldfm train reward --wfm checkpoints/fetchpush-wm-dit --data data/fetch64 --steps 4000 --hidden 256

@@ -28,9 +28,15 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def no_reward(prev: np.ndarray, action: np.ndarray, frame: np.ndarray) -> tuple[float, bool]:
+    return 0.0, False
+
+
 def learned_env_rate(world: WorldModel, batch: int, sampler_steps: int, steps: int) -> float:
     """Env steps/s of ``WorldModelVectorEnv`` with ``batch`` sub-environments."""
-    env = WorldModelVectorEnv(world, batch, sampler_steps=sampler_steps)
+    # A constant, never-terminating reward: this times the dynamics, and a reward head's
+    # "success" on blank frames would autoreset episodes that have no simulator to restart them.
+    env = WorldModelVectorEnv(world, batch, sampler_steps=sampler_steps, reward_fn=no_reward)
     h, w = world.frame_size
     # The frames' content does not change the cost, so episodes start from blank frames.
     env.reset(seed=0, options={"frames": np.zeros((batch, world.context_frames, h, w, 3), np.uint8)})

@@ -131,6 +131,8 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[d
         f"- noise levels: ln(sigma) ~ N({cfg.get('p_mean')}, {cfg.get('p_std')}^2); "
         f"sampling from sigma_max {cfg.get('sigma_max')}",
     ]
+    if payload.get("storage_dtype"):
+        lines.append(f"- weights stored as {payload['storage_dtype']} (loaded into float32)")
     if world.get("residual_scale"):
         lines.append(
             f"- predicts the change from the last context latent, scaled by {world['residual_scale']:.2f}"
@@ -155,6 +157,12 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[d
         "",
         f"Tokenizer reconstruction ceiling: {result['tokenizer_psnr']:.2f} dB. Per-step PSNR, model: "
         f"{result['psnr_per_step']}; copy last frame: {result['copy_last_psnr_per_step']}.",
+    ]
+    lines += [
+        "",
+        "## Reproduce",
+        "",
+        "`make world-model-checkpoints` trains, evaluates and writes the cards of the shipped world models.",
     ]
     if sweep and len(sweep) > 1:
         lines += [
