@@ -1,0 +1,27 @@
+"""The shipped action-conditioned Fetch world model as a Gymnasium env, straight after install."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from envs.registration import CHECKPOINTS_DIR, register_world_model_envs
+
+SHIPPED = CHECKPOINTS_DIR / "fetchpush-wm-dit"
+pytestmark = pytest.mark.skipif(not (SHIPPED / "config.json").exists(), reason="no shipped checkpoint")
+
+
+def test_shipped_fetch_world_model_is_a_registered_gymnasium_env() -> None:
+    register_world_model_envs()  # idempotent; another test may have popped the id
+    env = gym.make("worldfm/FetchPush-WM-v0")
+    try:
+        check_env(env.unwrapped, skip_render_check=True)
+        obs, _ = env.reset(seed=0)
+        assert obs.shape == (64, 64, 3) and obs.dtype == np.uint8
+        # Pushing the gripper down, the predicted frame changes, and differently than pushing up.
+        down, *_ = env.step(np.array([0, 0, -1, 0], np.float32))
+        env.reset(seed=0)
+        up, *_ = env.step(np.array([0, 0, 1, 0], np.float32))
+        assert np.abs(down.astype(int) - up.astype(int)).mean() > 1.0
+    finally:
+        env.close()
