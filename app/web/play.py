@@ -30,6 +30,7 @@ from envs.evaluate import simulator_start
 from envs.registration import simulator_for
 from envs.rerun_recorder import psnr
 from envs.world_env import check_actions, world_spaces
+from worldmodel import hub
 from worldmodel.world import WorldModel
 
 # Buttons: (label, action axis, sign, key). Fetch's axes are gripper dx, dy, dz and the fingers.
@@ -272,6 +273,15 @@ class PlayTab:
         return enlarge(episode.frames[-1]), true, info, plot, episode
 
 
+def recommended_steps(catalog: Catalog, name: str | None) -> int:
+    """A world model's default sampler steps (``world_model.sampler_steps``, measured by
+    ``worldfm eval wfm --steps ... --card``), read from its config without loading it; else 8."""
+    if not name:
+        return 8
+    world = hub.read_config(catalog.entry(name).path).get("world_model") or {}
+    return int(world.get("sampler_steps") or 8)
+
+
 def build_play_tab(tab: PlayTab, catalog: Catalog, last_rrd: gr.State) -> None:
     """The Play tab's components and events (inside a ``gr.Blocks``)."""
     worlds = [e.name for e in catalog.worlds(actions=True)]
@@ -285,7 +295,13 @@ def build_play_tab(tab: PlayTab, catalog: Catalog, last_rrd: gr.State) -> None:
     with gr.Row():
         checkpoint = gr.Dropdown(worlds, value=worlds[0] if worlds else None, label="world model")
         seed = gr.Number(0, label="seed", precision=0)
-        sampler_steps = gr.Slider(1, 32, value=8, step=1, label="sampler steps per frame")
+        sampler_steps = gr.Slider(
+            1,
+            32,
+            value=recommended_steps(catalog, worlds[0] if worlds else None),
+            step=1,
+            label="sampler steps per frame",
+        )
         scale = gr.Slider(0.1, 1.0, value=1.0, step=0.1, label="action size (fraction of the range)")
     with gr.Row():
         reset = gr.Button("Reset from the simulator", variant="primary")
@@ -298,6 +314,7 @@ def build_play_tab(tab: PlayTab, catalog: Catalog, last_rrd: gr.State) -> None:
     # Rendered below the buttons, but the buttons' events need it first.
     plot = gr.LinePlot(x="step", y="psnr_db", label="PSNR per step (dB)", height=220, render=False)
     views = [model_view, true_view, info, plot, episode]
+    checkpoint.change(partial(recommended_steps, catalog), checkpoint, sampler_steps, api_name=False)
     with gr.Row():
         for label, axis, sign, key in BUTTONS:
             button = gr.Button(label, elem_id=f"play-key-{key}", min_width=60)
