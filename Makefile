@@ -96,4 +96,4 @@ world-model-checkpoints: setup
 	done
 	$(VENV)/bin/worldfm eval wfm --ckpt checkpoints/fetchpush-wm-dit --clips 32 --horizon 16 --steps 1 2 4 8 --card
 	$(VENV)/bin/worldfm eval wfm --ckpt checkpoints/fetch-t2w-dit --clips 32 --horizon 16 --steps 1 4 --card
-	$(VENV)/bin/worldfm train reward --wfm checkpoints/fetchpush-wm-dit --data data/fetch64 --steps 4000 --hidden 256
+	$(VENV)/bin/worldfm train reward --wfm checkpoints/fetchpush-wm-dit --data data/fetch64 --arch conv --hidden 64 --steps 3000

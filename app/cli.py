@@ -402,6 +402,7 @@ def cmd_train_reward(args: argparse.Namespace) -> int:
             data=args.data,
             out=args.out,
             hidden=args.hidden,
+            arch=args.arch,
             steps=args.steps,
             batch_size=args.batch_size,
             lr=args.lr,
@@ -675,6 +676,9 @@ def build_parser() -> argparse.ArgumentParser:
     rew.add_argument("--data", nargs="+", required=True, help="shard folder(s) with rewards and success")
     rew.add_argument("--out", default=None, help="where to save the head (default: the --wfm folder)")
     rew.add_argument("--hidden", type=int, default=128)
+    rew.add_argument(
+        "--arch", choices=["mlp", "conv"], default="mlp", help="conv: shared 3x3 filters + max pool"
+    )
     rew.add_argument("--steps", type=int, default=500)
     rew.add_argument("--batch-size", type=int, default=256)
     rew.add_argument("--lr", type=float, default=1e-3)

@@ -56,6 +56,8 @@ class RewardHeadConfig:
     """mean of the training rewards: the head predicts rewards standardised by it and ``reward_std``"""
     reward_std: float = 1.0
     """standard deviation of the training rewards (> 0)"""
+    arch: str = "mlp"
+    """"mlp" (the flattened latent) or "conv" (3x3 convolutions, then max and mean over positions)"""
 
     def __post_init__(self) -> None:
         if self.latent_channels < 1:
@@ -67,19 +69,45 @@ class RewardHeadConfig:
             raise ValueError(f"hidden must be >= 1, got {self.hidden}")
         if not self.reward_std > 0:
             raise ValueError(f"reward_std must be > 0, got {self.reward_std}")
+        if self.arch not in ("mlp", "conv"):
+            raise ValueError(f"arch must be 'mlp' or 'conv', got {self.arch!r}")
+
+
+class ConvPool(nn.Module):
+    """3x3 convolutions over the latent grid, then the max and the mean over positions.
+
+    Success in a pushing task is a local pattern (block on the goal) that can appear anywhere;
+    convolutions share what they learn across positions and the max pool finds it, where an
+    MLP on the flattened latent has to learn it at every position and overfits small datasets.
+    """
+
+    def __init__(self, channels: int, hidden: int) -> None:
+        super().__init__()
+        self.convs = nn.Sequential(
+            nn.Conv2d(channels, hidden, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(hidden, hidden, 3, padding=1),
+            nn.SiLU(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.convs(z).flatten(2)  # (B, hidden, h*w)
+        return torch.cat([x.amax(-1), x.mean(-1)], dim=1)
 
 
 class RewardHead(nn.Module):
-    """MLP from one frame's latent to ``(reward, success logit)``.
-
-    The whole latent is flattened rather than pooled: rewards depend on where things are (the
-    block relative to the goal), which pooling would throw away.
-    """
+    """From one frame's latent to ``(reward, success logit)``: an MLP on the flattened latent
+    (``arch="mlp"``, keeps absolute positions) or ``ConvPool`` and a linear layer (``"conv"``)."""
 
     def __init__(self, config: RewardHeadConfig) -> None:
         super().__init__()
         self.config = config
         h, w = config.latent_size
+        if config.arch == "conv":
+            self.net = nn.Sequential(
+                ConvPool(config.latent_channels, config.hidden), nn.Linear(2 * config.hidden, 2)
+            )
+            return
         self.net = nn.Sequential(
             nn.Flatten(),
             nn.Linear(config.latent_channels * h * w, config.hidden),

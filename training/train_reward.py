@@ -40,6 +40,8 @@ class RewardTrainArgs:
     """where to save the head; None: beside the world model, in its checkpoint folder"""
     hidden: int = 128
     """width of the head's hidden layers"""
+    arch: str = "mlp"
+    """"mlp" or "conv" (see ``envs.reward_head.RewardHead``)"""
     steps: int = 500
     """optimizer steps"""
     batch_size: int = 256
@@ -164,6 +166,7 @@ def train_reward(args: RewardTrainArgs) -> dict[str, float]:
         latent_channels=c,
         latent_size=(h, w),
         hidden=args.hidden,
+        arch=args.arch,
         reward_mean=reward_mean,
         reward_std=reward_std,
     )

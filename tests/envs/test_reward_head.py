@@ -211,3 +211,22 @@ def test_world_env_scores_steps_with_the_head_in_the_checkpoint_folder(trained: 
     assert reward == pytest.approx(float(expected[0]), rel=1e-5)
     assert terminated == bool(success[0] > 0.5)
     env.close()
+
+
+def test_conv_head_scores_a_pattern_the_same_wherever_it_is(world: WorldModel, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    config = RewardHeadConfig(4, (12, 12), 16, arch="conv")
+    head = RewardHead(config).eval()
+    # Two 3x3 layers spread a point over 5x5: both stay clear of the zero-padded border.
+    a, b = torch.zeros(1, 4, 12, 12), torch.zeros(1, 4, 12, 12)
+    a[0, :, 3, 3] = torch.tensor([1.0, -2.0, 0.5, 3.0])
+    b[0, :, 8, 7] = a[0, :, 3, 3]
+    for x, y in zip(head(a), head(b), strict=True):
+        torch.testing.assert_close(x, y)
+    with pytest.raises(ValueError, match="arch must be"):
+        RewardHeadConfig(arch="transformer")
+    c = world.tokenizer.latent_channels
+    h, w = (s // world.tokenizer.spatial_factor for s in world.frame_size)
+    head = RewardHead(RewardHeadConfig(c, (h, w), 16, arch="conv")).eval()
+    save_reward_head(head, tmp_path, world)
+    assert load_reward_head(tmp_path, world).config.arch == "conv"
