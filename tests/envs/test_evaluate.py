@@ -4,9 +4,7 @@ analytic perfect model and a tiny trained one) and on Fetch through the CLI."""
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
@@ -17,80 +15,18 @@ from curation.shards import ShardWriter
 from curation.video_io import encode_video
 from envs.evaluate import evaluate_env, rankdata, spearman, start_episode
 from envs.world_env import simulator_context
+from tests.pushed_square import (
+    SIZE,
+    SUCCESS_PX,
+    CornerSim,
+    PerfectSquareWorld,
+    corner_reward,
+    draw_square,
+    square_position,
+)
 from worldmodel.world import WorldModel
 
-SIZE = 32
-SUCCESS_PX = 4.0
 RERUN = str(Path(sys.executable).parent / "rerun")
-
-
-def draw_square(pos: np.ndarray) -> np.ndarray:
-    frame = np.full((SIZE, SIZE, 3), (40, 80, 40), np.uint8)
-    x, y = np.round(pos).astype(int)
-    frame[y : y + 8, x : x + 8] = 250
-    return frame
-
-
-def square_position(frame: np.ndarray) -> np.ndarray:
-    ys, xs = np.nonzero(frame[..., 0] > 200)
-    return np.array([xs.min(), ys.min()], float) if len(xs) else np.zeros(2)
-
-
-class CornerSim(gym.Env[np.ndarray, np.ndarray]):
-    """Pushed square (the observation is the frame) paid minus its distance to the top-left corner."""
-
-    metadata = {"render_modes": ["rgb_array"]}
-
-    def __init__(self) -> None:
-        self.observation_space = gym.spaces.Box(0, 255, (SIZE, SIZE, 3), np.uint8)
-        self.action_space = gym.spaces.Box(-2, 2, (2,), np.float32)
-        self.render_mode = "rgb_array"
-        self.pos = np.zeros(2)
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
-        super().reset(seed=seed)
-        self.pos = self.np_random.integers(0, SIZE - 8, size=2).astype(float)
-        return self.render(), {"is_success": bool(np.linalg.norm(self.pos) <= SUCCESS_PX)}
-
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
-        self.pos = np.clip(self.pos + np.round(action), 0, SIZE - 8)
-        distance = float(np.linalg.norm(self.pos))
-        return self.render(), -distance, False, False, {"is_success": distance <= SUCCESS_PX}
-
-    def render(self) -> np.ndarray:
-        return draw_square(self.pos)
-
-
-def corner_reward(prev: np.ndarray, action: np.ndarray, obs: np.ndarray) -> tuple[float, bool]:
-    """CornerSim's reward and success, read off a frame."""
-    distance = float(np.linalg.norm(square_position(obs)))
-    return -distance, distance <= SUCCESS_PX
-
-
-class PerfectSquareWorld:
-    """A stand-in WorldModel whose predict is CornerSim's exact dynamics (not a learned model)."""
-
-    context_frames = 2
-    action_dim = 2
-    frame_size = (SIZE, SIZE)
-    info = {"action_space": {"low": [-2.0, -2.0], "high": [2.0, 2.0], "dim": 2}}
-
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-
-    def predict(
-        self, context: np.ndarray, *, actions: np.ndarray, horizon: int, seed: int, steps: int
-    ) -> np.ndarray:
-        batched = context.ndim == 5
-        context, actions = (context, actions) if batched else (context[None], actions[None])
-        self.calls.append({"batch": len(context), "actions": actions.copy()})
-        out = np.empty((len(context), horizon, SIZE, SIZE, 3), np.uint8)
-        for b in range(len(context)):
-            pos = square_position(context[b, -1])
-            for t in range(horizon):
-                pos = np.clip(pos + np.round(actions[b, t]), 0, SIZE - 8)
-                out[b, t] = draw_square(pos)
-        return out if batched else out[0]
 
 
 class CornerPolicy:

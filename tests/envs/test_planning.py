@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -16,76 +15,19 @@ from curation.shards import ShardWriter
 from curation.video_io import encode_video
 from envs.planning import CEMPlanner, evaluate_planner, sequence_returns
 from envs.reward_head import CONFIG_FILE, WEIGHTS_FILE
+from tests.pushed_square import (
+    SIZE,
+    CornerSim,
+    PerfectSquareWorld,
+    corner_reward,
+    draw_square,
+    square_position,
+)
 from worldmodel.world import WorldModel
-
-SIZE = 32
-SUCCESS_PX = 4.0
-
-
-def draw_square(pos: np.ndarray) -> np.ndarray:
-    frame = np.full((SIZE, SIZE, 3), (40, 80, 40), np.uint8)
-    x, y = np.round(pos).astype(int)
-    frame[y : y + 8, x : x + 8] = 250
-    return frame
-
-
-def square_position(frame: np.ndarray) -> np.ndarray:
-    ys, xs = np.nonzero(frame[..., 0] > 200)
-    return np.array([xs.min(), ys.min()], float) if len(xs) else np.zeros(2)
-
-
-class CornerSim(gym.Env[np.ndarray, np.ndarray]):
-    """Pushed square (the observation is the frame) paid minus its distance to the top-left corner."""
-
-    metadata = {"render_modes": ["rgb_array"]}
-
-    def __init__(self) -> None:
-        self.observation_space = gym.spaces.Box(0, 255, (SIZE, SIZE, 3), np.uint8)
-        self.action_space = gym.spaces.Box(-2, 2, (2,), np.float32)
-        self.render_mode = "rgb_array"
-        self.pos = np.zeros(2)
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
-        super().reset(seed=seed)
-        self.pos = self.np_random.integers(0, SIZE - 8, size=2).astype(float)
-        return self.render(), {"is_success": bool(np.linalg.norm(self.pos) <= SUCCESS_PX)}
-
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
-        self.pos = np.clip(self.pos + np.round(action), 0, SIZE - 8)
-        distance = float(np.linalg.norm(self.pos))
-        return self.render(), -distance, False, False, {"is_success": distance <= SUCCESS_PX}
-
-    def render(self) -> np.ndarray:
-        return draw_square(self.pos)
-
-
-class AnalyticSquareWorld:
-    """A stand-in WorldModel whose predict is the pushed square's exact dynamics (not a learned model)."""
-
-    context_frames = 2
-    action_dim = 2
-    frame_size = (SIZE, SIZE)
-    info = {"action_space": {"low": [-2.0, -2.0], "high": [2.0, 2.0], "dim": 2}}
-
-    def predict(
-        self, context: np.ndarray, *, actions: np.ndarray, horizon: int, seed: int, steps: int
-    ) -> np.ndarray:
-        out = np.empty((len(context), horizon, SIZE, SIZE, 3), np.uint8)
-        for b in range(len(context)):
-            pos = square_position(context[b, -1])
-            for t in range(horizon):
-                pos = np.clip(pos + np.round(actions[b, t]), 0, SIZE - 8)
-                out[b, t] = draw_square(pos)
-        return out
 
 
 def move_right(prev: np.ndarray, action: np.ndarray, obs: np.ndarray) -> tuple[float, bool]:
     return float(square_position(obs)[0] - square_position(prev)[0]), False
-
-
-def corner_reward(prev: np.ndarray, action: np.ndarray, obs: np.ndarray) -> tuple[float, bool]:
-    distance = float(np.linalg.norm(square_position(obs)))
-    return -distance, distance <= SUCCESS_PX
 
 
 class RandomPolicy:
@@ -110,7 +52,7 @@ def test_sequence_returns_treat_the_first_terminated_step_as_absorbing() -> None
 
 
 def test_cem_in_an_analytic_model_picks_rightward_actions_for_a_move_right_reward() -> None:
-    planner = CEMPlanner(AnalyticSquareWorld(), move_right, horizon=3, population=32, elites=4, iterations=3)
+    planner = CEMPlanner(PerfectSquareWorld(), move_right, horizon=3, population=32, elites=4, iterations=3)
     rng = np.random.default_rng(0)
     starts = rng.integers(0, 12, size=(10, 2))
     planned = np.stack([planner.act(context_at(x, y)) for x, y in starts])
@@ -125,13 +67,13 @@ def test_cem_mean_converges_to_the_best_action_of_a_quadratic_reward() -> None:
     def quadratic(prev: np.ndarray, action: np.ndarray, obs: np.ndarray) -> tuple[float, bool]:
         return -float(((action - target) ** 2).sum()), False
 
-    planner = CEMPlanner(AnalyticSquareWorld(), quadratic, horizon=2, population=64, elites=8, iterations=6)
+    planner = CEMPlanner(PerfectSquareWorld(), quadratic, horizon=2, population=64, elites=8, iterations=6)
     plan = planner.plan(context_at(12, 12))
     np.testing.assert_allclose(plan, np.tile(target, (2, 1)), atol=0.15)
 
 
 def test_act_warm_starts_the_next_plan_from_the_shifted_mean() -> None:
-    planner = CEMPlanner(AnalyticSquareWorld(), move_right, horizon=3, population=16, elites=4, iterations=1)
+    planner = CEMPlanner(PerfectSquareWorld(), move_right, horizon=3, population=16, elites=4, iterations=1)
     plans: list[np.ndarray] = []
     plan = planner.plan
     planner.plan = lambda context: plans.append(plan(context)) or plans[-1]
@@ -145,14 +87,14 @@ def test_act_warm_starts_the_next_plan_from_the_shifted_mean() -> None:
 
 def test_planner_validates_its_sizes() -> None:
     with pytest.raises(ValueError, match="elites must be in"):
-        CEMPlanner(AnalyticSquareWorld(), move_right, population=4, elites=5)
+        CEMPlanner(PerfectSquareWorld(), move_right, population=4, elites=5)
     with pytest.raises(ValueError, match="horizon must be >= 1"):
-        CEMPlanner(AnalyticSquareWorld(), move_right, horizon=0)
+        CEMPlanner(PerfectSquareWorld(), move_right, horizon=0)
 
 
 def test_cem_mpc_in_an_analytic_model_reaches_the_corner_where_random_does_not() -> None:
     planner = CEMPlanner(
-        AnalyticSquareWorld(), corner_reward, horizon=3, population=24, elites=4, iterations=2
+        PerfectSquareWorld(), corner_reward, horizon=3, population=24, elites=4, iterations=2
     )
     results = evaluate_planner(planner, CornerSim, {"random": RandomPolicy}, episodes=3, steps=14, seed=0)
     assert list(results) == ["cem", "random"]

@@ -10,6 +10,7 @@ from app.cli import main
 from curation.sample import ClipSample
 from curation.shards import ShardWriter
 from curation.video_io import encode_video
+from tests.pushed_square import pushed_square_clip
 from training.train_ar import ARTrainArgs, train_ar
 from training.trainer import TrainConfig
 from worldmodel import hub
@@ -17,21 +18,6 @@ from worldmodel.tokenizer import CausalVideoTokenizer, get_config
 from worldmodel.world import WorldModel
 
 TRAIN = TrainConfig(steps=3, batch_size=2, warmup_steps=1, eval_every=3, save_every=3, log_every=1)
-
-
-def pushed_square_clip(seed: int, t: int = 10, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """A square that moves by each action (dx, dy) in pixels: actions fully determine the motion."""
-    rng = np.random.default_rng(seed)
-    actions = rng.integers(-2, 3, size=(t - 1, 2)).astype(np.float32)
-    pos = np.array([12.0, 12.0])
-    frames = np.zeros((t, size, size, 3), np.uint8)
-    frames[:] = (40, 80, 40)
-    for k in range(t):
-        if k:
-            pos = np.clip(pos + actions[k - 1], 0, size - 8)
-        x, y = pos.astype(int)
-        frames[k, y : y + 8, x : x + 8] = (250, 250, 250)
-    return frames, actions
 
 
 @pytest.fixture(scope="module")
