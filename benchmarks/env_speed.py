@@ -1,7 +1,7 @@
 """Learned-env speed: env steps/s of a world model as a Gymnasium env, against the Fetch simulator.
 
     python benchmarks/env_speed.py --wfm runs/fetch-wm [--batch-sizes 1 16] [--sampler-steps 8 4]
-        [--steps 20] [--device cpu|cuda]
+        [--precision fp32 bf16] [--steps 20] [--device cpu|cuda]
 
 The learned env is ``WorldModelVectorEnv`` (one batched ``WorldModel.predict`` per ``step()``),
 timed at each batch size and sampler-step count after one warm-up step; an env step is one
@@ -74,6 +74,9 @@ def main() -> None:
     parser.add_argument("--wfm", required=True, help="an action-conditioned world-model checkpoint")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--sampler-steps", type=int, nargs="+", default=[8], help="diffusion steps per frame")
+    parser.add_argument(
+        "--precision", nargs="+", choices=["fp32", "bf16"], default=["fp32", "bf16"], help="WorldModel dtype"
+    )
     parser.add_argument("--steps", type=int, default=20, help="timed step() calls per row")
     parser.add_argument(
         "--task", choices=["push", "pickandplace"], default="push", help="Fetch baseline task"
@@ -84,16 +87,24 @@ def main() -> None:
     world = WorldModel.from_pretrained(args.wfm, device=args.device)
     size = world.frame_size[0]
     fetch = fetch_rate(args.task, size, max(args.steps, 50))
-    rows = [(f"Fetch {args.task} simulator (step + render, CPU)", 1, "-", fetch)]
-    for sampler_steps in args.sampler_steps:
-        for batch in args.batch_sizes:
-            rate = learned_env_rate(world, batch, sampler_steps, args.steps)
-            rows.append((f"learned env ({args.device})", batch, str(sampler_steps), rate))
-    print(f"| env at {size}x{size} px | batch | sampler steps | env steps/s | ms per step() | vs Fetch |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, batch, sampler_steps, rate in rows:
+    rows = [(f"Fetch {args.task} simulator (step + render, CPU)", 1, "-", "-", fetch)]
+    for precision in args.precision:
+        world.precision = precision
+        for sampler_steps in args.sampler_steps:
+            for batch in args.batch_sizes:
+                rate = learned_env_rate(world, batch, sampler_steps, args.steps)
+                rows.append((f"learned env ({args.device})", batch, str(sampler_steps), precision, rate))
+    print(
+        f"| env at {size}x{size} px | batch | sampler steps | precision | env steps/s | ms per step() "
+        "| vs Fetch |"
+    )
+    print("|---|---:|---:|---|---:|---:|---:|")
+    for name, batch, sampler_steps, precision, rate in rows:
         call_ms = 1000 * batch / rate
-        print(f"| {name} | {batch} | {sampler_steps} | {rate:.1f} | {call_ms:.1f} | {rate / fetch:.2f}x |")
+        print(
+            f"| {name} | {batch} | {sampler_steps} | {precision} | {rate:.1f} | {call_ms:.1f} "
+            f"| {rate / fetch:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

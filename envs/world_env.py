@@ -439,6 +439,7 @@ def make_world_env(
     checkpoint: str | os.PathLike,
     *,
     device: str = "cpu",
+    precision: str | None = None,
     sim_factory: SimFactory | None = None,
     sim_id: str | None = None,
     sim_kwargs: Mapping[str, Any] | None = None,
@@ -449,10 +450,11 @@ def make_world_env(
     """Gymnasium entry point: a ``WorldModelEnv`` on the world-model checkpoint ``checkpoint``.
 
     ``sim_id`` / ``sim_kwargs`` name the matching ground-truth simulator (``gym.make(sim_id,
-    **sim_kwargs)``) when no ``sim_factory`` is given; the rest are ``WorldModelEnv``'s arguments.
+    **sim_kwargs)``) when no ``sim_factory`` is given; ``precision`` ("fp32" / "bf16", default the
+    checkpoint's) is ``WorldModel``'s; the rest are ``WorldModelEnv``'s arguments.
     """
     return WorldModelEnv(
-        WorldModel.from_pretrained(checkpoint, device=device),
+        WorldModel.from_pretrained(checkpoint, device=device, precision=precision),
         sim_factory=_sim_factory(sim_factory, sim_id, sim_kwargs),
         reward_fn=reward_fn,
         sampler_steps=sampler_steps,
@@ -465,6 +467,7 @@ def make_world_vector_env(
     num_envs: int = 1,
     *,
     device: str = "cpu",
+    precision: str | None = None,
     sim_factory: SimFactory | None = None,
     sim_id: str | None = None,
     sim_kwargs: Mapping[str, Any] | None = None,
@@ -476,7 +479,7 @@ def make_world_vector_env(
 ) -> WorldModelVectorEnv:
     """Gymnasium vector entry point: ``gym.make_vec(id, n, vectorization_mode="vector_entry_point")``."""
     return WorldModelVectorEnv(
-        WorldModel.from_pretrained(checkpoint, device=device),
+        WorldModel.from_pretrained(checkpoint, device=device, precision=precision),
         num_envs,
         sim_factory=_sim_factory(sim_factory, sim_id, sim_kwargs),
         reward_fn=reward_fn,

@@ -52,9 +52,13 @@ def evaluate_wfm(
     seed: int = 0,
     video_out: str | Path | None = None,
     batch_size: int = 8,
+    precision: str | None = None,
 ) -> dict[str, float]:
-    """Score a world model's rollouts on held-out clips; see the module docstring."""
-    world = WorldModel.from_pretrained(ckpt)
+    """Score a world model's rollouts on held-out clips; see the module docstring.
+
+    ``precision`` ("fp32" / "bf16"; default the checkpoint's) is ``WorldModel``'s.
+    """
+    world = WorldModel.from_pretrained(ckpt, precision=precision)
     steps = world.default_steps if steps is None else steps
     info = world.info
     data = data or info.get("data")
@@ -107,6 +111,7 @@ def evaluate_wfm(
         "clips": clips,
         "horizon": horizon,
         "steps": steps,
+        "precision": world.precision,
         "psnr": _mean_metric(video_psnr, truth, predicted),
         "ssim": _mean_metric(video_ssim, truth, predicted),
         "copy_last_psnr": _mean_metric(video_psnr, truth, copy_last),

@@ -27,7 +27,8 @@ def lineage_lines(source: dict | None) -> list[str]:
         f"- started from the weights of `{source['path']}` ({source.get('step')} steps x batch "
         f"{source.get('batch_size')}"
         + (f", {wall / 60:.0f} min" if wall else "")
-        + "), with a fresh optimiser and schedule"
+        + "), with a fresh optimiser and schedule",
+        *lineage_lines(source.get("init_from")),
     ]
 
 
@@ -58,6 +59,11 @@ def tokenizer_card(ckpt: str | Path, result: dict, *, data: list[str], eval_comm
         if wall
         else "- wall time: not recorded",
         *lineage_lines(dataset.get("init_from")),
+        *(
+            [f"- frozen: {', '.join(dataset['frozen'])} (its latents equal the source's bit for bit)"]
+            if dataset.get("frozen")
+            else []
+        ),
         "- loss: L1 (no perceptual term: no VGG19 weights were given)",
         "",
         "## Held-out evaluation",
@@ -143,8 +149,8 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[d
         "",
         f"`{eval_command}`",
         "",
-        f"| {result['clips']} rollouts of {result['horizon']} frames, {result['steps']} sampler steps "
-        "| world model | copy last frame |",
+        f"| {result['clips']} rollouts of {result['horizon']} frames, {result['steps']} sampler steps, "
+        f"{result.get('precision', 'fp32')} | world model | copy last frame |",
         "|---|---:|---:|",
         f"| PSNR (dB) | {result['psnr']:.2f} | {result['copy_last_psnr']:.2f} |",
         f"| SSIM | {result['ssim']:.4f} | {result['copy_last_ssim']:.4f} |",
@@ -167,15 +173,20 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[d
     if sweep and len(sweep) > 1:
         lines += [
             "",
-            "## Sampler steps per frame",
+            "## Sampler steps per frame and precision",
             "",
-            "| steps | PSNR (dB) | SSIM | shuffled-actions PSNR (dB) |",
+            "| steps | precision | PSNR (dB) | SSIM | shuffled-actions PSNR (dB) |",
         ]
-        lines.append("|---:|---:|---:|---:|")
+        lines.append("|---:|---|---:|---:|---:|")
         for r in sweep:
             shuffled = f"{r['shuffled_actions_psnr']:.2f}" if "shuffled_actions_psnr" in r else "-"
-            lines.append(f"| {r['steps']} | {r['psnr']:.2f} | {r['ssim']:.4f} | {shuffled} |")
-        lines.append(f"\nThe checkpoint's default (`world_model.sampler_steps`) is {result['steps']}.")
+            precision = r.get("precision", "fp32")
+            lines.append(f"| {r['steps']} | {precision} | {r['psnr']:.2f} | {r['ssim']:.4f} | {shuffled} |")
+        lines.append(
+            f"\nThe checkpoint's defaults: `world_model.sampler_steps` {result['steps']}, "
+            f"`world_model.precision` {result.get('precision', 'fp32')} (bf16 wins within 0.1 dB: it runs "
+            "about 2x faster)."
+        )
     curve = eval_curve(ckpt, "eval/latent_mse")
     if curve:
         copy = dict(eval_curve(ckpt, "eval/copy_last_latent_mse"))

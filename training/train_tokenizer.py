@@ -56,6 +56,9 @@ class TokenizerTrainArgs:
     """held-out windows scored at each evaluation"""
     init_from: str | None = None
     """a tokenizer checkpoint whose weights start this run (fresh optimiser and schedule)"""
+    freeze_encoder: bool = False
+    """train the decoder only: latents stay bit-identical, so world models trained on the
+    ``init_from`` tokenizer's latents stay valid while their frames get sharper"""
 
     def __post_init__(self) -> None:
         if not self.data:
@@ -71,6 +74,11 @@ class TokenizerTrainArgs:
             )
         if self.size % sf:
             raise ValueError(f"{config.name} needs a size divisible by {sf}; got size={self.size}")
+        if self.freeze_encoder and not self.init_from:
+            raise ValueError(
+                "freeze_encoder keeps a trained encoder fixed: also pass the tokenizer to start from "
+                "(--init-from)"
+            )
 
 
 def default_frames(model: CausalVideoTokenizer) -> int:
@@ -129,6 +137,9 @@ def train_tokenizer(args: TokenizerTrainArgs) -> dict[str, float]:
     model = CausalVideoTokenizer(config)
     if args.init_from:
         initialise_from(model, args.init_from, kind="tokenizer")
+    if args.freeze_encoder:
+        # Without gradients into the encoder autograd also skips its backward pass.
+        model.encoder.requires_grad_(False)
     frames = args.frames or default_frames(model)
     model.check_shape(frames, args.size, args.size)
     image_fraction = 0.0 if config.is_image or frames == 1 else args.image_fraction
@@ -185,6 +196,7 @@ def train_tokenizer(args: TokenizerTrainArgs) -> dict[str, float]:
                 "batch_size": train_config.batch_size,
                 "heldout_fraction": args.heldout_fraction,
                 "init_from": lineage(args.init_from) if args.init_from else None,
+                "frozen": ["encoder"] if args.freeze_encoder else [],
             }
         },
     )

@@ -32,10 +32,13 @@ def initialise_from(model: nn.Module, path: str, *, kind: str) -> int:
 
 def lineage(path: str) -> dict:
     """What a warm-started run inherits: the source's path, steps and wall time (for model cards)."""
-    training = hub.read_config(path).get("training", {})
+    payload = hub.read_config(path)
+    training = payload.get("training", {})
     return {
         "path": str(path),
         "step": training.get("step"),
         "wall_time_s": training.get("wall_time_s"),
         "batch_size": training.get("config", {}).get("batch_size"),
+        # The source's own ancestry, so a card can list every schedule behind the weights.
+        "init_from": payload.get("dataset", {}).get("init_from"),
     }

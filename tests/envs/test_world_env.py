@@ -396,3 +396,36 @@ def test_register_world_model_envs_names_ids_and_simulators(tmp_path: Path) -> N
     finally:
         for env_id in ids:
             gym.registry.pop(env_id, None)
+
+
+def test_bf16_precision_predicts_what_fp32_does_and_is_chosen_by_the_checkpoint(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    import torch
+
+    from worldmodel import hub
+
+    fp32 = WorldModel.from_pretrained(trained["robot"])
+    bf16 = WorldModel.from_pretrained(trained["robot"], precision="bf16")
+    assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
+    context = np.stack([draw_square(np.array([10.0, 12.0]))] * fp32.context_frames)
+    actions = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+    a = fp32.predict(context, actions=actions, horizon=2, seed=3, steps=2).astype(int)
+    b = bf16.predict(context, actions=actions, horizon=2, seed=3, steps=2).astype(int)
+    assert np.abs(a - b).mean() < 4.0
+    latents = bf16.encode(context[None])
+    assert latents.dtype == torch.float32
+
+    # A checkpoint measured to be as accurate in bf16 records it; an explicit argument still wins.
+    copy = tmp_path / "robot-bf16"
+    shutil.copytree(trained["robot"], copy)
+    hub.update_section(copy, "world_model", {"precision": "bf16", "tokenizer": str(trained["tok"])})
+    assert WorldModel.from_pretrained(copy).precision == "bf16"
+    assert WorldModel.from_pretrained(copy, precision="fp32").precision == "fp32"
+    env = make_world_env(copy, sim_factory=PushedSquareSim, precision="fp32")
+    assert env.world.precision == "fp32"
+    env.close()
+    with pytest.raises(ValueError, match="precision must be one of"):
+        WorldModel.from_pretrained(trained["robot"], precision="fp16")

@@ -165,3 +165,29 @@ def test_init_from_a_checkpoint_of_another_kind_is_a_clear_error(tmp_path: Path)
     other = CausalVideoTokenizer(get_config("CI8x8-tiny"))
     with pytest.raises(hub.CheckpointError, match="tokenizer"):
         initialise_from(other, str(tmp_path / "tok"), kind="diffusion")
+
+
+def test_freeze_encoder_trains_the_decoder_and_keeps_latents_bit_identical(
+    tmp_path: Path, shards: Path
+) -> None:
+    common = ["--config", "CI8x8-tiny", "--data", str(shards), "--size", "16", "--batch-size", "2"]
+    common += ["--eval-every", "2", "--save-every", "2", "--log-every", "1", "--warmup", "1", "--ema", "0.9"]
+    source = tmp_path / "source"
+    assert main(["train", "tokenizer", *common, "--out", str(source), "--steps", "2"]) == 0
+    tuned = tmp_path / "tuned"
+    args = ["train", "tokenizer", *common, "--out", str(tuned), "--steps", "3", "--lr", "1e-2"]
+    assert main([*args, "--init-from", str(source), "--freeze-encoder"]) == 0
+    a, b = hub.load(source), hub.load(tuned)
+    x = torch.rand(1, 3, 1, 16, 16) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(a.encode(x), b.encode(x))
+        assert not torch.equal(a.decode(a.encode(x)), b.decode(b.encode(x)))
+    dataset = hub.read_config(tuned)["dataset"]
+    assert dataset["frozen"] == ["encoder"] and dataset["init_from"]["path"] == str(source)
+
+
+def test_freeze_encoder_without_a_source_is_a_clear_error(tmp_path: Path, shards: Path, capsys) -> None:
+    args = ["train", "tokenizer", "--config", "CI8x8-tiny", "--data", str(shards)]
+    args += ["--out", str(tmp_path / "o")]
+    assert main([*args, "--freeze-encoder"]) != 0
+    assert "--init-from" in capsys.readouterr().err
