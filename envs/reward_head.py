@@ -58,6 +58,12 @@ class RewardHeadConfig:
     """standard deviation of the training rewards (> 0)"""
     arch: str = "mlp"
     """"mlp" (the flattened latent) or "conv" (3x3 convolutions, then max and mean over positions)"""
+    progress: bool = False
+    """a third output: dense task progress (``envs.sim.fetch.push_progress``) for planners"""
+    progress_mean: float = 0.0
+    """mean of the training progress targets (the head predicts them standardised)"""
+    progress_std: float = 1.0
+    """standard deviation of the training progress targets (> 0)"""
 
     def __post_init__(self) -> None:
         if self.latent_channels < 1:
@@ -71,6 +77,12 @@ class RewardHeadConfig:
             raise ValueError(f"reward_std must be > 0, got {self.reward_std}")
         if self.arch not in ("mlp", "conv"):
             raise ValueError(f"arch must be 'mlp' or 'conv', got {self.arch!r}")
+        if not self.progress_std > 0:
+            raise ValueError(f"progress_std must be > 0, got {self.progress_std}")
+
+    @property
+    def outputs(self) -> int:
+        return 3 if self.progress else 2
 
 
 class ConvPool(nn.Module):
@@ -105,7 +117,7 @@ class RewardHead(nn.Module):
         h, w = config.latent_size
         if config.arch == "conv":
             self.net = nn.Sequential(
-                ConvPool(config.latent_channels, config.hidden), nn.Linear(2 * config.hidden, 2)
+                ConvPool(config.latent_channels, config.hidden), nn.Linear(2 * config.hidden, config.outputs)
             )
             return
         self.net = nn.Sequential(
@@ -114,13 +126,23 @@ class RewardHead(nn.Module):
             nn.SiLU(),
             nn.Linear(config.hidden, config.hidden),
             nn.SiLU(),
-            nn.Linear(config.hidden, 2),
+            nn.Linear(config.hidden, config.outputs),
         )
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """z: (B, C, h, w) normalised world-model latents -> standardised reward (B,), success logit (B,)."""
-        out = self.net(z)  # (B, 2)
+        out = self.net(z)  # (B, 2 or 3)
         return out[:, 0], out[:, 1]
+
+    def all_outputs(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, outputs): standardised reward, success logit and, with ``progress``, standardised progress."""
+        return self.net(z)
+
+    def progress(self, z: torch.Tensor) -> torch.Tensor:
+        """z: (B, C, h, w) -> task progress (B,) in the training targets' units (metres for Fetch)."""
+        if not self.config.progress:
+            raise ValueError("this reward head has no progress output; retrain it with --progress")
+        return self.net(z)[:, 2] * self.config.progress_std + self.config.progress_mean
 
     def reward(self, standardised: torch.Tensor) -> torch.Tensor:
         """Standardised reward predictions -> rewards in the simulator's units."""
@@ -190,31 +212,54 @@ def load_reward_head(
 class LearnedReward:
     """A ``RewardFn`` (and its batched form) from a ``RewardHead`` on ``world``'s latents.
 
-    ``reward`` is the head's reward for the step into ``obs``; ``terminated`` is its success
-    probability at ``obs`` above ``success_threshold``: an episode in the model ends when the
-    task looks solved (Fetch itself never terminates, but there is nothing left to learn after).
+    ``reward`` is the head's reward for the step into ``obs`` (``objective="reward"``) or its
+    dense task progress at ``obs`` (``"progress"``, for planners: heads trained with ``--progress``);
+    ``terminated`` is its success probability at ``obs`` above ``success_threshold``: an episode
+    in the model ends when the task looks solved (Fetch itself never terminates, but there is
+    nothing left to learn after).
     """
 
-    def __init__(self, world: WorldModel, head: RewardHead, success_threshold: float = 0.5) -> None:
+    def __init__(
+        self,
+        world: WorldModel,
+        head: RewardHead,
+        success_threshold: float = 0.5,
+        *,
+        objective: str = "reward",
+    ) -> None:
         if not 0 < success_threshold < 1:
             raise ValueError(f"success_threshold must be in (0, 1), got {success_threshold}")
+        if objective not in ("reward", "progress"):
+            raise ValueError(f"objective must be 'reward' or 'progress', got {objective!r}")
+        if objective == "progress" and not head.config.progress:
+            raise ValueError(
+                "objective 'progress' needs a reward head with a progress output: retrain it with "
+                "`worldfm train reward --progress`"
+            )
         self.world = world
         self.head = head.to(world.device).eval()
         self.success_threshold = success_threshold
+        self.objective = objective
 
     @classmethod
     def from_checkpoint(
-        cls, directory: str | os.PathLike, world: WorldModel | None = None, *, device: str = "cpu"
+        cls,
+        directory: str | os.PathLike,
+        world: WorldModel | None = None,
+        *,
+        device: str = "cpu",
+        objective: str = "reward",
     ) -> LearnedReward:
         """The head saved in checkpoint ``directory``; ``world`` is loaded from it on ``device`` if None."""
         world = world if world is not None else WorldModel.from_pretrained(directory, device=device)
-        return cls(world, load_reward_head(directory, world, device=world.device))
+        return cls(world, load_reward_head(directory, world, device=world.device), objective=objective)
 
     @torch.no_grad()
     def score(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """uint8 (N, H, W, 3) -> rewards (N,) float64 and success probabilities (N,) float64."""
-        standardised, logit = self.head(frame_latents(self.world, frames))
-        reward = self.head.reward(standardised)
+        """uint8 (N, H, W, 3) -> rewards (N,) float64 (or progress) and success probabilities (N,) float64."""
+        z = frame_latents(self.world, frames)
+        standardised, logit = self.head(z)
+        reward = self.head.progress(z) if self.objective == "progress" else self.head.reward(standardised)
         return reward.double().cpu().numpy(), torch.sigmoid(logit).double().cpu().numpy()
 
     def batch(

@@ -6,8 +6,17 @@ success flag), the head, a pure ``get_lr(it)``, then one loop (eval, step, log).
 seconds on precomputed latents, so a run is not resumable: it is rerun. The result is saved beside
 the world-model checkpoint (``envs.reward_head``), where ``WorldModelEnv`` finds it.
 
+Two options serve planning and RL in the model. ``imagined_horizon`` adds the model's own
+rollouts: from starts along every clip, the frames it predicts for the recorded actions, labelled
+with what the simulator recorded for those steps. A head that only saw real frames misreads the
+model's blurrier ones (it over-called success on them); on imagined frames it learns what the model
+can and cannot show. ``progress`` adds a dense output (``envs.sim.fetch.push_progress``, from the
+recorded gripper, block and goal positions), which a planner can climb long before the sparse
+task reward changes.
+
 Held-out clips (by key hash, as ``training.data.split_by_key`` chooses them) are scored against
-the trivial baselines: predicting the mean training reward, and the majority success class.
+the trivial baselines: predicting the mean training reward, and the majority success class;
+imagined held-out frames are scored apart (``eval/imagined_*``).
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from envs.reward_head import RewardHead, RewardHeadConfig, frame_latents, save_reward_head
+from envs.sim.fetch import push_progress
 from training.data import ClipDataset, split_by_key
 from worldmodel.world import WorldModel
 
@@ -62,6 +72,14 @@ class RewardTrainArgs:
     """seed of the initialisation and the batches"""
     device: str = "cpu"
     """where the world model encodes and the head trains"""
+    progress: bool = False
+    """also predict dense task progress (needs gripper_pos / object_pos / goal_pos.npy, as Fetch records)"""
+    imagined_horizon: int = 0
+    """also train on the model's rollouts of this many frames over the recorded actions (0: off)"""
+    imagined_stride: int = 8
+    """frames between the starts of those rollouts along each clip"""
+    imagined_batch: int = 64
+    """rollouts per batched ``WorldModel.predict`` call"""
 
     def __post_init__(self) -> None:
         if not self.wfm:
@@ -72,6 +90,11 @@ class RewardTrainArgs:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.imagined_horizon < 0 or self.imagined_stride < 1 or self.imagined_batch < 1:
+            raise ValueError(
+                "imagined_horizon must be >= 0 and imagined_stride, imagined_batch >= 1; got "
+                f"{self.imagined_horizon}, {self.imagined_stride}, {self.imagined_batch}"
+            )
 
 
 @dataclass
@@ -81,9 +104,33 @@ class FrameTargets:
     latents: torch.Tensor  # (N, C, h, w)
     rewards: torch.Tensor  # (N,) the reward of the step into the frame
     success: torch.Tensor  # (N,) 1.0 where the task is solved in the frame
+    progress: torch.Tensor | None = None  # (N,) dense task progress at the frame
+
+    def __len__(self) -> int:
+        return len(self.rewards)
+
+    @staticmethod
+    def concat(parts: list[FrameTargets]) -> FrameTargets:
+        progress = [p.progress for p in parts]
+        return FrameTargets(
+            latents=torch.cat([p.latents for p in parts]),
+            rewards=torch.cat([p.rewards for p in parts]),
+            success=torch.cat([p.success for p in parts]),
+            progress=None if any(x is None for x in progress) else torch.cat(progress),
+        )
 
 
-def load_targets(world: WorldModel, clips: ClipDataset, keys: set[str]) -> FrameTargets | None:
+PROGRESS_ARRAYS = ("gripper_pos", "object_pos", "goal_pos")
+
+
+def clip_progress(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """Dense progress (T,) of a clip from its recorded positions."""
+    return push_progress(*(arrays[name] for name in PROGRESS_ARRAYS)).astype(np.float32)
+
+
+def load_targets(
+    world: WorldModel, clips: ClipDataset, keys: set[str], *, progress: bool = False
+) -> FrameTargets | None:
     """Frames 1..T-1 of the clips named in ``keys`` with their targets; None if there are none.
 
     Row t of ``rewards.npy`` is the reward of the step from frame t to frame t+1, so it belongs to
@@ -97,7 +144,59 @@ def load_targets(world: WorldModel, clips: ClipDataset, keys: set[str]) -> Frame
         latents=frame_latents(world, frames).float().cpu(),
         rewards=torch.from_numpy(np.concatenate([c.arrays["rewards"] for c in chosen])).float(),
         success=torch.from_numpy(np.concatenate([c.arrays["success"][1:] for c in chosen])).float(),
+        progress=torch.from_numpy(np.concatenate([clip_progress(c.arrays)[1:] for c in chosen]))
+        if progress
+        else None,
     )
+
+
+def imagined_targets(
+    world: WorldModel,
+    clips: ClipDataset,
+    keys: set[str],
+    *,
+    horizon: int,
+    stride: int,
+    batch: int,
+    seed: int,
+    progress: bool = False,
+) -> FrameTargets | None:
+    """The model's own frames for the recorded actions, with the recorded targets of those steps.
+
+    From every ``stride``-th start s of each clip, the model sees frames s .. s+K-1 (K context
+    frames) and predicts ``horizon`` frames for the actions recorded after them; predicted frame i
+    stands for recorded frame j = s+K+i and takes its reward (row j-1), success and progress. The
+    latents are those of the decoded predicted frames, as ``LearnedReward`` sees them in use.
+    """
+    k = world.context_frames
+    starts = [
+        (clip, s)
+        for clip in clips.clips
+        if clip.key in keys
+        for s in range(0, len(clip.frames) - k - horizon + 1, stride)
+    ]
+    if not starts:
+        return None
+    parts = []
+    for i in range(0, len(starts), batch):
+        chunk = starts[i : i + batch]
+        context = np.stack([c.frames[s : s + k] for c, s in chunk])  # (B, K, H, W, 3)
+        actions = np.stack([c.arrays["actions"][s + k - 1 : s + k - 1 + horizon] for c, s in chunk])
+        frames = world.predict(context, actions=actions, horizon=horizon, seed=seed + i)  # (B, H, ...)
+        pairs = [(c, np.arange(s + k, s + k + horizon)) for c, s in chunk]  # recorded frame indices
+
+        def gather(values, pairs=pairs) -> torch.Tensor:  # noqa: ANN001 - clip -> per-frame array
+            return torch.from_numpy(np.concatenate([values(c, j) for c, j in pairs])).float()
+
+        parts.append(
+            FrameTargets(
+                latents=frame_latents(world, frames.reshape(-1, *frames.shape[2:])).float().cpu(),
+                rewards=gather(lambda c, j: c.arrays["rewards"][j - 1]),
+                success=gather(lambda c, j: c.arrays["success"][j]),
+                progress=gather(lambda c, j: clip_progress(c.arrays)[j]) if progress else None,
+            )
+        )
+    return FrameTargets.concat(parts)
 
 
 def get_lr(it: int, args: RewardTrainArgs) -> float:
@@ -110,18 +209,23 @@ def get_lr(it: int, args: RewardTrainArgs) -> float:
 
 @torch.no_grad()
 def evaluate(
-    head: RewardHead, data: FrameTargets, train_reward_mean: float, majority: float
+    head: RewardHead, data: FrameTargets, train_reward_mean: float, majority: float, prefix: str = "eval/"
 ) -> dict[str, float]:
-    """Reward MSE (simulator units) and success accuracy on ``data``, beside the trivial baselines."""
+    """Reward MSE (simulator units) and success accuracy on ``data``, beside the trivial baselines;
+    with a progress output, the correlation of predicted and true progress."""
     standardised, logit = head(data.latents)
     predicted = head.reward(standardised)
     success = data.success > 0.5
-    return {
-        "eval/reward_mse": torch.mean((predicted - data.rewards) ** 2).item(),
-        "eval/mean_reward_mse": torch.mean((train_reward_mean - data.rewards) ** 2).item(),
-        "eval/success_accuracy": ((logit > 0) == success).float().mean().item(),
-        "eval/majority_success_accuracy": (success == (majority > 0.5)).float().mean().item(),
+    metrics = {
+        f"{prefix}reward_mse": torch.mean((predicted - data.rewards) ** 2).item(),
+        f"{prefix}mean_reward_mse": torch.mean((train_reward_mean - data.rewards) ** 2).item(),
+        f"{prefix}success_accuracy": ((logit > 0) == success).float().mean().item(),
+        f"{prefix}majority_success_accuracy": (success == (majority > 0.5)).float().mean().item(),
     }
+    if head.config.progress and data.progress is not None:
+        pair = torch.stack([head.progress(data.latents), data.progress])
+        metrics[f"{prefix}progress_corr"] = torch.corrcoef(pair)[0, 1].item()
+    return metrics
 
 
 def train_reward(args: RewardTrainArgs) -> dict[str, float]:
@@ -129,20 +233,44 @@ def train_reward(args: RewardTrainArgs) -> dict[str, float]:
     world = WorldModel.from_pretrained(args.wfm, device=args.device)
     if world.frame_size is None:
         raise ValueError(f"{args.wfm} records no frame_size; a reward head needs frames of the model's size")
-    clips = ClipDataset(
-        args.data, frames=2, size=world.frame_size, arrays=("rewards", "success"), split="all"
-    )
-    missing = {"rewards", "success"} - set(clips.arrays)
+    if args.imagined_horizon and not world.action_dim:
+        raise ValueError(
+            f"{args.wfm} is not action-conditioned: imagined rollouts need one (--imagined-horizon 0)"
+        )
+    needed = ("rewards", "success")
+    needed += ("actions",) if args.imagined_horizon else ()
+    needed += PROGRESS_ARRAYS if args.progress else ()
+    clips = ClipDataset(args.data, frames=2, size=world.frame_size, arrays=needed, split="all")
+    missing = set(needed) - set(clips.arrays)
     if missing:
         raise ValueError(
-            f"{args.data} has no {' or '.join(sorted(missing))}.npy; record episodes with rewards and "
-            "success flags (`worldfm simulate fetch`)"
+            f"{args.data} has no {' or '.join(sorted(missing))}.npy; record episodes with rewards, "
+            "success flags and positions (`worldfm simulate fetch`)"
+            + (" or drop --progress" if missing & set(PROGRESS_ARRAYS) else "")
         )
     train_keys, heldout_keys = split_by_key(clips.keys, args.heldout_fraction)
-    train = load_targets(world, clips, set(train_keys))
-    heldout = load_targets(world, clips, set(heldout_keys))
+    train = load_targets(world, clips, set(train_keys), progress=args.progress)
+    heldout = load_targets(world, clips, set(heldout_keys), progress=args.progress)
     if train is None:
         raise ValueError(f"every clip of {args.data} is held out; lower heldout_fraction")
+    imagined_heldout = None
+    if args.imagined_horizon:
+        imagine = {
+            "horizon": args.imagined_horizon,
+            "stride": args.imagined_stride,
+            "batch": args.imagined_batch,
+            "seed": args.seed,
+            "progress": args.progress,
+        }
+        imagined = imagined_targets(world, clips, set(train_keys), **imagine)
+        if imagined is None:
+            raise ValueError(
+                f"no clip of {args.data} is longer than {world.context_frames} context + "
+                f"{args.imagined_horizon} imagined frames; lower --imagined-horizon"
+            )
+        logger.info("imagined %d frames for training", len(imagined))
+        train = FrameTargets.concat([train, imagined])
+        imagined_heldout = imagined_targets(world, clips, set(heldout_keys), **imagine)
     if heldout is None:
         logger.warning(
             "no clip is held out (heldout_fraction=%s): evaluating on training frames", args.heldout_fraction
@@ -160,6 +288,15 @@ def train_reward(args: RewardTrainArgs) -> dict[str, float]:
         majority,
     )
 
+    progress_mean = float(train.progress.mean()) if train.progress is not None else 0.0
+    progress_std = max(float(train.progress.std()), 1e-6) if train.progress is not None else 1.0
+
+    def evaluate_all(head: RewardHead) -> dict[str, float]:
+        metrics = evaluate(head, heldout, reward_mean, majority)
+        if imagined_heldout is not None:
+            metrics |= evaluate(head, imagined_heldout, reward_mean, majority, prefix="eval/imagined_")
+        return metrics
+
     torch.manual_seed(args.seed)
     _, c, h, w = train.latents.shape
     config = RewardHeadConfig(
@@ -169,10 +306,14 @@ def train_reward(args: RewardTrainArgs) -> dict[str, float]:
         arch=args.arch,
         reward_mean=reward_mean,
         reward_std=reward_std,
+        progress=args.progress,
+        progress_mean=progress_mean,
+        progress_std=progress_std,
     )
     head = RewardHead(config)
     optimizer = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     target_reward = (train.rewards - reward_mean) / reward_std  # (N,)
+    target_progress = (train.progress - progress_mean) / progress_std if train.progress is not None else None
     # Solved frames are rare in most recordings; weigh the classes equally.
     pos_weight = torch.tensor((1 - majority) / majority if 0 < majority < 1 else 1.0)
     rng = torch.Generator().manual_seed(args.seed)
@@ -181,22 +322,27 @@ def train_reward(args: RewardTrainArgs) -> dict[str, float]:
     for it in range(args.steps):
         if it % args.eval_every == 0:
             head.eval()
-            metrics = evaluate(head, heldout, reward_mean, majority)
+            metrics = evaluate_all(head)
             logger.info("step %d: %s", it, ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
             head.train()
         for group in optimizer.param_groups:
             group["lr"] = get_lr(it, args)
         index = torch.randint(len(target_reward), (args.batch_size,), generator=rng)
-        standardised, logit = head(train.latents[index])
-        reward_loss = F.mse_loss(standardised, target_reward[index])
-        success_loss = F.binary_cross_entropy_with_logits(logit, train.success[index], pos_weight=pos_weight)
+        out = head.all_outputs(train.latents[index])
+        reward_loss = F.mse_loss(out[:, 0], target_reward[index])
+        success = train.success[index]
+        success_loss = F.binary_cross_entropy_with_logits(out[:, 1], success, pos_weight=pos_weight)
         loss = reward_loss + args.success_weight * success_loss
+        if target_progress is not None:
+            progress_loss = F.mse_loss(out[:, 2], target_progress[index])
+            loss = loss + progress_loss
+            metrics["losses/progress"] = progress_loss.item()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         metrics |= {"losses/reward": reward_loss.item(), "losses/success": success_loss.item()}
     head.eval()
-    metrics |= evaluate(head, heldout, reward_mean, majority)
+    metrics |= evaluate_all(head)
     out = Path(args.out or args.wfm)
     save_reward_head(
         head,
@@ -206,6 +352,7 @@ def train_reward(args: RewardTrainArgs) -> dict[str, float]:
             "wfm": str(args.wfm),
             "data": [str(d) for d in args.data],
             "steps": args.steps,
+            "imagined_horizon": args.imagined_horizon,
             "metrics": metrics,
         },
     )

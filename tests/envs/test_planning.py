@@ -2,6 +2,7 @@
 pushed-square dynamics, not a learned model), its batched calls on a tiny trained WorldModel,
 and `worldfm plan` on Fetch."""
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -165,7 +166,8 @@ def fetch_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sim = ["simulate", "fetch", "--episodes", "4", "--frames", "6", "--size", str(SIZE), "--seed", "6"]
     assert main([*sim, "--out", str(root / "shards")]) == 0
     robot = train_tiny_world(root)
-    assert main(["train", "reward", "--wfm", str(robot), "--data", str(root / "shards"), "--steps", "5"]) == 0
+    reward = ["train", "reward", "--wfm", str(robot), "--data", str(root / "shards"), "--steps", "5"]
+    assert main([*reward, "--progress", "--imagined-horizon", "2", "--imagined-stride", "2"]) == 0
     return robot
 
 
@@ -178,6 +180,21 @@ def test_plan_cli_reports_cem_beside_random_and_expert_on_fetch(
     out = capsys.readouterr().out
     for row in ("| CEM MPC in the world model |", "| random (scripted) |", "| expert (scripted) |"):
         assert row in out
+
+
+def test_reward_head_learns_from_imagined_rollouts_and_plans_on_progress(
+    fetch_world: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = json.loads((fetch_world / CONFIG_FILE).read_text())
+    assert saved["config"]["progress"] and saved["imagined_horizon"] == 2
+    # Held-out clips are scored on the model's own frames too, beside the majority class.
+    metrics = saved["metrics"]
+    expected = {"eval/imagined_success_accuracy", "eval/imagined_progress_corr", "eval/progress_corr"}
+    assert expected <= set(metrics)
+    args = ["plan", "--wfm", str(fetch_world), "--episodes", "1", "--steps", "2", "--horizon", "2"]
+    args += ["--population", "4", "--elites", "2", "--iterations", "1", "--sampler-steps", "1"]
+    assert main([*args, "--objective", "progress"]) == 0
+    assert "| CEM MPC in the world model |" in capsys.readouterr().out
 
 
 def test_plan_cli_needs_a_reward_head(fetch_world: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -230,3 +230,42 @@ def test_conv_head_scores_a_pattern_the_same_wherever_it_is(world: WorldModel, t
     head = RewardHead(RewardHeadConfig(c, (h, w), 16, arch="conv")).eval()
     save_reward_head(head, tmp_path, world)
     assert load_reward_head(tmp_path, world).config.arch == "conv"
+
+
+def test_progress_objective_needs_a_head_with_a_progress_output(world: WorldModel, trained: dict) -> None:
+    head = load_reward_head(trained["robot"], world)
+    assert not head.config.progress
+    with pytest.raises(ValueError, match="--progress"):
+        LearnedReward(world, head, objective="progress")
+    with pytest.raises(ValueError, match="objective must be"):
+        LearnedReward(world, head, objective="speed")
+
+
+def test_progress_without_recorded_positions_is_a_clear_error(
+    trained: dict[str, Path], tmp_path: Path, capsys
+) -> None:
+    args = ["train", "reward", "--wfm", str(trained["robot"]), "--data", str(trained["shards"])]
+    assert main([*args, "--out", str(tmp_path / "head"), "--steps", "1", "--progress"]) == 2
+    err = capsys.readouterr().err
+    assert "gripper_pos" in err and "drop --progress" in err
+
+
+def test_imagined_rollouts_label_predicted_frames_with_the_recorded_steps(
+    world: WorldModel, trained: dict
+) -> None:
+    from training.data import ClipDataset
+    from training.train_reward import imagined_targets, load_targets
+
+    arrays = ("actions", "rewards", "success")
+    clips = ClipDataset([str(trained["shards"])], frames=2, size=(SIZE, SIZE), arrays=arrays)
+    keys = {clips.clips[0].key}
+    clip = clips.clips[0]
+    horizon, k = 3, world.context_frames
+    out = imagined_targets(world, clips, keys, horizon=horizon, stride=2, batch=4, seed=0)
+    starts = range(0, len(clip.frames) - k - horizon + 1, 2)
+    assert len(out) == len(starts) * horizon
+    # Predicted frame i of the rollout from s is recorded frame s+K+i: reward row s+K+i-1.
+    expected = np.concatenate([clip.arrays["rewards"][s + k - 1 : s + k - 1 + horizon] for s in starts])
+    np.testing.assert_allclose(out.rewards.numpy(), expected)
+    real = load_targets(world, clips, keys)
+    assert out.latents.shape[1:] == real.latents.shape[1:]

@@ -185,3 +185,12 @@ def test_bad_policy_arguments_raise() -> None:
         next(generate_episodes(1, policy_mix={"expert": 0.0}))
     with pytest.raises(ValueError, match="policy must be one of"):
         make_policy("push", "oracle", np.random.default_rng(0))
+
+
+def test_push_progress_is_minus_block_to_goal_plus_half_gripper_to_block() -> None:
+    from envs.sim.fetch import push_progress
+
+    goal = np.array([[1.0, 1.0, 0.4]] * 3)
+    block = np.array([[1.0, 1.0, 0.4], [1.1, 1.0, 0.4], [1.3, 1.0, 0.4]])
+    gripper = np.array([[1.0, 1.0, 0.4], [1.1, 1.2, 0.4], [1.3, 1.0, 0.4]])
+    np.testing.assert_allclose(push_progress(gripper, block, goal), [0.0, -(0.1 + 0.1), -0.3], atol=1e-9)

@@ -317,3 +317,12 @@ def test_tokenizer_loss_backpropagates_to_recon_only(vgg: VGG19Features) -> None
     loss.backward()
     assert recon.grad is not None and recon.grad.abs().sum() > 0
     assert all(p.grad is None for p in vgg.parameters())
+
+
+def test_mse_term_is_the_mean_squared_pixel_error_and_can_replace_l1() -> None:
+    torch.manual_seed(0)
+    recon, target = torch.rand(2, 3, 1, 16, 16) * 2 - 1, torch.rand(2, 3, 1, 16, 16) * 2 - 1
+    config = TokenizerLossConfig(l1=0.0, mse=2.0, perceptual=0.0, flow=0.0, gram=0.0)
+    loss, logs = tokenizer_loss(recon, target, config=config, step=0)
+    torch.testing.assert_close(loss, 2.0 * ((recon - target) ** 2).mean())
+    assert "loss/l1" not in logs and "loss/mse" in logs

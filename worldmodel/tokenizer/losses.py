@@ -48,6 +48,9 @@ class TokenizerLossConfig:
 
     l1: float = 1.0
     """Pixel L1; the backbone of both stages."""
+    mse: float = 0.0
+    """Pixel mean squared error; PSNR is its log, so a last (decoder-only) schedule on it buys
+    PSNR that L1, which weighs every error alike, leaves on the table. Off by default as in Cosmos."""
     perceptual: float = 0.1
     """VGG19 feature L1 (sum over layers); applies only when a VGG is given."""
     ssim: float = 0.0
@@ -81,7 +84,8 @@ def tokenizer_loss(
 ) -> tuple[Tensor, dict[str, float]]:
     """Weighted tokenizer loss for one step of the two-stage schedule.
 
-    Stage 1 (``step < config.stage2_step``): l1 + perceptual (if ``vgg``) + ssim (if weighted).
+    Stage 1 (``step < config.stage2_step``): l1 + mse (if weighted) + perceptual (if ``vgg``) + ssim
+    (if weighted).
     Stage 2: additionally flow (if ``flow`` is given and T > 1) and Gram (if ``vgg``).
     Terms with weight 0 are not computed.
 
@@ -103,7 +107,11 @@ def tokenizer_loss(
             f"recon and target must both be (B, C, T, H, W), got {tuple(recon.shape)}, {tuple(target.shape)}"
         )
     stage2 = step >= config.stage2_step
-    terms: dict[str, tuple[float, Tensor]] = {"l1": (config.l1, l1_loss(recon, target))}
+    terms: dict[str, tuple[float, Tensor]] = {}
+    if config.l1 > 0 or config.mse == 0:
+        terms["l1"] = (config.l1, l1_loss(recon, target))
+    if config.mse > 0:
+        terms["mse"] = (config.mse, torch.mean((recon - target) ** 2))
     if config.ssim > 0:
         terms["ssim"] = (config.ssim, 1 - ssim(recon, target).mean())
     use_gram = stage2 and config.gram > 0
