@@ -62,12 +62,24 @@ tokenizer-checkpoints: setup
 	$(VENV)/bin/worldfm train tokenizer --config CI8x8-small --data data/fetch64 --out $(RUNS)/ci8x8-fetch64-ft \
 	    --init-from $(RUNS)/ci8x8-fetch64 --steps 4000 --batch-size 16 --lr 6e-4 --warmup 100 --ema 0.999 \
 	    --eval-every 1000 --save-every 500 --log-every 100
+	# Then the decoder alone (the latents, and the world models trained on them, stay valid):
+	# L1, then pixel MSE, PSNR's own loss.
+	$(VENV)/bin/worldfm train tokenizer --config CI8x8-small --data data/fetch64 --out $(RUNS)/ci8x8-fetch64-dec \
+	    --init-from $(RUNS)/ci8x8-fetch64-ft --freeze-encoder --steps 4000 --batch-size 16 --lr 6e-4 --warmup 100 \
+	    --ema 0.999 --eval-every 1000 --save-every 250 --log-every 50
+	$(VENV)/bin/worldfm train tokenizer --config CI8x8-small --data data/fetch64 --out $(RUNS)/ci8x8-fetch64-mse \
+	    --init-from $(RUNS)/ci8x8-fetch64-dec --freeze-encoder --l1 0 --mse 1 --steps 3000 --batch-size 16 --lr 3e-4 \
+	    --warmup 100 --ema 0.999 --eval-every 1000 --save-every 250 --log-every 50
 	$(VENV)/bin/worldfm train tokenizer --config CV4x8x8-small --data data/fetch64 --out $(RUNS)/cv4x8x8-fetch64 \
 	    --steps 1200 --batch-size 8 --lr 2e-3 --warmup 100 --ema 0.999 --eval-every 400 --save-every 200 --log-every 50
 	$(VENV)/bin/worldfm train tokenizer --config DV4x8x8-small --data data/fetch64 --out $(RUNS)/dv4x8x8-fetch64 \
 	    --steps 1200 --batch-size 8 --lr 2e-3 --warmup 100 --ema 0.999 --eval-every 400 --save-every 200 --log-every 50
+	# A second schedule from those weights (stage 2, DIS flow, from 70% of it).
+	$(VENV)/bin/worldfm train tokenizer --config DV4x8x8-small --data data/fetch64 --out $(RUNS)/dv4x8x8-fetch64-ft \
+	    --init-from $(RUNS)/dv4x8x8-fetch64 --steps 2400 --batch-size 8 --lr 1e-3 --warmup 100 --ema 0.999 \
+	    --eval-every 400 --save-every 100 --log-every 50
 	for run in ci8x8-fetch64 cv4x8x8-fetch64 dv4x8x8-fetch64; do \
-	    src=$$run; [ $$run = ci8x8-fetch64 ] && src=ci8x8-fetch64-ft; \
+	    src=$$run; [ $$run = ci8x8-fetch64 ] && src=ci8x8-fetch64-mse; [ $$run = dv4x8x8-fetch64 ] && src=dv4x8x8-fetch64-ft; \
 	    mkdir -p checkpoints/tokenizer-$$run/logs && \
 	    cp $(RUNS)/$$src/config.json $(RUNS)/$$src/model.safetensors checkpoints/tokenizer-$$run/ && \
 	    cp $(RUNS)/$$src/logs/metrics.csv checkpoints/tokenizer-$$run/logs/ && \

@@ -191,8 +191,10 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
             image_fraction=args.image_fraction,
             perceptual_weights=args.perceptual_weights,
             init_from=args.init_from,
+            freeze_encoder=args.freeze_encoder,
             loss=TokenizerLossConfig(
                 l1=args.l1,
+                mse=args.mse,
                 perceptual=args.perceptual,
                 ssim=args.ssim,
                 flow=args.flow,
@@ -311,48 +313,66 @@ def cmd_train_ar(args: argparse.Namespace) -> int:
     return 0
 
 
+# bf16 runs about 2x faster on this CPU; within this many dB of fp32 it is the better default.
+BF16_TOLERANCE_DB = 0.1
+
+
 def cmd_eval_wfm(args: argparse.Namespace) -> int:
     from training.eval_wfm import evaluate_wfm
 
     results = {}
-    for steps in args.steps or [None]:
-        r = evaluate_wfm(
-            args.ckpt,
-            args.data,
-            clips=args.clips,
-            horizon=args.horizon,
-            steps=steps,
-            seed=args.seed,
-            video_out=args.video_out,
-        )
-        results[r["steps"]] = r
-        _summary(
-            f"| {r['clips']} held-out rollouts of {r['horizon']} frames, {r['steps']} sampler steps "
-            "| world model | copy last frame |"
-        )
-        _summary("|---|---:|---:|")
-        _summary(f"| PSNR (dB) | {r['psnr']:.2f} | {r['copy_last_psnr']:.2f} |")
-        _summary(f"| SSIM | {r['ssim']:.4f} | {r['copy_last_ssim']:.4f} |")
-        _summary(f"| latent MSE | {r['latent_mse']:.4f} | {r['copy_last_latent_mse']:.4f} |")
-        if "shuffled_actions_psnr" in r:
-            _summary(f"| PSNR with shuffled actions (dB) | {r['shuffled_actions_psnr']:.2f} | |")
-        _summary(
-            f"tokenizer reconstruction ceiling: {r['tokenizer_psnr']:.2f} dB; per-step PSNR "
-            f"{r['psnr_per_step']}" + (f"; side-by-side video: {r['video']}" if "video" in r else "")
-        )
-    best = max(results.values(), key=lambda r: r["psnr"])
+    for precision in args.precision or [None]:
+        for steps in args.steps or [None]:
+            r = evaluate_wfm(
+                args.ckpt,
+                args.data,
+                clips=args.clips,
+                horizon=args.horizon,
+                steps=steps,
+                seed=args.seed,
+                video_out=args.video_out,
+                precision=precision,
+            )
+            results[r["steps"], r["precision"]] = r
+            _summary(
+                f"| {r['clips']} held-out rollouts of {r['horizon']} frames, {r['steps']} sampler steps, "
+                f"{r['precision']} | world model | copy last frame |"
+            )
+            _summary("|---|---:|---:|")
+            _summary(f"| PSNR (dB) | {r['psnr']:.2f} | {r['copy_last_psnr']:.2f} |")
+            _summary(f"| SSIM | {r['ssim']:.4f} | {r['copy_last_ssim']:.4f} |")
+            _summary(f"| latent MSE | {r['latent_mse']:.4f} | {r['copy_last_latent_mse']:.4f} |")
+            if "shuffled_actions_psnr" in r:
+                _summary(f"| PSNR with shuffled actions (dB) | {r['shuffled_actions_psnr']:.2f} | |")
+            _summary(
+                f"tokenizer reconstruction ceiling: {r['tokenizer_psnr']:.2f} dB; per-step PSNR "
+                f"{r['psnr_per_step']}" + (f"; side-by-side video: {r['video']}" if "video" in r else "")
+            )
+    best = max(
+        results.values(),
+        key=lambda r: r["psnr"] + (BF16_TOLERANCE_DB if r["precision"] == "bf16" else 0.0),
+    )
     if len(results) > 1:
-        _summary(f"best: {best['steps']} sampler steps ({best['psnr']:.2f} dB)")
+        _summary(f"best: {best['steps']} sampler steps in {best['precision']} ({best['psnr']:.2f} dB)")
     if args.card:
         from training.model_card import wfm_card, write_card
         from worldmodel import hub
 
-        if len(results) > 1:  # the checkpoint's default from now on (WorldModel.predict, the envs)
-            hub.update_section(args.ckpt, "world_model", {"sampler_steps": best["steps"]})
-        steps = " ".join(str(s) for s in results)
+        # The checkpoint's defaults from now on (WorldModel.predict, the envs).
+        defaults = {}
+        if args.steps and len(args.steps) > 1:
+            defaults["sampler_steps"] = best["steps"]
+        if args.precision:
+            defaults["precision"] = best["precision"]
+        if defaults:
+            hub.update_section(args.ckpt, "world_model", defaults)
+        steps = " ".join(str(s) for s in args.steps) if args.steps else None
         command = (
             f"worldfm eval wfm --ckpt {args.ckpt} --clips {args.clips} --horizon {args.horizon} "
-            f"--steps {steps} --seed {args.seed}" + (f" --data {' '.join(args.data)}" if args.data else "")
+            + (f"--steps {steps} " if steps else "")
+            + (f"--precision {' '.join(args.precision)} " if args.precision else "")
+            + f"--seed {args.seed}"
+            + (f" --data {' '.join(args.data)}" if args.data else "")
         )
         card = wfm_card(args.ckpt, best, eval_command=command, sweep=list(results.values()))
         _summary(f"model card: {write_card(args.ckpt, card)}")
@@ -408,6 +428,9 @@ def cmd_train_reward(args: argparse.Namespace) -> int:
             lr=args.lr,
             heldout_fraction=args.heldout_fraction,
             seed=args.seed,
+            progress=args.progress,
+            imagined_horizon=args.imagined_horizon,
+            imagined_stride=args.imagined_stride,
         )
         start = time.perf_counter()
         m = train_reward(run)
@@ -417,7 +440,20 @@ def cmd_train_reward(args: argparse.Namespace) -> int:
         f"trained a reward head for {args.steps} steps in {time.perf_counter() - start:.0f} s: "
         f"held-out reward MSE {m['eval/reward_mse']:.4g} (mean reward {m['eval/mean_reward_mse']:.4g}), "
         f"success accuracy {m['eval/success_accuracy']:.1%} "
-        f"(majority class {m['eval/majority_success_accuracy']:.1%}); saved in {args.out or args.wfm}"
+        f"(majority class {m['eval/majority_success_accuracy']:.1%})"
+        + (f", progress correlation {m['eval/progress_corr']:.2f}" if "eval/progress_corr" in m else "")
+        + (
+            f"; on imagined frames: success accuracy {m['eval/imagined_success_accuracy']:.1%} "
+            f"(majority {m['eval/imagined_majority_success_accuracy']:.1%})"
+            if "eval/imagined_success_accuracy" in m
+            else ""
+        )
+        + (
+            f", progress correlation {m['eval/imagined_progress_corr']:.2f}"
+            if "eval/imagined_progress_corr" in m
+            else ""
+        )
+        + f"; saved in {args.out or args.wfm}"
     )
     return 0
 
@@ -497,6 +533,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if reward_fn is None:
         raise UserError(f"{args.wfm} has no reward head to plan with; train one with `worldfm train reward`")
     try:
+        if args.objective != "reward":
+            from envs.reward_head import LearnedReward
+
+            reward_fn = LearnedReward(world, reward_fn.head, objective=args.objective)
         planner = CEMPlanner(
             world,
             reward_fn,
@@ -530,6 +570,129 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for name, m in results.items():
         _summary(f"| {labels[name]} | {m['success_rate']:.0%} | {m['mean_return']:.2f} |")
     _summary(f"planned in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+CURATE_EXAMPLES = """examples:
+  worldfm simulate raw --episodes 8 --out data/raw          # labelled synthetic footage
+  worldfm curate data/raw --out data/curated
+  worldfm curate 'footage/**/*.mov' --out shards --splitter pyscenedetect --max-resolution 640x360
+  worldfm curate data/raw --out shards --stages transcode   # no shot splitting: whole videos, cut to 60 s
+  worldfm curate data/raw --out shards --ray-address auto   # join a running Ray cluster
+  worldfm eval shots --labels data/raw/labels.json --splitter cascade transnetv2 pyscenedetect
+"""
+
+
+def _resolution(text: str) -> tuple[int, int]:
+    """``WxH`` -> ``(H, W)``."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 1280x720, got {text!r}") from None
+    if width < 16 or height < 16:
+        raise argparse.ArgumentTypeError(f"resolution must be at least 16x16, got {text!r}")
+    return height, width
+
+
+def cmd_curate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from curation.pipeline import CurateConfig, CurateError, Resources, curate, find_inputs
+
+    # One progress bar over videos: Ray Data's notices about its own bars would interleave with it.
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    start = time.perf_counter()
+    try:
+        config = CurateConfig(
+            stages=tuple(s.strip() for s in args.stages.split(",") if s.strip()),
+            splitter=args.splitter,
+            min_clip_seconds=args.min_clip_seconds,
+            max_clip_seconds=args.max_clip_seconds,
+            crf=args.crf,
+            preset=args.preset,
+            max_height=args.max_resolution[0],
+            max_width=args.max_resolution[1],
+            max_input_height=args.max_input_resolution[0],
+            max_input_width=args.max_input_resolution[1],
+            max_samples_per_shard=args.shard_size,
+        )
+        if args.split_actors < 1:
+            raise CurateError(f"--split-actors must be >= 1, got {args.split_actors}")
+        total = len(find_inputs(args.inputs)[0])
+        with tqdm(total=total, unit="video", desc="curate", disable=args.no_progress) as bar:
+
+            def advance(record: dict) -> None:
+                bar.update(1)
+                bar.set_postfix_str(f"{record['path'].rsplit('/', 1)[-1]}: {len(record['clips'])} clips")
+
+            result = curate(
+                args.inputs,
+                args.out,
+                config,
+                resources=Resources(split_actors=args.split_actors, fail_fast=args.fail_fast),
+                overwrite=args.overwrite,
+                ray_address=args.ray_address,
+                num_cpus=args.cpus,
+                progress=advance,
+            )
+    except CurateError as e:
+        raise UserError(str(e)) from None
+    stats = result.manifest["stats"]
+    quarantined = sum(stats["quarantined"].values())
+    dropped = ", ".join(f"{k} {v}" for k, v in stats["dropped"].items()) or "none"
+    kinds = ", ".join(f"{k} {v}" for k, v in stats["quarantined"].items())
+    prefix = "already complete: " if result.already_complete else ""
+    _summary(
+        f"{prefix}curated {stats['inputs']} videos ({stats['video_seconds']:.1f} s) into "
+        f"{stats['clips']} clips ({stats['clip_seconds']:.1f} s) in {len(result.manifest['buckets'])} "
+        f"bucket(s) at {args.out} in {time.perf_counter() - start:.1f} s; dropped: {dropped}; "
+        f"quarantined {quarantined}"
+        + (f" ({kinds}; see {Path(args.out) / 'quarantine.jsonl'})" if quarantined else "")
+        + (f"; resumed, {result.resumed_inputs} videos were already done" if result.resumed_inputs else "")
+    )
+    return 0
+
+
+def cmd_eval_shots(args: argparse.Namespace) -> int:
+    from curation.shot_eval import evaluate, load_labels, run_splitter
+    from curation.splitters import make_splitter
+
+    try:
+        labels = load_labels(args.labels)
+    except (FileNotFoundError, ValueError) as e:
+        raise UserError(str(e)) from None
+    video_dir = Path(args.videos) if args.videos else Path(args.labels).parent
+    rows = []
+    for name in args.splitter:
+        try:
+            run = run_splitter(make_splitter(name), labels, video_dir)
+        except FileNotFoundError as e:
+            raise UserError(str(e)) from None
+        scores = evaluate(labels, run.predictions, tolerance=args.tolerance)
+        rows.append((name, scores, run))
+    kinds = sorted({k for _, s, _ in rows for k in s.labelled})
+    header = f"{'splitter':<14} {'precision':>9} {'recall':>7} {'F1':>6} " + " ".join(
+        f"{'R ' + k:>10}" for k in kinds
+    )
+    labelled = rows[0][1].labelled
+    by_type = ", ".join(f"{k} {v}" for k, v in sorted(labelled.items()))
+    total = sum(labelled.values())
+    print(f"{len(labels)} videos, {rows[0][2].frames} frames, {total} transitions ({by_type})")
+    print(header + f" {'frames/s':>9}")
+    for name, scores, run in rows:
+        o = scores.overall
+        recalls = " ".join(f"{scores.recall_of(k):>10.3f}" for k in kinds)
+        fps = run.frames_per_second
+        print(f"{name:<14} {o.precision:>9.3f} {o.recall:>7.3f} {o.f1:>6.3f} {recalls} {fps:>9.0f}")
+    if args.json:
+        import json
+
+        from curation.atomic import atomic_write_bytes
+
+        report = {
+            name: {**s.as_dict(), "frames_per_second": round(r.frames_per_second, 1)} for name, s, r in rows
+        }
+        atomic_write_bytes(args.json, json.dumps(report, indent=1).encode())
     return 0
 
 
@@ -585,6 +748,52 @@ def build_parser() -> argparse.ArgumentParser:
     raw.add_argument("--long-fraction", type=float, default=0.25, help="share of videos over 60 s")
     sim.set_defaults(func=cmd_simulate)
 
+    cur = sub.add_parser(
+        "curate",
+        help="raw videos -> shot-split, transcoded, bucketed clip shards (Ray Data)",
+        description="Split raw videos into shots (gradual transitions trimmed), keep clips of "
+        "--min-clip-seconds..--max-clip-seconds, re-encode them as H.264 yuv420p and write bucketed shards "
+        "(<out>/<H>x<W>_<duration>/shard-*.tar + manifest.json). Unreadable inputs go to "
+        "<out>/quarantine.jsonl. Rerun the same command to resume an interrupted run.",
+        epilog=CURATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cur.add_argument("inputs", help="a folder of videos (searched recursively), a quoted glob, or a video")
+    cur.add_argument("--out", required=True, help="output folder for shards, manifest.json, quarantine.jsonl")
+    cur.add_argument(
+        "--splitter",
+        choices=["cascade", "transnetv2", "pyscenedetect"],
+        default="cascade",
+        help="shot detector: cascade (PySceneDetect scores + TransNetV2 where they cannot decide; "
+        "default), transnetv2 (the network on every frame), pyscenedetect (cuts only)",
+    )
+    cur.add_argument(
+        "--stages", default="split,transcode", help="comma-separated stages to run (transcode is required)"
+    )
+    cur.add_argument("--min-clip-seconds", type=float, default=2.0, help="shorter shots are dropped")
+    cur.add_argument("--max-clip-seconds", type=float, default=60.0, help="longer shots are cut into pieces")
+    cur.add_argument("--crf", type=int, default=18, help="x264 quality (0 lossless .. 51 worst)")
+    cur.add_argument("--preset", default="fast", help="x264 speed preset (ultrafast .. veryslow)")
+    cur.add_argument(
+        "--max-resolution", type=_resolution, default=(720, 1280), help="WxH the clips are scaled down to fit"
+    )
+    cur.add_argument(
+        "--max-input-resolution",
+        type=_resolution,
+        default=(4320, 7680),
+        help="WxH over which inputs are quarantined (either orientation)",
+    )
+    cur.add_argument("--shard-size", type=int, default=256, help="clips per shard at most")
+    cur.add_argument("--split-actors", type=int, default=1, help="shot-splitter actors (one model each)")
+    cur.add_argument("--ray-address", default=None, help="join this Ray cluster ('auto', 'ray://host:10001')")
+    cur.add_argument("--cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
+    cur.add_argument(
+        "--fail-fast", action="store_true", help="stop at the first input that cannot be curated"
+    )
+    cur.add_argument("--overwrite", action="store_true", help="discard a previous run in --out first")
+    cur.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cur.set_defaults(func=cmd_curate)
+
     train = sub.add_parser("train", help="train models").add_subparsers(dest="model", required=True)
     tok = train.add_parser(
         "tokenizer",
@@ -613,7 +822,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="tokenizer checkpoint whose weights start the run (fresh optimiser and schedule)",
     )
+    tok.add_argument(
+        "--freeze-encoder",
+        action="store_true",
+        help="with --init-from: train the decoder only, so the latents (and world models on them) stay valid",
+    )
     tok.add_argument("--l1", type=float, default=1.0)
+    tok.add_argument("--mse", type=float, default=0.0, help="pixel MSE weight (PSNR's own loss)")
     tok.add_argument("--perceptual", type=float, default=0.1)
     tok.add_argument("--ssim", type=float, default=0.0)
     tok.add_argument("--flow", type=float, default=0.01)
@@ -684,6 +899,19 @@ def build_parser() -> argparse.ArgumentParser:
     rew.add_argument("--lr", type=float, default=1e-3)
     rew.add_argument("--heldout-fraction", type=float, default=0.1)
     rew.add_argument("--seed", type=int, default=0)
+    rew.add_argument(
+        "--progress",
+        action="store_true",
+        help="also predict dense task progress from the recorded positions (for `worldfm plan --objective "
+        "progress`)",
+    )
+    rew.add_argument(
+        "--imagined-horizon",
+        type=int,
+        default=0,
+        help="also train on the model's own rollouts of this many frames over the recorded actions",
+    )
+    rew.add_argument("--imagined-stride", type=int, default=8, help="frames between imagined rollout starts")
     rew.set_defaults(func=cmd_train_reward)
 
     ar = train.add_parser(
@@ -746,6 +974,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="sampler steps per frame (default: the checkpoint's); several values compare them, and "
         "with --card the best becomes the checkpoint's default",
     )
+    ewfm.add_argument(
+        "--precision",
+        nargs="+",
+        choices=["fp32", "bf16"],
+        default=None,
+        help="inference precision (default: the checkpoint's); with fp32 bf16 and --card, bf16 becomes "
+        f"the default when within {BF16_TOLERANCE_DB} dB of fp32 (it runs about 2x faster)",
+    )
     ewfm.add_argument("--seed", type=int, default=0)
     ewfm.add_argument("--video-out", default=None, help="write true | predicted | copy-last mp4")
     ewfm.add_argument("--card", action="store_true", help="write MODEL_CARD.md into the checkpoint")
@@ -767,6 +1003,30 @@ def build_parser() -> argparse.ArgumentParser:
     eenv.add_argument("--seed", type=int, default=0)
     eenv.add_argument("--rrd", default=None, help="write a Rerun recording of one paired rollout")
     eenv.set_defaults(func=cmd_eval_env)
+
+    eshots = evaluate.add_parser(
+        "shots",
+        help="shot-transition precision / recall / F1 and frames/s of the splitters on labelled footage",
+        description="Match each splitter's transitions to labels.json (worldfm simulate raw): hard cuts "
+        "within --tolerance frames, gradual transitions by overlap.",
+        epilog="examples:\n  worldfm eval shots --labels data/raw/labels.json\n"
+        "  worldfm eval shots --labels data/raw/labels.json --splitter cascade transnetv2 pyscenedetect\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    eshots.add_argument("--labels", required=True, help="labels.json of the footage")
+    eshots.add_argument(
+        "--videos", default=None, help="folder of the labelled videos (default: beside labels)"
+    )
+    eshots.add_argument(
+        "--splitter",
+        nargs="+",
+        choices=["cascade", "transnetv2", "pyscenedetect"],
+        default=["cascade"],
+        help="splitters to score",
+    )
+    eshots.add_argument("--tolerance", type=int, default=2, help="frames a hard cut may be off by")
+    eshots.add_argument("--json", default=None, help="also write the scores to this json file")
+    eshots.set_defaults(func=cmd_eval_shots)
 
     demo = sub.add_parser(
         "demo",
@@ -809,6 +1069,13 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--iterations", type=int, default=3)
     plan.add_argument("--sampler-steps", type=int, default=4)
     plan.add_argument("--seed", type=int, default=0)
+    plan.add_argument(
+        "--objective",
+        choices=["reward", "progress"],
+        default="reward",
+        help="what CEM maximises: the reward head's task reward, or its dense progress (heads trained with "
+        "--progress)",
+    )
     plan.set_defaults(func=cmd_plan)
     return parser
 

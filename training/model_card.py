@@ -32,6 +32,26 @@ def lineage_lines(source: dict | None) -> list[str]:
     ]
 
 
+def loss_line(dataset: dict) -> str:
+    """The card's loss line from the run's recorded loss weights (older runs recorded none: L1)."""
+    loss = dataset.get("loss")
+    if not loss:
+        return "- loss: L1 (no perceptual term: no VGG19 weights were given)"
+    has_vgg = bool(dataset.get("perceptual_weights"))
+    names = {"l1": "L1", "mse": "MSE", "ssim": "1 - SSIM", "perceptual": "VGG19 perceptual"}
+    terms = [
+        f"{label} x {loss[key]:g}"
+        for key, label in names.items()
+        if loss.get(key) and (key != "perceptual" or has_vgg)
+    ]
+    stage2 = [f"flow x {loss['flow']:g}"] if loss.get("flow") else []
+    stage2 += [f"Gram x {loss['gram']:g}"] if loss.get("gram") and has_vgg else []
+    line = "- loss: " + " + ".join(terms)
+    if stage2 and dataset.get("frames", 1) > 1:
+        line += f", from step {loss.get('stage2_step')} also " + " + ".join(stage2)
+    return line + ("" if has_vgg else " (no VGG19 weights were given: no perceptual or Gram term)")
+
+
 def tokenizer_card(ckpt: str | Path, result: dict, *, data: list[str], eval_command: str) -> str:
     """Markdown model card of a tokenizer checkpoint from its config and an ``evaluate_tokenizer`` result."""
     payload = hub.read_config(ckpt)
@@ -64,7 +84,7 @@ def tokenizer_card(ckpt: str | Path, result: dict, *, data: list[str], eval_comm
             if dataset.get("frozen")
             else []
         ),
-        "- loss: L1 (no perceptual term: no VGG19 weights were given)",
+        loss_line(dataset),
         "",
         "## Held-out evaluation",
         "",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -24,8 +24,8 @@ from torch import nn
 from training.data import ClipDataset, batches_for
 from training.latents import LatentClipDataset
 from training.text_encoders import load_wordllama_embeddings, wordllama_tokenize
-from training.train_wfm import world_model_section
-from training.trainer import GetBatch, TrainConfig, Trainer
+from training.train_wfm import WorldModelRunArgs, world_model_section
+from training.trainer import GetBatch, Trainer
 from worldmodel import hub
 from worldmodel.autoregressive import ARConfig, AutoregressiveWorldModel
 from worldmodel.autoregressive.configuration_gpt import get_config as get_gpt_config
@@ -37,47 +37,25 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class ARTrainArgs:
-    """Everything an autoregressive world-model run needs; defaults train a tiny model in seconds."""
+class ARTrainArgs(WorldModelRunArgs):
+    """Everything an autoregressive world-model run needs; defaults train a tiny model in seconds.
 
-    tokenizer: str = ""
-    """a discrete image tokenizer checkpoint (DI8x8, ...): the model predicts its FSQ tokens"""
-    data: list[str] = field(default_factory=list)
-    """shard folders"""
+    ``tokenizer`` must be a discrete image tokenizer (DI8x8, ...): the model predicts its FSQ tokens.
+    """
+
     out: str = "runs/ar"
     """the checkpoint directory"""
     gpt: str = "GPT-tiny"
     """GPT preset (GPT-tiny, GPT-XS, GPT-S, GPT-B)"""
-    context_frames: int = 2
-    """latent frames of context; the model predicts the next one"""
-    actions: bool = False
-    """condition on the action leading into the predicted frame (robot post-training)"""
-    text: bool = False
-    """condition on the clips' captions through a nested text encoder (wordllama-initialised)"""
-    task: str | None = None
-    """what the model is trained for (e.g. "robot"), recorded in the checkpoint"""
-    size: int = 64
-    """frame size the tokenizer sees"""
     temperature: float = 1.0
     """default sampling temperature stored in the model's config (0 = greedy)"""
     top_k: int = 0
     """default top-k per FSQ digit (0 = off)"""
     top_p: float = 1.0
     """default nucleus mass per FSQ digit (1 = off)"""
-    heldout_fraction: float = 0.1
-    """clips held out by key hash for evaluation"""
-    eval_clips: int = 16
-    """held-out windows scored at each evaluation"""
-    train: TrainConfig = field(default_factory=TrainConfig)
-    """the shared trainer's settings"""
 
     def __post_init__(self) -> None:
-        if not self.tokenizer:
-            raise ValueError("tokenizer must name a discrete image tokenizer checkpoint (--tokenizer)")
-        if not self.data:
-            raise ValueError("data must name at least one shard folder (--data)")
-        if self.context_frames < 1:
-            raise ValueError(f"context_frames must be >= 1, got {self.context_frames}")
+        super().__post_init__()
         get_gpt_config(self.gpt)
         ARConfig(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
 

@@ -197,6 +197,8 @@ def train_tokenizer(args: TokenizerTrainArgs) -> dict[str, float]:
                 "heldout_fraction": args.heldout_fraction,
                 "init_from": lineage(args.init_from) if args.init_from else None,
                 "frozen": ["encoder"] if args.freeze_encoder else [],
+                "loss": dataclasses.asdict(args.loss),
+                "perceptual_weights": args.perceptual_weights,
             }
         },
     )

@@ -34,8 +34,9 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class WFMTrainArgs:
-    """Everything a diffusion world-model run needs; defaults train a tiny model in seconds."""
+class WorldModelRunArgs:
+    """What every world-model run needs, diffusion or autoregressive: the frozen tokenizer, the data,
+    the conditioning, the held-out split and the shared trainer's settings."""
 
     tokenizer: str = ""
     """an image tokenizer checkpoint (one latent frame per frame)"""
@@ -43,14 +44,38 @@ class WFMTrainArgs:
     """shard folders"""
     out: str = "runs/wfm"
     """the checkpoint directory"""
-    dit: str = "DiT-tiny"
-    """DiT preset (DiT-tiny, DiT-XS, DiT-S, DiT-B)"""
     context_frames: int = 2
     """latent frames of context; the model predicts the next one"""
     actions: bool = False
     """condition on the action leading into the predicted frame (robot post-training)"""
     text: bool = False
     """condition on the clips' captions through a nested text encoder (wordllama-initialised)"""
+    task: str | None = None
+    """what the model is trained for (e.g. "robot"), recorded in the checkpoint"""
+    size: int = 64
+    """frame size the tokenizer sees"""
+    heldout_fraction: float = 0.1
+    """clips held out by key hash for evaluation"""
+    eval_clips: int = 16
+    """held-out windows scored at each evaluation"""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    """the shared trainer's settings"""
+
+    def __post_init__(self) -> None:
+        if not self.tokenizer:
+            raise ValueError("tokenizer must name an image tokenizer checkpoint (--tokenizer)")
+        if not self.data:
+            raise ValueError("data must name at least one shard folder (--data)")
+        if self.context_frames < 1:
+            raise ValueError(f"context_frames must be >= 1, got {self.context_frames}")
+
+
+@dataclass
+class WFMTrainArgs(WorldModelRunArgs):
+    """Everything a diffusion world-model run needs; defaults train a tiny model in seconds."""
+
+    dit: str = "DiT-tiny"
+    """DiT preset (DiT-tiny, DiT-XS, DiT-S, DiT-B)"""
     residual: bool = False
     """predict the change from the last context latent instead of the latent itself (scaled to
     sigma_data), so that "nothing moves" is the model's zero and it spends capacity on motion"""
@@ -63,26 +88,11 @@ class WFMTrainArgs:
     """with text: share of windows trained with no context frames at all (Text2World)"""
     init_from: str | None = None
     """a pre-trained WFM checkpoint to start from (post-training); weights copied where shapes match"""
-    task: str | None = None
-    """what the model is post-trained for (e.g. "robot"), recorded in the checkpoint"""
-    size: int = 64
-    """frame size the tokenizer sees"""
-    heldout_fraction: float = 0.1
-    """clips held out by key hash for evaluation"""
-    eval_clips: int = 16
-    """held-out windows scored at each evaluation"""
     eval_steps: int = 8
     """sampler steps at evaluation"""
-    train: TrainConfig = field(default_factory=TrainConfig)
-    """the shared trainer's settings"""
 
     def __post_init__(self) -> None:
-        if not self.tokenizer:
-            raise ValueError("tokenizer must name an image tokenizer checkpoint (--tokenizer)")
-        if not self.data:
-            raise ValueError("data must name at least one shard folder (--data)")
-        if self.context_frames < 1:
-            raise ValueError(f"context_frames must be >= 1, got {self.context_frames}")
+        super().__post_init__()
         get_dit_config(self.dit)
         if self.residual and self.text:
             raise ValueError(

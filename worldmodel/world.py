@@ -13,6 +13,7 @@ latents and the action, and decodes it, so each action shows in the very next fr
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,9 @@ class LatentNorm:
 
 
 PRECISIONS = ("fp32", "bf16")
+# Under bf16 autocast torch's RMSNorm sees bf16 inputs with float32 weights and says it falls back
+# from its fused kernel; the result is right and the fallback is what autocast intends.
+warnings.filterwarnings("ignore", message="Mismatch dtype between input and weight", category=UserWarning)
 
 
 def to_video_tensor(frames: np.ndarray, device: torch.device) -> torch.Tensor:

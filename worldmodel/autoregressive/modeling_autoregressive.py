@@ -18,7 +18,7 @@ from torch import nn
 
 from worldmodel.autoregressive.configuration_autoregressive import ARConfig
 from worldmodel.autoregressive.modeling_gpt import GPT
-from worldmodel.conditioning import make_text_encoder
+from worldmodel.conditioning import embed_text_ids, make_text_encoder
 from worldmodel.hub import register
 
 
@@ -111,13 +111,7 @@ class AutoregressiveWorldModel(nn.Module):
         self, text_ids: torch.Tensor | None, text_mask: torch.Tensor | None
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Token ids (B, L) and mask (B, L) -> embeddings (B, L, text_dim) through the nested encoder."""
-        if text_ids is None:
-            return None, None
-        if self.text_encoder is None:
-            raise ValueError("this world model has no text encoder (trained without text); pass no text")
-        if text_mask is None:
-            text_mask = torch.ones_like(text_ids, dtype=torch.bool)
-        return self.text_encoder(text_ids, text_mask)
+        return embed_text_ids(self.text_encoder, text_ids, text_mask)
 
     def forward(
         self,

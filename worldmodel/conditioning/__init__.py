@@ -2,7 +2,12 @@
 
 from worldmodel.conditioning.configuration_text import TextEncoderConfig
 from worldmodel.conditioning.factory import TEXT_ENCODERS, make_text_encoder
-from worldmodel.conditioning.text import StaticEmbeddingTextEncoder, T5TextEncoder, TextEncoder
+from worldmodel.conditioning.text import (
+    StaticEmbeddingTextEncoder,
+    T5TextEncoder,
+    TextEncoder,
+    embed_text_ids,
+)
 
 __all__ = [
     "TEXT_ENCODERS",
@@ -10,5 +15,6 @@ __all__ = [
     "T5TextEncoder",
     "TextEncoder",
     "TextEncoderConfig",
+    "embed_text_ids",
     "make_text_encoder",
 ]

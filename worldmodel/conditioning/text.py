@@ -180,3 +180,17 @@ class T5TextEncoder(TextEncoder):
         self._check(token_ids, mask)
         hidden = self.backbone(input_ids=token_ids, attention_mask=mask.long()).last_hidden_state
         return hidden * mask[..., None], mask  # (B, L, D)
+
+
+def embed_text_ids(
+    encoder: TextEncoder | None, text_ids: torch.Tensor | None, text_mask: torch.Tensor | None
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Token ids (B, L) and mask (B, L) -> embeddings (B, L, text_dim) through a world model's nested
+    encoder; no ids, no text. Shared by the diffusion and autoregressive world models."""
+    if text_ids is None:
+        return None, None
+    if encoder is None:
+        raise ValueError("this world model has no text encoder (trained without text); pass no text")
+    if text_mask is None:
+        text_mask = torch.ones_like(text_ids, dtype=torch.bool)
+    return encoder(text_ids, text_mask)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from worldmodel.conditioning import make_text_encoder
+from worldmodel.conditioning import embed_text_ids, make_text_encoder
 from worldmodel.diffusion.configuration_diffusion import DiffusionConfig
 from worldmodel.diffusion.denoiser import Denoiser, check_finite
 from worldmodel.diffusion.modeling_dit import DiT
@@ -39,13 +39,7 @@ class DiffusionWorldModel(nn.Module):
         self, text_ids: torch.Tensor | None, text_mask: torch.Tensor | None
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Token ids (B, L) and mask (B, L) -> embeddings (B, L, text_dim) through the nested encoder."""
-        if text_ids is None:
-            return None, None
-        if self.text_encoder is None:
-            raise ValueError("this world model has no text encoder (trained without text); pass no text")
-        if text_mask is None:
-            text_mask = torch.ones_like(text_ids, dtype=torch.bool)
-        return self.text_encoder(text_ids, text_mask)
+        return embed_text_ids(self.text_encoder, text_ids, text_mask)
 
     def forward(
         self,

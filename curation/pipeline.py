@@ -1,0 +1,417 @@
+"""``worldfm curate``: raw videos in, bucketed clip shards out, on Ray Data.
+
+The stages (``curation.stages``) stream one video at a time through Ray Data:
+
+    probe (tasks) -> split (actor pool) -> plan (tasks) -> transcode (tasks, one row per clip)
+
+and the driver collects the rows. A video is finished when all its clips (or its
+rejection) have come back; the driver then writes a ``done`` record for it into
+``<out>/.curate/``. Clips are staged there too, one mp4 + json per clip. When every
+input is done, the driver writes the shards from the staged clips in input order,
+``quarantine.jsonl``, and ``manifest.json`` last.
+
+Resume: a rerun with the same arguments skips every input with a ``done`` record and
+redoes the rest, overwriting their staged clips under the same names, so after any
+interruption (``kill -9`` included) the shards hold exactly the clips of an
+uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from curation.atomic import atomic_write_bytes
+from curation.quarantine import QUARANTINE, write_quarantine
+from curation.sample import ClipSample
+from curation.shards import MANIFEST, ShardWriter, load_manifest
+from curation.shots import ClipRules
+from curation.splitters import SPLITTERS
+from curation.stages import SplitStage, input_row, plan_stage, probe_stage, transcode_stage
+from curation.transcode import TranscodeConfig
+
+logger = logging.getLogger(__name__)
+
+WORK_DIR = ".curate"
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv")
+# Optional stages, in pipeline order; probe comes first and sharding last, always.
+STAGES = ("split", "transcode")
+REQUIRED_STAGES = ("transcode",)
+
+
+class CurateError(ValueError):
+    """The run cannot start or go on; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class CurateConfig:
+    """Everything that decides which clips a run produces (a resume must match it).
+
+    Attributes:
+        stages: optional stages to run, from ``STAGES``; without ``split`` each video
+            is one shot (still cut to ``max_clip_seconds``).
+        splitter: ``cascade`` (cheap scores + TransNetV2 where needed), ``transnetv2``
+            (the network on every frame) or ``pyscenedetect``.
+        min_clip_seconds / max_clip_seconds: the clip rules.
+        crf, preset, max_height, max_width: the transcode settings.
+        max_input_height / max_input_width: inputs over this are quarantined.
+        max_samples_per_shard: shard size.
+    """
+
+    stages: tuple[str, ...] = STAGES
+    splitter: str = "cascade"
+    min_clip_seconds: float = 2.0
+    max_clip_seconds: float = 60.0
+    crf: int = 18
+    preset: str = "fast"
+    max_height: int = 720
+    max_width: int = 1280
+    max_input_height: int = 4320
+    max_input_width: int = 7680
+    max_samples_per_shard: int = 256
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.stages if s not in STAGES]
+        if unknown:
+            raise CurateError(f"unknown stage(s) {unknown}; the stages are {', '.join(STAGES)}")
+        # Pipeline order whatever the order given, so equal selections resume each other.
+        object.__setattr__(self, "stages", tuple(s for s in STAGES if s in self.stages))
+        missing = [s for s in REQUIRED_STAGES if s not in self.stages]
+        if missing:
+            raise CurateError(f"--stages must include {', '.join(missing)}: shards hold encoded clips")
+        if self.splitter not in SPLITTERS:
+            raise CurateError(f"unknown splitter {self.splitter!r}; choose one of {', '.join(SPLITTERS)}")
+        if self.max_input_height < 16 or self.max_input_width < 16:
+            raise CurateError("the input resolution cap must be at least 16x16")
+        try:
+            self.rules()
+            self.transcode()
+        except ValueError as e:
+            raise CurateError(str(e)) from None
+
+    def rules(self) -> ClipRules:
+        return ClipRules(self.min_clip_seconds, self.max_clip_seconds)
+
+    def transcode(self) -> TranscodeConfig:
+        return TranscodeConfig(self.crf, self.preset, self.max_height, self.max_width)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """How the run uses the Ray cluster (does not change the clips, so a resume may differ)."""
+
+    split_actors: int = 1
+    fail_fast: bool = False
+
+
+@dataclass
+class CurateResult:
+    """What a run did: the manifest, and whether it found the run already complete."""
+
+    manifest: dict
+    out_dir: Path
+    already_complete: bool = False
+    resumed_inputs: int = 0
+    quarantined: list[dict] = field(default_factory=list)
+
+
+def find_inputs(spec: str) -> tuple[list[Path], Path]:
+    """The videos named by ``spec`` (a folder, searched recursively, a glob or a file) and their root."""
+    path = Path(spec)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+        root = path
+    elif path.is_file():
+        files, root = [path], path.parent
+    else:
+        files = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
+        root = Path(os.path.commonpath([str(p.parent) for p in files])) if files else Path(".")
+    if not files:
+        raise CurateError(
+            f"no videos in {spec!r}: pass a folder of videos ({', '.join(VIDEO_EXTENSIONS[:4])} ...), "
+            "a glob such as 'raw/**/*.mp4' (quoted) or a video file"
+        )
+    return files, root
+
+
+def source_id(path: Path, root: Path) -> str:
+    """A key-safe id, unique per input: the sanitised relative path plus a short hash of it."""
+    rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
+    stem = re.sub(r"[^A-Za-z0-9_]+", "_", rel.rsplit(".", 1)[0]).strip("_")[:48] or "video"
+    return f"{stem}_{hashlib.sha1(rel.encode()).hexdigest()[:8]}"
+
+
+def _fingerprint(config: CurateConfig, sources: Sequence[tuple[str, str]]) -> dict:
+    listing = "\n".join(f"{sid}\t{path}" for path, sid in sources)
+    fingerprint = {
+        "config": asdict(config),
+        "inputs": len(sources),
+        "inputs_sha1": hashlib.sha1(listing.encode()).hexdigest(),
+    }
+    # As json stores it (tuples become lists), so a stored fingerprint compares equal.
+    return json.loads(json.dumps(fingerprint))
+
+
+def _differences(a: dict, b: dict) -> list[str]:
+    keys = sorted(set(a["config"]) | set(b["config"]))
+    diffs = [k for k in keys if a["config"].get(k) != b["config"].get(k)]
+    if a["inputs_sha1"] != b["inputs_sha1"]:
+        diffs.append(f"the input videos ({a['inputs']} then, {b['inputs']} now)")
+    return diffs
+
+
+def _sum_into(total: dict, stats: dict) -> None:
+    for stage, counters in stats.items():
+        entry = total.setdefault(stage, {})
+        for name, value in counters.items():
+            entry[name] = round(entry.get(name, 0) + value, 6)
+
+
+def _remove_run(out: Path) -> None:
+    manifest = out / MANIFEST
+    if manifest.exists():
+        for entry in json.loads(manifest.read_text()).get("shards", []):
+            (out / entry["path"]).unlink(missing_ok=True)
+        manifest.unlink()
+    shutil.rmtree(out / WORK_DIR, ignore_errors=True)
+    (out / QUARANTINE).unlink(missing_ok=True)
+
+
+def _remove_stale_shards(out: Path) -> None:
+    """Shards of an interrupted shard-writing step; rewritten from the staged clips."""
+    for pattern in ("*/shard-*.tar", "*/shard-*.tar.tmp"):
+        for path in out.glob(pattern):
+            path.unlink()
+
+
+def _build_dataset(todo: list[dict], config: CurateConfig, resources: Resources, staging: Path):  # noqa: ANN202
+    import ray.data
+
+    ctx = ray.data.DataContext.get_current()
+    # The CLI shows one progress bar over videos; Ray Data's own bars and notices would interleave.
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    # One block per video: videos, not rows of a table, are the unit of parallel work.
+    ds = ray.data.from_items(todo, override_num_blocks=max(1, len(todo)))
+    ds = ds.map(
+        probe_stage,
+        fn_kwargs={"max_input_height": config.max_input_height, "max_input_width": config.max_input_width},
+    )
+    if "split" in config.stages:
+        ds = ds.map(
+            SplitStage,
+            fn_constructor_kwargs={"splitter": config.splitter},
+            compute=ray.data.ActorPoolStrategy(size=resources.split_actors),
+            num_cpus=1,
+        )
+    ds = ds.map(plan_stage, fn_kwargs={"rules": config.rules()})
+    return ds.flat_map(
+        transcode_stage,
+        fn_kwargs={"config": config.transcode(), "staging": str(staging), "splitter": _splitter_name(config)},
+    )
+
+
+def _splitter_name(config: CurateConfig) -> str:
+    return config.splitter if "split" in config.stages else "none"
+
+
+def _ensure_ray(address: str | None, num_cpus: int | None) -> bool:
+    """Connect to ``address`` or start a local Ray; returns whether this call started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    ray.init(
+        address=address,
+        num_cpus=None if address else num_cpus,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
+        configure_logging=False,
+    )
+    return True
+
+
+def curate(
+    inputs: str,
+    out_dir: str | os.PathLike,
+    config: CurateConfig = CurateConfig(),
+    *,
+    resources: Resources = Resources(),
+    overwrite: bool = False,
+    ray_address: str | None = None,
+    num_cpus: int | None = None,
+    progress: Callable[[dict], None] | None = None,
+) -> CurateResult:
+    """Curate the videos in ``inputs`` into shards in ``out_dir`` (module docstring).
+
+    Args:
+        inputs: a folder (searched recursively), a glob or one video.
+        overwrite: discard a previous run in ``out_dir`` (finished or not) first.
+        ray_address: join this Ray cluster; None uses the running Ray or starts a local one.
+        num_cpus: CPUs of a local Ray (default: all).
+        progress: called with each input's done record as it finishes.
+
+    Raises:
+        CurateError: bad arguments, an unfinished run with other arguments in ``out_dir``,
+            or (with ``resources.fail_fast``) the first input that had to be quarantined.
+    """
+    start = time.perf_counter()
+    out = Path(out_dir)
+    files, root = find_inputs(inputs)
+    # An output folder inside the input folder holds staged clips: they are not inputs.
+    files = [f for f in files if not f.resolve().is_relative_to(out.resolve())]
+    if not files:
+        raise CurateError(f"no videos in {inputs!r} outside the output folder {out}")
+    sources = [(str(p), source_id(p, root)) for p in files]
+    ids = [sid for _, sid in sources]
+    if len(set(ids)) != len(ids):
+        raise CurateError("two inputs map to the same source id; rename one of them")
+    fingerprint = _fingerprint(config, sources)
+    work = out / WORK_DIR
+    if overwrite:
+        _remove_run(out)
+    if (out / MANIFEST).exists():
+        manifest = load_manifest(out)
+        previous = manifest.get("stats", {}).get("run")
+        if previous is None or _differences(previous, fingerprint):
+            why = (
+                ", ".join(_differences(previous, fingerprint)) if previous else "it was not written by curate"
+            )
+            raise CurateError(
+                f"{out} already holds a finished shard set made differently ({why}); "
+                "pass --overwrite to replace it or choose another --out"
+            )
+        return CurateResult(manifest, out, already_complete=True)
+    run_file = work / "run.json"
+    if run_file.exists():
+        previous = json.loads(run_file.read_text())
+        diffs = _differences(previous, fingerprint)
+        if diffs:
+            raise CurateError(
+                f"{out} holds an unfinished run made with other arguments (differs in: {', '.join(diffs)}); "
+                "rerun with the same arguments to resume it, or pass --overwrite to start over"
+            )
+    atomic_write_bytes(run_file, json.dumps(fingerprint, indent=1).encode())
+    done_dir, staging = work / "done", work / "clips"
+    done_dir.mkdir(parents=True, exist_ok=True)
+    done = {sid for _, sid in sources if (done_dir / f"{sid}.json").exists()}
+    todo = [input_row(path, sid) for path, sid in sources if sid not in done]
+    logger.info("%d inputs, %d already done, %d to curate", len(sources), len(done), len(todo))
+    if progress is not None:
+        for sid in sorted(done):
+            progress(json.loads((done_dir / f"{sid}.json").read_text()))
+    if todo:
+        started = _ensure_ray(ray_address, num_cpus)
+        try:
+            _collect(
+                _build_dataset(todo, config, resources, staging), done_dir, resources.fail_fast, progress
+            )
+        finally:
+            if started:
+                import ray
+
+                ray.shutdown()
+    manifest, quarantined = _write_shards(out, sources, config, fingerprint, time.perf_counter() - start)
+    shutil.rmtree(work, ignore_errors=True)
+    return CurateResult(manifest, out, resumed_inputs=len(done), quarantined=quarantined)
+
+
+def _collect(dataset, done_dir: Path, fail_fast: bool, progress: Callable[[dict], None] | None) -> None:  # noqa: ANN001
+    """Gather clip rows per input; write each input's done record once all its rows are in."""
+    pending: dict[str, dict] = {}
+    for row in dataset.iter_rows():
+        entry = pending.setdefault(row["source_id"], {"record": None, "clips": {}})
+        if row["clip_index"] < 0:
+            entry["record"] = row
+        else:
+            entry["clips"][row["clip_index"]] = row
+        record = entry["record"]
+        if record is None or len(entry["clips"]) < record["num_clips"]:
+            continue
+        del pending[row["source_id"]]
+        clips = [entry["clips"][i] for i in sorted(entry["clips"])]
+        stats = json.loads(record["stats"])
+        for clip in clips:
+            _sum_into(stats, json.loads(clip["stats"]))
+        result = {
+            "source_id": record["source_id"],
+            "path": record["path"],
+            "ok": bool(record["ok"]),
+            "kind": record["kind"],
+            "reason": record["reason"],
+            "transitions": json.loads(record["transitions"]),
+            "stats": stats,
+            "clips": [
+                {"key": c["key"], "mp4": c["mp4"], "meta": json.loads(c["meta"]), "dropped": c["dropped"]}
+                for c in clips
+            ],
+        }
+        atomic_write_bytes(done_dir / f"{record['source_id']}.json", json.dumps(result).encode())
+        if progress is not None:
+            progress(result)
+        if fail_fast and not result["ok"]:
+            raise CurateError(
+                f"{result['path']}: {result['reason']} ({result['kind']}); stopped by --fail-fast. "
+                "Rerun without --fail-fast to quarantine it and go on (finished inputs are kept)"
+            )
+    if pending:
+        raise RuntimeError(
+            f"the pipeline ended with {len(pending)} input(s) incomplete, e.g. {next(iter(pending))}"
+        )
+
+
+def _write_shards(
+    out: Path, sources: Sequence[tuple[str, str]], config: CurateConfig, fingerprint: dict, seconds: float
+) -> tuple[dict, list[dict]]:
+    """Shards from the staged clips in input order, then quarantine.jsonl, then the manifest."""
+    _remove_stale_shards(out)
+    stages: dict = {}
+    dropped: dict[str, int] = {}
+    quarantined: list[dict] = []
+    num_clips = 0
+    writer = ShardWriter(out, max_samples_per_shard=config.max_samples_per_shard)
+    with writer:
+        for _, sid in sources:
+            record = json.loads((out / WORK_DIR / "done" / f"{sid}.json").read_text())
+            _sum_into(stages, record["stats"])
+            if not record["ok"]:
+                quarantined.append(record)
+                continue
+            for clip in record["clips"]:
+                if clip["dropped"]:
+                    dropped[clip["dropped"]] = dropped.get(clip["dropped"], 0) + 1
+                    continue
+                writer.write(ClipSample(clip["key"], Path(clip["mp4"]).read_bytes(), clip["meta"]))
+                num_clips += 1
+        too_short = int(stages.get("plan", {}).get("too_short", 0))
+        if too_short:
+            dropped["too_short"] = dropped.get("too_short", 0) + too_short
+        kinds: dict[str, int] = {}
+        for record in quarantined:
+            kinds[record["kind"]] = kinds.get(record["kind"], 0) + 1
+        write_quarantine(out, quarantined)
+        stats = {
+            "run": fingerprint,
+            "inputs": len(sources),
+            "inputs_curated": len(sources) - len(quarantined),
+            "clips": num_clips,
+            "quarantined": dict(sorted(kinds.items())),
+            "dropped": dict(sorted(dropped.items())),
+            "trimmed_transition_frames": int(stages.get("plan", {}).get("trimmed_frames", 0)),
+            "video_seconds": round(stages.get("probe", {}).get("video_seconds", 0.0), 3),
+            "clip_seconds": round(stages.get("transcode", {}).get("clip_seconds", 0.0), 3),
+            "stages": stages,
+            "wall_seconds_last_run": round(seconds, 3),
+        }
+        manifest = writer.close(stats)
+    return manifest, quarantined

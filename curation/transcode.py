@@ -1,0 +1,134 @@
+"""Clips out of a source video in one decoding pass, each re-encoded as H.264 yuv420p.
+
+The source is decoded once, resized on decode to the output size, and every frame
+goes to the encoder of the clip it belongs to, so memory holds one frame and one
+encoder, whatever the lengths of the source and its clips.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from curation.video_io import PathLike, iter_frames
+
+PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+)
+
+
+@dataclass(frozen=True)
+class TranscodeConfig:
+    """How clips are encoded.
+
+    Attributes:
+        crf: x264 constant rate factor (0 lossless .. 51 worst; 18 is visually lossless).
+        preset: x264 speed preset; slower presets give smaller files at the same quality.
+        max_height, max_width: clips larger than this are scaled down to fit, keeping
+            the aspect ratio; smaller ones keep their size.
+    """
+
+    crf: int = 18
+    preset: str = "fast"
+    max_height: int = 720
+    max_width: int = 1280
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.crf <= 51:
+            raise ValueError(f"crf must be in [0, 51], got {self.crf}")
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(PRESETS)}; got {self.preset!r}")
+        if self.max_height < 16 or self.max_width < 16:
+            raise ValueError(f"max resolution must be at least 16x16, got {self.max_width}x{self.max_height}")
+
+
+def output_size(height: int, width: int, config: TranscodeConfig) -> tuple[int, int]:
+    """``(H, W)`` of the clips of a ``height`` x ``width`` source: scaled down to fit, even sides."""
+    scale = min(1.0, config.max_height / height, config.max_width / width)
+    if scale == 1.0:
+        return height, width
+    return max(2, 2 * round(height * scale / 2)), max(2, 2 * round(width * scale / 2))
+
+
+class _ClipEncoder:
+    """An in-memory H.264 yuv420p MP4 encoder fed one ``uint8 (H, W, 3)`` frame at a time."""
+
+    def __init__(self, fps: float, height: int, width: int, config: TranscodeConfig) -> None:
+        self._buffer = io.BytesIO()
+        self._container = av.open(self._buffer, mode="w", format="mp4")
+        self._stream = self._container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        # yuv420p needs even sides: odd ones are padded by one replicated row / column.
+        self._pad = (height % 2, width % 2)
+        self._stream.height, self._stream.width = height + self._pad[0], width + self._pad[1]
+        self._stream.pix_fmt = "yuv420p"
+        # One thread: reproducible bytes, and the pipeline already runs one clip per core.
+        self._stream.codec_context.thread_count = 1
+        self._stream.options = {"crf": str(config.crf), "preset": config.preset}
+        self.num_frames = 0
+
+    def add(self, frame: np.ndarray) -> None:
+        if any(self._pad):
+            frame = np.pad(frame, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
+        image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        self._container.mux(self._stream.encode(image))
+        self.num_frames += 1
+
+    def finish(self) -> bytes:
+        self._container.mux(self._stream.encode())
+        self._container.close()
+        return self._buffer.getvalue()
+
+
+def transcode_clips(
+    path: PathLike,
+    clips: Sequence[tuple[int, int]],
+    *,
+    fps: float,
+    size: tuple[int, int],
+    config: TranscodeConfig,
+) -> Iterator[tuple[int, bytes, int]]:
+    """Encode the frame ranges ``clips`` (sorted, non-overlapping ``[start, end)``) of ``path``.
+
+    Args:
+        fps: the source's frame rate, kept by the clips.
+        size: ``(H, W)`` of the clips (``output_size``).
+
+    Yields:
+        ``(clip_index, mp4_bytes, num_frames)`` in clip order. A clip whose frames run
+        past the end of the decodable video is cut short there (and skipped if empty).
+    """
+    if any(b <= a for a, b in clips) or any(
+        b0 > a1 for (_, b0), (a1, _) in zip(clips, clips[1:], strict=False)
+    ):
+        raise ValueError(
+            f"clips must be sorted, non-empty and non-overlapping [start, end) ranges, got {clips}"
+        )
+    if not clips:
+        return
+    k = 0
+    encoder: _ClipEncoder | None = None
+    for index, frame in enumerate(iter_frames(path, size=size, end_frame=clips[-1][1])):
+        start, end = clips[k]
+        if index < start:
+            continue
+        if encoder is None:
+            encoder = _ClipEncoder(fps, size[0], size[1], config)
+        encoder.add(frame)
+        if index == end - 1:
+            yield k, encoder.finish(), encoder.num_frames
+            encoder, k = None, k + 1
+    if encoder is not None:
+        yield k, encoder.finish(), encoder.num_frames

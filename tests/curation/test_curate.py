@@ -1,0 +1,182 @@
+"""``worldfm curate`` end to end on Ray Data: shards, clip rules, quarantine, resume after ``kill -9``.
+
+All tests share the session's Ray (``ray_address`` in tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.cli import main
+from curation.pipeline import WORK_DIR, CurateConfig, CurateError, curate
+from curation.shards import load_manifest, read_samples
+from curation.video_io import read_video, write_video
+from tests.curation.bad_inputs import moving_video, write_bad_inputs
+
+FAST = CurateConfig(splitter="pyscenedetect")
+
+
+@pytest.fixture(scope="module")
+def curated(footage: tuple[Path, dict], ray_address: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The labelled footage curated with the default splitter (the cascade)."""
+    out = tmp_path_factory.mktemp("curated")
+    curate(str(footage[0]), out, CurateConfig())
+    return out
+
+
+def _samples(out: Path) -> dict[str, tuple[dict, bytes]]:
+    return {s["key"]: (s["meta"], s["frames"]) for s in read_samples(out, decode_video=False)}
+
+
+def test_curated_shards_read_back_with_the_clip_contract(curated: Path, footage: tuple[Path, dict]) -> None:
+    manifest = load_manifest(curated)
+    samples = list(read_samples(curated))
+    stats = manifest["stats"]
+    assert len(samples) == manifest["num_samples"] == stats["clips"] > 0
+    assert stats["inputs"] == 2 and stats["quarantined"] == {}
+    assert sum(b["num_samples"] for b in manifest["buckets"].values()) == len(samples)
+    for stage in ("probe", "split", "plan", "transcode"):
+        assert stats["stages"][stage]["inputs"] == 2 and stats["stages"][stage]["seconds"] >= 0
+    assert stats["stages"]["split"]["frames"] == sum(v["num_frames"] for v in footage[1].values())
+    for s in samples:
+        meta = s["meta"]
+        assert s["frames"].shape == (meta["num_frames"], meta["height"], meta["width"], 3)
+        assert meta["end_s"] - meta["start_s"] == pytest.approx(meta["num_frames"] / meta["fps"], abs=1e-4)
+        assert Path(meta["source"]).name in footage[1]
+        height, width = meta["height"], meta["width"]
+        assert s["shard"].split("/")[-2].startswith(f"{height}x{width}_")
+    assert not (curated / WORK_DIR).exists()
+
+
+def test_clips_under_two_seconds_are_dropped_and_counted(curated: Path) -> None:
+    stats = load_manifest(curated)["stats"]
+    assert stats["dropped"]["too_short"] >= 1
+    for meta, _ in _samples(curated).values():
+        assert meta["num_frames"] / meta["fps"] >= 2.0
+
+
+def test_clips_hold_no_frame_of_a_labelled_dissolve_or_fade(
+    curated: Path, footage: tuple[Path, dict]
+) -> None:
+    labels = footage[1]
+    checked = 0
+    for meta, _ in _samples(curated).values():
+        first, last = meta["source_frames"]
+        for t in labels[Path(meta["source"]).name]["transitions"]:
+            blended = set(range(t["start"] + 1, t["end"]))
+            assert not blended & set(range(first, last)), (meta, t)
+            checked += len(blended)
+    assert checked > 0
+
+
+def test_a_150_second_shot_becomes_three_clips(tmp_path: Path, ray_address: str) -> None:
+    write_video(tmp_path / "in" / "long.mp4", moving_video(150 * 8, 16, 16), 8.0, crf=30)
+    # Stage selection: without "split" the whole video is one shot.
+    manifest = curate(str(tmp_path / "in"), tmp_path / "out", CurateConfig(stages=("transcode",))).manifest
+    assert (
+        "split" not in manifest["stats"]["stages"] and manifest["stats"]["stages"]["transcode"]["clips"] == 3
+    )
+    metas = sorted((m for m, _ in _samples(tmp_path / "out").values()), key=lambda m: m["start_s"])
+    assert [(m["start_s"], m["end_s"]) for m in metas] == [(0.0, 50.0), (50.0, 100.0), (100.0, 150.0)]
+    assert list(manifest["buckets"]) == ["16x16_30-60s"]
+
+
+def test_bad_inputs_are_quarantined_while_good_ones_come_out(
+    tmp_path: Path, ray_address: str, capsys: pytest.CaptureFixture
+) -> None:
+    expected = write_bad_inputs(tmp_path / "in")
+    write_video(tmp_path / "in" / "good.mp4", moving_video(72), 24.0)
+    argv = ["curate", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--splitter", "pyscenedetect"]
+    assert main([*argv, "--max-input-resolution", "48x48", "--no-progress"]) == 0
+    summary = capsys.readouterr().out
+    assert f"quarantined {len(expected)}" in summary and "curated 7 videos" in summary
+    lines = [json.loads(line) for line in (tmp_path / "out" / "quarantine.jsonl").read_text().splitlines()]
+    assert {Path(r["path"]).name: r["kind"] for r in lines} == expected
+    assert all(r["reason"] for r in lines)
+    metas = [m for m, _ in _samples(tmp_path / "out").values()]
+    assert [Path(m["source"]).name for m in metas] == ["good.mp4"] and metas[0]["num_frames"] == 72
+    assert load_manifest(tmp_path / "out")["stats"]["quarantined"] == {
+        k: 1 for k in sorted(expected.values())
+    }
+
+
+def test_fail_fast_stops_at_the_first_bad_input(
+    tmp_path: Path, ray_address: str, capsys: pytest.CaptureFixture
+) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "empty.mp4").write_bytes(b"")
+    argv = ["curate", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--fail-fast", "--no-progress"]
+    assert main([*argv, "--splitter", "pyscenedetect"]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("worldfm curate: error: ") and "empty.mp4" in last and "--fail-fast" in last
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def _inputs_for_resume(folder: Path, count: int = 6) -> None:
+    for i in range(count):
+        write_video(folder / f"v{i}.mp4", moving_video(120, 64, 64, seed=i), 24.0)
+
+
+def test_resume_after_kill_gives_exactly_the_uninterrupted_clip_set(tmp_path: Path, ray_address: str) -> None:
+    _inputs_for_resume(tmp_path / "in")
+    reference = curate(str(tmp_path / "in"), tmp_path / "ref", FAST).manifest
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "app.cli", "curate", str(tmp_path / "in"), "--out", str(out)]
+    argv += ["--splitter", "pyscenedetect", "--ray-address", ray_address, "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    log = (tmp_path / "stderr.txt").open("wb")
+    proc = subprocess.Popen(argv, env=env, cwd=Path(__file__).parents[2], stderr=log)
+    done = out / WORK_DIR / "done"
+    deadline = time.monotonic() + 120
+    while not any(done.glob("*.json")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished_before_kill = len(list(done.glob("*.json")))
+    log.close()
+    assert proc.returncode == -signal.SIGKILL, (tmp_path / "stderr.txt").read_text()[-3000:]
+    assert not (out / "manifest.json").exists() and 1 <= finished_before_kill < 6
+    result = curate(str(tmp_path / "in"), out, FAST)
+    assert result.resumed_inputs == finished_before_kill
+    resumed, uninterrupted = _samples(out), _samples(tmp_path / "ref")
+    assert sorted(resumed) == sorted(uninterrupted)
+    for key, (meta, data) in uninterrupted.items():
+        assert resumed[key][0] == meta
+        # The same frames; not byte for byte, as libx264 here does not reproduce its bytes run to run.
+        again, mine = read_video(resumed[key][1])[0].astype(int), read_video(data)[0].astype(int)
+        assert again.shape == mine.shape and np.abs(again - mine).mean() < 1.0, key
+    strip = lambda m: [(s["path"], s["num_samples"]) for s in m["shards"]]  # noqa: E731
+    assert strip(result.manifest) == strip(reference) and result.manifest["stats"]["clips"] == 6
+
+
+def test_stage_selection_is_checked() -> None:
+    with pytest.raises(CurateError, match="unknown stage"):
+        CurateConfig(stages=("split", "transcode", "sharpen"))
+    with pytest.raises(CurateError, match="must include transcode"):
+        CurateConfig(stages=("split",))
+    assert CurateConfig(stages=("transcode", "split")).stages == ("split", "transcode")
+
+
+def test_rerun_of_a_finished_run_is_a_no_op_and_other_arguments_are_refused(
+    tmp_path: Path, ray_address: str
+) -> None:
+    _inputs_for_resume(tmp_path / "in", count=1)
+    first = curate(str(tmp_path / "in"), tmp_path / "out", FAST)
+    again = curate(str(tmp_path / "in"), tmp_path / "out", FAST)
+    assert again.already_complete and again.manifest == first.manifest
+    with pytest.raises(CurateError, match="--overwrite"):
+        curate(str(tmp_path / "in"), tmp_path / "out", CurateConfig(splitter="pyscenedetect", crf=30))
+    redone = curate(
+        str(tmp_path / "in"), tmp_path / "out", CurateConfig(splitter="pyscenedetect", crf=30), overwrite=True
+    )
+    assert not redone.already_complete and redone.manifest["stats"]["run"]["config"]["crf"] == 30
+    assert np.isfinite(redone.manifest["stats"]["clip_seconds"])
