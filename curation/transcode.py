@@ -76,7 +76,12 @@ class _ClipEncoder:
         self._stream.pix_fmt = "yuv420p"
         # One thread: reproducible bytes, and the pipeline already runs one clip per core.
         self._stream.codec_context.thread_count = 1
-        self._stream.options = {"crf": str(config.crf), "preset": config.preset}
+        # cpu-independent: see curation.video_io.encode_video (SIMD x264 is not reproducible).
+        self._stream.options = {
+            "crf": str(config.crf),
+            "preset": config.preset,
+            "x264-params": "cpu-independent=1",
+        }
         self.num_frames = 0
 
     def add(self, frame: np.ndarray) -> None:

@@ -235,7 +235,10 @@ def encode_video(frames: np.ndarray, fps: float, *, crf: int = 18, preset: str =
         stream.pix_fmt = "yuv420p"
         # One thread keeps encodes reproducible byte for byte and polite on 2 cores.
         stream.codec_context.thread_count = 1
-        stream.options = {"crf": str(crf), "preset": preset}
+        # cpu-independent: x264's SIMD macroblock-tree propagation (AVX-512 at least) reads
+        # uninitialised heap memory on small frames, so identical frames gave different bytes
+        # from call to call; this uses the C versions, the same output on every CPU.
+        stream.options = {"crf": str(crf), "preset": preset, "x264-params": "cpu-independent=1"}
         for i in range(t):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frames[i]), format="rgb24")
             container.mux(stream.encode(frame))

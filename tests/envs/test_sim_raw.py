@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -15,6 +18,17 @@ from envs.sim.text_overlay import KINDS, burn_overlays, plan_overlay
 # Seed 48 plans cuts, a dissolve, a static stretch, Fetch shots and overlays in two ~3 s videos.
 KWARGS = {"seed": 48, "size": 32, "min_seconds": 2.5, "max_seconds": 3.5, "long_fraction": 0.0}
 SHOTS = (0.5, 1.5)
+REPO = Path(__file__).resolve().parents[2]
+# Writes video 0 twice in one fresh process (the first call there and a later one) and prints
+# each file's sha256, so a test can compare the two calls and the calls of two processes.
+FRESH_PROCESS_SCRIPT = f"""
+import hashlib, pathlib, sys
+from envs.sim.raw import write_raw_footage
+for call in range(2):
+    out = pathlib.Path(sys.argv[1]) / str(call)
+    write_raw_footage(out, 1, shot_seconds={SHOTS!r}, **{KWARGS!r})
+    print(hashlib.sha256((out / "raw_0000.mp4").read_bytes()).hexdigest())
+"""
 
 
 def _decode(path: Path) -> np.ndarray:
@@ -97,6 +111,31 @@ def test_raw_same_seed_same_video(footage: tuple[Path, dict], tmp_path: Path) ->
     again = json.loads(write_raw_footage(tmp_path, 1, shot_seconds=SHOTS, **KWARGS).read_text())
     assert again["videos"]["raw_0000.mp4"] == labels["videos"]["raw_0000.mp4"]
     np.testing.assert_array_equal(_decode(tmp_path / "raw_0000.mp4"), _decode(out / "raw_0000.mp4"))
+
+
+def test_raw_first_call_in_a_fresh_process_matches_later_calls_and_processes(tmp_path: Path) -> None:
+    # Within one pytest process the heap is already warm, so only fresh processes show whether the
+    # first call differs. The second process fills fresh heap blocks with a byte pattern
+    # (glibc's MALLOC_PERTURB_): a video must not depend on memory contents left uninitialised.
+    hashes = []
+    for run, perturb in enumerate((None, "165")):
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        env.pop("MALLOC_PERTURB_", None)
+        if perturb is not None:
+            env["MALLOC_PERTURB_"] = perturb
+        proc = subprocess.run(
+            [sys.executable, "-c", FRESH_PROCESS_SCRIPT, str(tmp_path / str(run))],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        hashes.append(proc.stdout.split())
+    assert [len(h) for h in hashes] == [2, 2]
+    assert hashes[0][0] == hashes[0][1], "the first call in a fresh process differs from a later call"
+    assert hashes[1] == hashes[0], "the video depends on the process's heap contents"
 
 
 def test_raw_resume_keeps_finished_videos(footage: tuple[Path, dict]) -> None:
