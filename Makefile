@@ -78,7 +78,11 @@ tokenizer-checkpoints: setup
 	$(VENV)/bin/worldfm train tokenizer --config DV4x8x8-small --data data/fetch64 --out $(RUNS)/dv4x8x8-fetch64-ft \
 	    --init-from $(RUNS)/dv4x8x8-fetch64 --steps 2400 --batch-size 8 --lr 1e-3 --warmup 100 --ema 0.999 \
 	    --eval-every 400 --save-every 100 --log-every 50
-	for run in ci8x8-fetch64 cv4x8x8-fetch64 dv4x8x8-fetch64; do \
+	# The discrete image tokenizer of the autoregressive world model, from the CI8x8 weights.
+	$(VENV)/bin/worldfm train tokenizer --config DI8x8-small --data data/fetch64 --out $(RUNS)/di8x8-fetch64 \
+	    --init-from $(RUNS)/ci8x8-fetch64-mse --steps 4000 --batch-size 16 --lr 1e-3 --warmup 200 --ema 0.999 \
+	    --eval-every 1000 --save-every 250 --log-every 50
+	for run in ci8x8-fetch64 cv4x8x8-fetch64 dv4x8x8-fetch64 di8x8-fetch64; do \
 	    src=$$run; [ $$run = ci8x8-fetch64 ] && src=ci8x8-fetch64-mse; [ $$run = dv4x8x8-fetch64 ] && src=dv4x8x8-fetch64-ft; \
 	    mkdir -p checkpoints/tokenizer-$$run/logs && \
 	    cp $(RUNS)/$$src/config.json $(RUNS)/$$src/model.safetensors checkpoints/tokenizer-$$run/ && \
@@ -106,6 +110,19 @@ world-model-checkpoints: setup
 	    $(PY) -c "from worldmodel import hub; d='checkpoints/$$run'; \
 	        hub.update_section(d, 'world_model', {'tokenizer': '../tokenizer-ci8x8-fetch64'}); hub.store_half(d)"; \
 	done
-	$(VENV)/bin/worldfm eval wfm --ckpt checkpoints/fetchpush-wm-dit --clips 32 --horizon 16 --steps 1 2 4 8 --card
-	$(VENV)/bin/worldfm eval wfm --ckpt checkpoints/fetch-t2w-dit --clips 32 --horizon 16 --steps 1 4 --card
-	$(VENV)/bin/worldfm train reward --wfm checkpoints/fetchpush-wm-dit --data data/fetch64 --arch conv --hidden 64 --steps 3000
+	$(VENV)/bin/worldfm eval wfm --ckpt checkpoints/fetchpush-wm-dit --clips 32 --horizon 16 --steps 1 4 \
+	    --precision fp32 bf16 --card
+	$(VENV)/bin/worldfm eval wfm --ckpt checkpoints/fetch-t2w-dit --clips 32 --horizon 16 --steps 1 4 \
+	    --precision fp32 bf16 --card
+	$(VENV)/bin/worldfm train reward --wfm checkpoints/fetchpush-wm-dit --data data/fetch64 --arch conv --hidden 64 \
+	    --steps 3000 --progress --imagined-horizon 16 --imagined-stride 8
+	# The autoregressive model: a GPT over the discrete image tokenizer's FSQ tokens.
+	OMP_NUM_THREADS=1 $(VENV)/bin/worldfm train ar --tokenizer checkpoints/tokenizer-di8x8-fetch64 --data data/fetch64 \
+	    --out $(RUNS)/fetchpush-wm-ar --gpt GPT-XS --actions --context-frames 2 --steps 3500 --batch-size 16 --lr 1e-3 \
+	    --warmup 200 --ema 0.999 --eval-every 700 --save-every 250 --log-every 50
+	mkdir -p checkpoints/fetchpush-wm-ar/logs && \
+	    cp $(RUNS)/fetchpush-wm-ar/config.json $(RUNS)/fetchpush-wm-ar/model.safetensors checkpoints/fetchpush-wm-ar/ && \
+	    cp $(RUNS)/fetchpush-wm-ar/logs/metrics.csv checkpoints/fetchpush-wm-ar/logs/ && \
+	    $(PY) -c "from worldmodel import hub; d='checkpoints/fetchpush-wm-ar'; \
+	        hub.update_section(d, 'world_model', {'tokenizer': '../tokenizer-di8x8-fetch64'})"
+	$(VENV)/bin/worldfm eval wfm --ckpt checkpoints/fetchpush-wm-ar --clips 32 --horizon 16 --precision fp32 bf16 --card

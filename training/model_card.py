@@ -119,6 +119,29 @@ def tokenizer_card(ckpt: str | Path, result: dict, *, data: list[str], eval_comm
     return "\n".join(lines) + "\n"
 
 
+def _network_line(payload: dict, params: float) -> str:
+    """What kind of world model a checkpoint holds, for the first line of its card."""
+    cfg = payload["config"]
+    if payload.get("kind") == "autoregressive":
+        gpt = cfg["gpt"]
+        return (
+            f"An autoregressive world model ({payload.get('model')}, a GPT over FSQ tokens: hidden "
+            f"{gpt['hidden']}, depth {gpt['depth']}, {params:.2f}M parameters)"
+        )
+    dit = cfg["dit"]
+    return (
+        f"A diffusion world model ({payload.get('model')}, EDM + DiT: hidden {dit['hidden']}, depth "
+        f"{dit['depth']}, {params:.2f}M parameters)"
+    )
+
+
+def _sampling(payload: dict, result: dict) -> str:
+    if payload.get("kind") == "autoregressive":
+        cfg = payload["config"]
+        return f"temperature {cfg.get('temperature')}, top-k {cfg.get('top_k')}, top-p {cfg.get('top_p')}"
+    return f"{result['steps']} sampler steps"
+
+
 def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[dict] | None = None) -> str:
     """Markdown model card of a world-model checkpoint from its config and an ``evaluate_wfm`` result.
 
@@ -127,7 +150,6 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[d
     payload = hub.read_config(ckpt)
     training, world, cfg = payload.get("training", {}), payload.get("world_model", {}), payload["config"]
     train_cfg = training.get("config", {})
-    dit = cfg["dit"]
     model = hub.load(ckpt)
     params = sum(p.numel() for p in model.parameters()) / 1e6
     wall = training.get("wall_time_s")
@@ -140,8 +162,7 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[d
     lines = [
         f"# {Path(ckpt).name}",
         "",
-        f"A diffusion world model ({payload.get('model')}, EDM + DiT: hidden {dit['hidden']}, depth "
-        f"{dit['depth']}, {params:.2f}M parameters) on the latents of `{world.get('tokenizer')}`, "
+        f"{_network_line(payload, params)} on the latents of `{world.get('tokenizer')}`, "
         f"{size[0]}x{size[1]} frames; conditioned on {', '.join(conditioning)}; "
         f"{world.get('context_frames')} context frames.",
         "",
@@ -169,7 +190,7 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[d
         "",
         f"`{eval_command}`",
         "",
-        f"| {result['clips']} rollouts of {result['horizon']} frames, {result['steps']} sampler steps, "
+        f"| {result['clips']} rollouts of {result['horizon']} frames, {_sampling(payload, result)}, "
         f"{result.get('precision', 'fp32')} | world model | copy last frame |",
         "|---|---:|---:|",
         f"| PSNR (dB) | {result['psnr']:.2f} | {result['copy_last_psnr']:.2f} |",

@@ -94,8 +94,11 @@ def test_ar_checkpoint_has_the_identity_norm_and_reports_eval_against_copying(tr
 
 def test_eval_wfm_scores_an_ar_checkpoint(trained: dict, capsys) -> None:
     args = ["eval", "wfm", "--ckpt", str(trained["robot"]), "--data", str(trained["shards"])]
-    assert main([*args, "--clips", "2", "--horizon", "2"]) == 0
+    assert main([*args, "--clips", "2", "--horizon", "2", "--card"]) == 0
     assert "copy last frame" in capsys.readouterr().out
+    card = (trained["robot"] / "MODEL_CARD.md").read_text()
+    assert "An autoregressive world model" in card and "GPT over FSQ tokens" in card
+    assert "temperature" in card and "sampler steps" not in card
 
 
 def test_ar_text_model_generates_from_text_alone_and_continues_video(trained: dict) -> None:
