@@ -579,6 +579,8 @@ CURATE_EXAMPLES = """examples:
   worldfm curate 'footage/**/*.mov' --out shards --splitter pyscenedetect --max-resolution 640x360
   worldfm curate data/raw --out shards --stages transcode   # no shot splitting: whole videos, cut to 60 s
   worldfm curate data/raw --out shards --ray-address auto   # join a running Ray cluster
+  worldfm curate data/raw --out shards --stages split,transcode,motion,quality,embed,dedup \\
+      --min-motion 0.02 --min-quality 0.05 --dedup-threshold 0.97
   worldfm eval shots --labels data/raw/labels.json --splitter cascade transnetv2 pyscenedetect
 """
 
@@ -601,6 +603,8 @@ def cmd_curate(args: argparse.Namespace) -> int:
 
     # One progress bar over videos: Ray Data's notices about its own bars would interleave with it.
     logging.getLogger("ray.data").setLevel(logging.ERROR)
+    # faiss (dedup) announces at INFO which CPU build it loaded.
+    logging.getLogger("faiss").setLevel(logging.WARNING)
     start = time.perf_counter()
     try:
         config = CurateConfig(
@@ -615,6 +619,12 @@ def cmd_curate(args: argparse.Namespace) -> int:
             max_input_height=args.max_input_resolution[0],
             max_input_width=args.max_input_resolution[1],
             max_samples_per_shard=args.shard_size,
+            min_motion=args.min_motion,
+            min_quality=args.min_quality,
+            quality_weights=args.quality_weights or "",
+            embedder=args.embedder,
+            dedup_threshold=args.dedup_threshold,
+            dedup_clusters=args.dedup_clusters,
         )
         if args.split_actors < 1:
             raise CurateError(f"--split-actors must be >= 1, got {args.split_actors}")
@@ -649,6 +659,12 @@ def cmd_curate(args: argparse.Namespace) -> int:
         f"quarantined {quarantined}"
         + (f" ({kinds}; see {Path(args.out) / 'quarantine.jsonl'})" if quarantined else "")
         + (f"; resumed, {result.resumed_inputs} videos were already done" if result.resumed_inputs else "")
+        + (
+            f"; dedup removed {stats['dedup']['removed']} of {stats['dedup']['clips']} clips "
+            f"({stats['dedup']['share_removed']:.1%})"
+            if "dedup" in stats
+            else ""
+        )
     )
     return 0
 
@@ -768,7 +784,10 @@ def build_parser() -> argparse.ArgumentParser:
         "default), transnetv2 (the network on every frame), pyscenedetect (cuts only)",
     )
     cur.add_argument(
-        "--stages", default="split,transcode", help="comma-separated stages to run (transcode is required)"
+        "--stages",
+        default="split,transcode",
+        help="comma-separated stages to run: split, transcode (required), motion, quality, embed, "
+        "dedup (needs embed)",
     )
     cur.add_argument("--min-clip-seconds", type=float, default=2.0, help="shorter shots are dropped")
     cur.add_argument("--max-clip-seconds", type=float, default=60.0, help="longer shots are cut into pieces")
@@ -784,6 +803,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="WxH over which inputs are quarantined (either orientation)",
     )
     cur.add_argument("--shard-size", type=int, default=256, help="clips per shard at most")
+    cur.add_argument(
+        "--min-motion",
+        type=float,
+        default=0.0,
+        help="motion: drop clips whose median optical-flow speed (half-frames per second) is below this "
+        "(0.02 separates still shots); 0 keeps all, labelled",
+    )
+    cur.add_argument(
+        "--min-quality",
+        type=float,
+        default=0.0,
+        help="quality: drop clips whose no-reference score (0..1) is below this; 0 keeps all, scored",
+    )
+    cur.add_argument(
+        "--quality-weights",
+        default=None,
+        help="quality: a local TorchScript quality predictor whose score replaces the no-reference one",
+    )
+    cur.add_argument(
+        "--embedder",
+        default="tokenizer",
+        help="clip embedder of the embed stage: tokenizer (the shipped CI8x8), tokenizer:<checkpoint dir> "
+        "or hf:<local Hugging Face video model dir>",
+    )
+    cur.add_argument(
+        "--dedup-threshold",
+        type=float,
+        default=0.97,
+        help="dedup: clips at or above this embedding cosine are duplicates (the best copy is kept)",
+    )
+    cur.add_argument("--dedup-clusters", type=int, default=0, help="dedup: k-means clusters (0: sqrt(clips))")
     cur.add_argument("--split-actors", type=int, default=1, help="shot-splitter actors (one model each)")
     cur.add_argument("--ray-address", default=None, help="join this Ray cluster ('auto', 'ray://host:10001')")
     cur.add_argument("--cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")

@@ -3,11 +3,13 @@
 The stages (``curation.stages``) stream one video at a time through Ray Data:
 
     probe (tasks) -> split (actor pool) -> plan (tasks) -> transcode (tasks, one row per clip)
+    -> motion, quality, embed (tasks, clip stages: json fields, drops)
 
 and the driver collects the rows. A video is finished when all its clips (or its
 rejection) have come back; the driver then writes a ``done`` record for it into
 ``<out>/.curate/``. Clips are staged there too, one mp4 + json per clip. When every
-input is done, the driver writes the shards from the staged clips in input order,
+input is done, the driver writes the shards from the staged clips in input order
+(after ``dedup``, a global step over every clip's embedding, when selected),
 ``quarantine.jsonl``, and ``manifest.json`` last.
 
 Resume: a rerun with the same arguments skips every input with a ``done`` record and
@@ -26,17 +28,32 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from curation.atomic import atomic_write_bytes
+from curation.dedup import DedupConfig, semantic_dedup
+from curation.embeddings import EmbedderError, check_embedder_spec
+from curation.motion import MotionConfig
+from curation.quality import QualityConfig
 from curation.quarantine import QUARANTINE, write_quarantine
 from curation.sample import ClipSample
 from curation.shards import MANIFEST, ShardWriter, load_manifest
 from curation.shots import ClipRules
 from curation.splitters import SPLITTERS
-from curation.stages import SplitStage, input_row, plan_stage, probe_stage, transcode_stage
+from curation.stages import (
+    SplitStage,
+    embed_stage,
+    input_row,
+    motion_stage,
+    plan_stage,
+    probe_stage,
+    quality_stage,
+    transcode_stage,
+)
 from curation.transcode import TranscodeConfig
 
 logger = logging.getLogger(__name__)
@@ -44,8 +61,12 @@ logger = logging.getLogger(__name__)
 WORK_DIR = ".curate"
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv")
 # Optional stages, in pipeline order; probe comes first and sharding last, always.
-STAGES = ("split", "transcode")
+STAGES = ("split", "transcode", "motion", "quality", "embed", "dedup")
 REQUIRED_STAGES = ("transcode",)
+# What a run does unless told otherwise: the clip filters and dedup are opt-in.
+DEFAULT_STAGES = ("split", "transcode")
+# Stages that need another one before them.
+STAGE_NEEDS = {"dedup": "embed"}
 
 
 class CurateError(ValueError):
@@ -57,17 +78,24 @@ class CurateConfig:
     """Everything that decides which clips a run produces (a resume must match it).
 
     Attributes:
-        stages: optional stages to run, from ``STAGES``; without ``split`` each video
-            is one shot (still cut to ``max_clip_seconds``).
+        stages: optional stages to run, from ``STAGES`` (default ``DEFAULT_STAGES``); without
+            ``split`` each video is one shot (still cut to ``max_clip_seconds``).
         splitter: ``cascade`` (cheap scores + TransNetV2 where needed), ``transnetv2``
             (the network on every frame) or ``pyscenedetect``.
         min_clip_seconds / max_clip_seconds: the clip rules.
         crf, preset, max_height, max_width: the transcode settings.
         max_input_height / max_input_width: inputs over this are quarantined.
         max_samples_per_shard: shard size.
+        min_motion: ``motion`` drops clips whose median flow speed (half-frames per second)
+            is below this; 0 keeps all.
+        min_quality: ``quality`` drops clips whose score (0..1) is below this; 0 keeps all.
+        quality_weights: optional local TorchScript quality predictor whose score replaces the
+            no-reference one (``curation.quality.load_learned_quality``).
+        embedder: the clip embedder of ``embed`` (``curation.embeddings.make_embedder``).
+        dedup_threshold / dedup_clusters: ``curation.dedup.DedupConfig``.
     """
 
-    stages: tuple[str, ...] = STAGES
+    stages: tuple[str, ...] = DEFAULT_STAGES
     splitter: str = "cascade"
     min_clip_seconds: float = 2.0
     max_clip_seconds: float = 60.0
@@ -78,6 +106,12 @@ class CurateConfig:
     max_input_height: int = 4320
     max_input_width: int = 7680
     max_samples_per_shard: int = 256
+    min_motion: float = 0.0
+    min_quality: float = 0.0
+    quality_weights: str = ""
+    embedder: str = "tokenizer"
+    dedup_threshold: float = DedupConfig.threshold
+    dedup_clusters: int = DedupConfig.clusters
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.stages if s not in STAGES]
@@ -88,6 +122,23 @@ class CurateConfig:
         missing = [s for s in REQUIRED_STAGES if s not in self.stages]
         if missing:
             raise CurateError(f"--stages must include {', '.join(missing)}: shards hold encoded clips")
+        for stage, needed in STAGE_NEEDS.items():
+            if stage in self.stages and needed not in self.stages:
+                raise CurateError(f"--stages {stage} needs {needed} too (add {needed} to --stages)")
+        if self.min_motion < 0:
+            raise CurateError(f"--min-motion must be >= 0, got {self.min_motion}")
+        if not 0 <= self.min_quality <= 1:
+            raise CurateError(f"--min-quality must be in [0, 1], got {self.min_quality}")
+        if self.quality_weights and not Path(self.quality_weights).is_file():
+            raise CurateError(
+                f"--quality-weights {self.quality_weights} not found; pass a local TorchScript file "
+                "(nothing is downloaded)"
+            )
+        if "embed" in self.stages:
+            try:
+                check_embedder_spec(self.embedder)
+            except EmbedderError as e:
+                raise CurateError(f"--embedder: {e}") from None
         if self.splitter not in SPLITTERS:
             raise CurateError(f"unknown splitter {self.splitter!r}; choose one of {', '.join(SPLITTERS)}")
         if self.max_input_height < 16 or self.max_input_width < 16:
@@ -95,6 +146,7 @@ class CurateConfig:
         try:
             self.rules()
             self.transcode()
+            self.dedup()
         except ValueError as e:
             raise CurateError(str(e)) from None
 
@@ -103,6 +155,9 @@ class CurateConfig:
 
     def transcode(self) -> TranscodeConfig:
         return TranscodeConfig(self.crf, self.preset, self.max_height, self.max_width)
+
+    def dedup(self) -> DedupConfig:
+        return DedupConfig(threshold=self.dedup_threshold, clusters=self.dedup_clusters)
 
 
 @dataclass(frozen=True)
@@ -214,10 +269,24 @@ def _build_dataset(todo: list[dict], config: CurateConfig, resources: Resources,
             num_cpus=1,
         )
     ds = ds.map(plan_stage, fn_kwargs={"rules": config.rules()})
-    return ds.flat_map(
+    ds = ds.flat_map(
         transcode_stage,
         fn_kwargs={"config": config.transcode(), "staging": str(staging), "splitter": _splitter_name(config)},
     )
+    if "motion" in config.stages:
+        ds = ds.map(motion_stage, fn_kwargs={"config": MotionConfig(), "min_speed": config.min_motion})
+    if "quality" in config.stages:
+        ds = ds.map(
+            quality_stage,
+            fn_kwargs={
+                "config": QualityConfig(),
+                "min_score": config.min_quality,
+                "learned": config.quality_weights,
+            },
+        )
+    if "embed" in config.stages:
+        ds = ds.map(embed_stage, fn_kwargs={"embedder": config.embedder})
+    return ds
 
 
 def _splitter_name(config: CurateConfig) -> str:
@@ -352,7 +421,13 @@ def _collect(dataset, done_dir: Path, fail_fast: bool, progress: Callable[[dict]
             "transitions": json.loads(record["transitions"]),
             "stats": stats,
             "clips": [
-                {"key": c["key"], "mp4": c["mp4"], "meta": json.loads(c["meta"]), "dropped": c["dropped"]}
+                {
+                    "key": c["key"],
+                    "mp4": c["mp4"],
+                    "meta": json.loads(c["meta"]),
+                    "dropped": c["dropped"],
+                    "embedding": json.loads(c["embedding"]),
+                }
                 for c in clips
             ],
         }
@@ -375,24 +450,38 @@ def _write_shards(
 ) -> tuple[dict, list[dict]]:
     """Shards from the staged clips in input order, then quarantine.jsonl, then the manifest."""
     _remove_stale_shards(out)
+    done_dir = out / WORK_DIR / "done"
+
+    def records() -> Iterator[dict]:
+        # Read again for each pass, so only one input's record is in memory at a time.
+        for _, sid in sources:
+            yield json.loads((done_dir / f"{sid}.json").read_text())
+
+    decisions, dedup = _dedup(records(), config.dedup()) if "dedup" in config.stages else ({}, None)
     stages: dict = {}
     dropped: dict[str, int] = {}
     quarantined: list[dict] = []
     num_clips = 0
     writer = ShardWriter(out, max_samples_per_shard=config.max_samples_per_shard)
     with writer:
-        for _, sid in sources:
-            record = json.loads((out / WORK_DIR / "done" / f"{sid}.json").read_text())
+        for record in records():
             _sum_into(stages, record["stats"])
             if not record["ok"]:
                 quarantined.append(record)
                 continue
             for clip in record["clips"]:
+                if clip["key"] in decisions:
+                    clip["meta"]["dedup"], removed = decisions[clip["key"]]
+                    clip["dropped"] = "duplicate" if removed else clip["dropped"]
                 if clip["dropped"]:
                     dropped[clip["dropped"]] = dropped.get(clip["dropped"], 0) + 1
                     continue
-                writer.write(ClipSample(clip["key"], Path(clip["mp4"]).read_bytes(), clip["meta"]))
+                arrays = {"embedding": np.array(clip["embedding"], np.float32)} if clip["embedding"] else {}
+                video = Path(clip["mp4"]).read_bytes()
+                writer.write(ClipSample(clip["key"], video, clip["meta"], arrays=arrays))
                 num_clips += 1
+        if dedup:
+            stages["dedup"] = dedup.pop("stage")
         too_short = int(stages.get("plan", {}).get("too_short", 0))
         if too_short:
             dropped["too_short"] = dropped.get("too_short", 0) + too_short
@@ -411,7 +500,60 @@ def _write_shards(
             "video_seconds": round(stages.get("probe", {}).get("video_seconds", 0.0), 3),
             "clip_seconds": round(stages.get("transcode", {}).get("clip_seconds", 0.0), 3),
             "stages": stages,
+            **({"dedup": dedup} if dedup else {}),
             "wall_seconds_last_run": round(seconds, 3),
         }
         manifest = writer.close(stats)
     return manifest, quarantined
+
+
+def _dedup(records: Iterable[dict], config: DedupConfig) -> tuple[dict[str, tuple[dict, bool]], dict]:
+    """Semantic dedup over every kept clip of ``records`` (streamed: only the embeddings are held).
+
+    Returns, per clip key, its json ``dedup`` entry and whether it is removed as a duplicate,
+    and the manifest's ``dedup`` entry (its ``stage`` item holds the stage counters).
+    """
+    start = time.perf_counter()
+    keys: list[str] = []
+    vectors: list[np.ndarray] = []
+    pixels: list[int] = []
+    seconds: list[float] = []
+    for record in records:
+        for clip in record["clips"] if record["ok"] else []:
+            if clip["dropped"]:
+                continue
+            if not clip["embedding"]:
+                raise RuntimeError(f"clip {clip['key']} reached dedup without an embedding")
+            keys.append(clip["key"])
+            vectors.append(np.asarray(clip["embedding"], np.float32))
+            pixels.append(clip["meta"]["width"] * clip["meta"]["height"])
+            seconds.append(clip["meta"]["num_frames"] / clip["meta"]["fps"])
+    dim = len(vectors[0]) if vectors else 1
+    result = semantic_dedup(
+        np.stack(vectors) if vectors else np.zeros((0, dim), np.float32),
+        pixels=np.array(pixels, dtype=np.float64),
+        seconds=np.array(seconds, dtype=np.float64),
+        config=config,
+    )
+    decisions = {}
+    for i, key in enumerate(keys):
+        original = int(result.duplicate_of[i])
+        entry = {
+            "cluster": int(result.cluster[i]),
+            "duplicate_of": keys[original] if original >= 0 else None,
+            "similarity": round(float(result.similarity[i]), 6),
+        }
+        decisions[key] = (entry, not bool(result.keep[i]))
+    summary = {
+        "clips": len(keys),
+        "removed": result.removed,
+        "share_removed": round(result.removed / len(keys), 6) if keys else 0.0,
+        "clusters": len(np.unique(result.cluster)),
+        "threshold": config.threshold,
+        "stage": {
+            "seconds": round(time.perf_counter() - start, 6),
+            "clips": len(keys),
+            "dropped": result.removed,
+        },
+    }
+    return decisions, summary

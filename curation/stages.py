@@ -10,7 +10,9 @@ Two kinds of row flow through the pipeline, both flat dicts of strings and numbe
   input (``clip_index == -1``) carrying the input's outcome and ``num_clips``. A
   clip stage (filters, captions, dedup) maps a clip row to a clip row and drops a
   clip by setting ``dropped`` to its reason, so the driver can tell when an input
-  is complete and count drops by reason.
+  is complete and count drops by reason. ``clip_stage`` makes a function of one clip
+  row such a stage; the clip's embedding (``embed``) travels in ``embedding`` (a json
+  list) for the driver's global dedup step.
 
 Each stage adds its seconds and counters to the row's ``stats``; the manifest sums them.
 """
@@ -19,17 +21,24 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
 from curation.atomic import atomic_write_bytes
+from curation.embeddings import ClipEmbedder, make_embedder
+from curation.frame_sampling import sample_frames
+from curation.motion import MotionConfig, video_motion
+from curation.quality import LearnedQuality, QualityConfig, load_learned_quality, video_quality
 from curation.quarantine import InputRejectedError, check_resolution, check_timestamps, classify
 from curation.shots import ClipRules, Transition, plan_clips, shots_between
 from curation.splitters import decode_for_splitting, make_splitter
 from curation.transcode import TranscodeConfig, output_size, transcode_clips
 from curation.video_io import VideoError, VideoInfo, probe
+
+logger = logging.getLogger(__name__)
 
 STAGE_ERROR = "stage_error"
 
@@ -47,6 +56,7 @@ CLIP_ROW = {
     "reason": "",
     "stats": "{}",
     "transitions": "[]",
+    "embedding": "[]",
 }
 
 
@@ -230,3 +240,81 @@ def transcode_stage(row: dict, *, config: TranscodeConfig, staging: str, splitte
     )
     record["num_clips"] = len(clip_rows)
     return [record, *clip_rows]
+
+
+def clip_stage(name: str) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
+    """Make ``fn(row, **kw) -> row`` a clip stage: pass records and dropped clips through, time it.
+
+    ``fn`` writes its result into the clip's ``meta`` and may set ``dropped`` to a
+    reason. An exception drops only this clip, as ``<name>_failed`` (logged), so one
+    odd clip cannot stop a run. Counters: ``clips`` seen, ``dropped`` by this stage.
+    """
+
+    def wrap(fn: Callable[..., dict]) -> Callable[..., dict]:
+        @functools.wraps(fn)
+        def stage(row: dict, *args: object, **kwargs: object) -> dict:
+            if row["clip_index"] < 0 or row["dropped"]:
+                return row
+            start = time.perf_counter()
+            try:
+                row = fn(row, *args, **kwargs)
+            except Exception as e:  # noqa: BLE001 - drop the clip, never crash the run
+                logger.warning("%s stage failed on %s: %s", name, row["key"], e)
+                row["dropped"] = f"{name}_failed"
+            add_stats(row, name, time.perf_counter() - start, clips=1, dropped=int(bool(row["dropped"])))
+            return row
+
+        return stage
+
+    return wrap
+
+
+def update_meta(row: dict, **values: object) -> None:
+    """Add ``values`` to the clip's json (the row's ``meta``, which goes into its shard)."""
+    meta = {**json.loads(row["meta"]), **values}
+    row["meta"] = json.dumps(meta)
+
+
+@functools.lru_cache(maxsize=2)
+def _embedder(spec: str) -> ClipEmbedder:
+    # Ray reuses worker processes, so each worker builds the model once, not once per clip.
+    return make_embedder(spec)
+
+
+@clip_stage("embed")
+def embed_stage(row: dict, *, embedder: str) -> dict:
+    """The clip's embedding (``curation.embeddings``) into ``embedding``; its model into the json."""
+    model = _embedder(embedder)
+    frames, _, _ = sample_frames(row["mp4"], model.num_frames)
+    vector = model.embed(frames)
+    row["embedding"] = json.dumps([round(float(v), 6) for v in vector])
+    update_meta(row, embedding={"model": model.name, "dim": len(vector)})
+    return row
+
+
+@clip_stage("motion")
+def motion_stage(row: dict, *, config: MotionConfig, min_speed: float) -> dict:
+    """Flow statistics and the motion label (``curation.motion``) into ``motion``; drops clips
+    whose median flow speed is under ``min_speed`` as ``low_motion``."""
+    motion = video_motion(row["mp4"], config)
+    update_meta(row, motion=motion)
+    if motion["speed"] < min_speed:
+        row["dropped"] = "low_motion"
+    add_stats(row, "motion", 0.0, **{f"label_{motion['label']}": 1})
+    return row
+
+
+@functools.lru_cache(maxsize=2)
+def _learned_quality(path: str) -> LearnedQuality:
+    return load_learned_quality(path)
+
+
+@clip_stage("quality")
+def quality_stage(row: dict, *, config: QualityConfig, min_score: float, learned: str = "") -> dict:
+    """No-reference quality measures and score (``curation.quality``) into ``quality``; drops
+    clips scoring under ``min_score`` as ``low_quality``. ``learned``: optional local weights."""
+    quality = video_quality(row["mp4"], config, _learned_quality(learned) if learned else None)
+    update_meta(row, quality=quality)
+    if quality["score"] < min_score:
+        row["dropped"] = "low_quality"
+    return row
