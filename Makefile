@@ -74,7 +74,10 @@ tokenizer-checkpoints: setup
 	    --steps 1200 --batch-size 8 --lr 2e-3 --warmup 100 --ema 0.999 --eval-every 400 --save-every 200 --log-every 50
 	$(VENV)/bin/worldfm train tokenizer --config DV4x8x8-small --data data/fetch64 --out $(RUNS)/dv4x8x8-fetch64 \
 	    --steps 1200 --batch-size 8 --lr 2e-3 --warmup 100 --ema 0.999 --eval-every 400 --save-every 200 --log-every 50
-	# A second schedule from those weights (stage 2, DIS flow, from 70% of it).
+	# Second schedules from those weights (stage 2, DIS flow, from 70% of each).
+	$(VENV)/bin/worldfm train tokenizer --config CV4x8x8-small --data data/fetch64 --out $(RUNS)/cv4x8x8-fetch64-ft \
+	    --init-from $(RUNS)/cv4x8x8-fetch64 --steps 2000 --batch-size 8 --lr 1e-3 --warmup 100 --ema 0.999 \
+	    --eval-every 400 --save-every 100 --log-every 50
 	$(VENV)/bin/worldfm train tokenizer --config DV4x8x8-small --data data/fetch64 --out $(RUNS)/dv4x8x8-fetch64-ft \
 	    --init-from $(RUNS)/dv4x8x8-fetch64 --steps 2400 --batch-size 8 --lr 1e-3 --warmup 100 --ema 0.999 \
 	    --eval-every 400 --save-every 100 --log-every 50
@@ -84,6 +87,7 @@ tokenizer-checkpoints: setup
 	    --eval-every 1000 --save-every 250 --log-every 50
 	for run in ci8x8-fetch64 cv4x8x8-fetch64 dv4x8x8-fetch64 di8x8-fetch64; do \
 	    src=$$run; [ $$run = ci8x8-fetch64 ] && src=ci8x8-fetch64-mse; [ $$run = dv4x8x8-fetch64 ] && src=dv4x8x8-fetch64-ft; \
+	    [ $$run = cv4x8x8-fetch64 ] && src=cv4x8x8-fetch64-ft; \
 	    mkdir -p checkpoints/tokenizer-$$run/logs && \
 	    cp $(RUNS)/$$src/config.json $(RUNS)/$$src/model.safetensors checkpoints/tokenizer-$$run/ && \
 	    cp $(RUNS)/$$src/logs/metrics.csv checkpoints/tokenizer-$$run/logs/ && \
