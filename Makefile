@@ -51,7 +51,7 @@ bench: setup
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache
 
-# The shipped tokenizer checkpoints, end to end (about 2.5 h on 2 CPU cores). Each run resumes if
+# The shipped tokenizer checkpoints, end to end (about 5 h on 2 CPU cores). Each run resumes if
 # interrupted; the results are copied into checkpoints/ with their model cards and training curves.
 RUNS ?= runs
 tokenizer-checkpoints: setup
@@ -94,7 +94,7 @@ tokenizer-checkpoints: setup
 	    $(VENV)/bin/worldfm eval tokenizer --ckpt checkpoints/tokenizer-$$run --data data/fetch64 --clips 64 --card; \
 	done
 
-# The shipped world models on the shipped CI8x8 tokenizer and data/fetch64 (about 50 min on 2 CPU
+# The shipped world models on the shipped CI8x8 / DI8x8 tokenizers and data/fetch64 (about 2.5 h on 2 CPU
 # cores: the two runs share them, one thread each), then float16 storage, evaluation, model cards
 # and the robot model's reward head.
 WFM_COMMON = --tokenizer checkpoints/tokenizer-ci8x8-fetch64 --data data/fetch64 --dit DiT-XS --context-frames 2 \

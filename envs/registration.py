@@ -61,7 +61,10 @@ def simulator_for(directory: Path | None, world: dict[str, Any]) -> dict[str, An
     """
     sim = world.get("sim_env")
     if sim is None and directory is not None:
-        sim_id = world_model_env_id(Path(directory), world).replace("-WM-", "-")
+        # The task comes from the folder name even when the checkpoint picks its own env id
+        # (fetchpush-wm-ar registers worldfm/FetchPush-WM-AR-v0 but simulates worldfm/FetchPush-v0).
+        by_folder = {k: v for k, v in world.items() if k != "env_id"}
+        sim_id = world_model_env_id(Path(directory), by_folder).replace("-WM-", "-")
         sim = {"id": sim_id} if sim_id in SIM_ENVS else None
     if sim is None:
         return None

@@ -175,9 +175,13 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[d
         f"- wall time: {wall / 60:.0f} min on this machine's 2 CPU cores"
         if wall
         else "- wall time: not recorded",
-        f"- noise levels: ln(sigma) ~ N({cfg.get('p_mean')}, {cfg.get('p_std')}^2); "
-        f"sampling from sigma_max {cfg.get('sigma_max')}",
     ]
+    diffusion = payload.get("kind") != "autoregressive"
+    if diffusion:
+        lines.append(
+            f"- noise levels: ln(sigma) ~ N({cfg.get('p_mean')}, {cfg.get('p_std')}^2); "
+            f"sampling from sigma_max {cfg.get('sigma_max')}"
+        )
     if payload.get("storage_dtype"):
         lines.append(f"- weights stored as {payload['storage_dtype']} (loaded into float32)")
     if world.get("residual_scale"):
@@ -214,7 +218,7 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[d
     if sweep and len(sweep) > 1:
         lines += [
             "",
-            "## Sampler steps per frame and precision",
+            "## Sampler steps per frame and precision" if diffusion else "## Precision",
             "",
             "| steps | precision | PSNR (dB) | SSIM | shuffled-actions PSNR (dB) |",
         ]
@@ -222,10 +226,12 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[d
         for r in sweep:
             shuffled = f"{r['shuffled_actions_psnr']:.2f}" if "shuffled_actions_psnr" in r else "-"
             precision = r.get("precision", "fp32")
-            lines.append(f"| {r['steps']} | {precision} | {r['psnr']:.2f} | {r['ssim']:.4f} | {shuffled} |")
+            steps = r["steps"] if diffusion else "-"
+            lines.append(f"| {steps} | {precision} | {r['psnr']:.2f} | {r['ssim']:.4f} | {shuffled} |")
         lines.append(
-            f"\nThe checkpoint's defaults: `world_model.sampler_steps` {result['steps']}, "
-            f"`world_model.precision` {result.get('precision', 'fp32')} (bf16 wins within 0.1 dB: it runs "
+            "\nThe checkpoint's defaults: "
+            + (f"`world_model.sampler_steps` {result['steps']}, " if diffusion else "")
+            + f"`world_model.precision` {result.get('precision', 'fp32')} (bf16 wins within 0.1 dB: it runs "
             "about 2x faster)."
         )
     curve = eval_curve(ckpt, "eval/latent_mse")

@@ -25,3 +25,20 @@ def test_shipped_fetch_world_model_is_a_registered_gymnasium_env() -> None:
         assert np.abs(down.astype(int) - up.astype(int)).mean() > 1.0
     finally:
         env.close()
+
+
+def test_shipped_autoregressive_model_is_its_own_registered_env() -> None:
+    """The AR checkpoint behind the same WorldModel API gets its own id, leaving the DiT's alone."""
+    if not (CHECKPOINTS_DIR / "fetchpush-wm-ar" / "config.json").exists():
+        pytest.skip("no shipped autoregressive checkpoint")
+    ids = register_world_model_envs()
+    assert {"worldfm/FetchPush-WM-v0", "worldfm/FetchPush-WM-AR-v0"} <= set(ids)
+    assert gym.spec("worldfm/FetchPush-WM-v0").kwargs["checkpoint"].endswith("fetchpush-wm-dit")
+    env = gym.make("worldfm/FetchPush-WM-AR-v0")
+    try:
+        obs, _ = env.reset(seed=0)
+        assert obs.shape == (64, 64, 3) and obs.dtype == np.uint8
+        frame, *_ = env.step(np.array([0, 0, -1, 0], np.float32))
+        assert frame.shape == (64, 64, 3)
+    finally:
+        env.close()
