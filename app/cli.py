@@ -458,8 +458,9 @@ def cmd_train_reward(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fetch_world(ckpt: str, task: str):  # noqa: ANN202 - (world, sim factory, policies, reward fn)
-    """A Fetch world model, its simulator at the model's size, the scripted policies, its reward head."""
+def _fetch_world(ckpt: str, task: str, objective: str = "reward"):  # noqa: ANN202 - (world, sim, policies, reward fn)
+    """A Fetch world model, its simulator at the model's size, the scripted policies, its reward head
+    (scoring ``objective``: the task reward or dense progress)."""
     from functools import partial
 
     from envs.reward_head import LearnedReward, has_reward_head
@@ -476,7 +477,12 @@ def _fetch_world(ckpt: str, task: str):  # noqa: ANN202 - (world, sim factory, p
         )
     sim_factory = partial(FetchSimEnv, task, size=world.frame_size[0], max_episode_steps=None)
     policies = {kind: partial(make_policy, task, kind) for kind in ("random", "noisy_expert", "expert")}
-    reward_fn = LearnedReward.from_checkpoint(ckpt, world) if has_reward_head(ckpt) else None
+    if not has_reward_head(ckpt):
+        return world, sim_factory, policies, None
+    try:
+        reward_fn = LearnedReward.from_checkpoint(ckpt, world, objective=objective)
+    except ValueError as e:
+        raise UserError(str(e)) from None
     return world, sim_factory, policies, reward_fn
 
 
@@ -529,14 +535,10 @@ def cmd_eval_env(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from envs.planning import CEMPlanner, evaluate_planner
 
-    world, sim_factory, policies, reward_fn = _fetch_world(args.wfm, args.task)
+    world, sim_factory, policies, reward_fn = _fetch_world(args.wfm, args.task, args.objective)
     if reward_fn is None:
         raise UserError(f"{args.wfm} has no reward head to plan with; train one with `worldfm train reward`")
     try:
-        if args.objective != "reward":
-            from envs.reward_head import LearnedReward
-
-            reward_fn = LearnedReward(world, reward_fn.head, objective=args.objective)
         planner = CEMPlanner(
             world,
             reward_fn,

@@ -162,21 +162,24 @@ def read_network(
     return out
 
 
-@dataclass
-class TransNetV2Splitter:
-    """The network over every frame (the accurate, slow reference)."""
+class _LazyTransNetV2:
+    """The network, built at first use: splitters stay cheap to create and to ship to Ray actors."""
 
-    threshold: float = 0.5
-    name: str = "transnetv2"
-
-    def __post_init__(self) -> None:
-        self._net: _IsolatedTransNetV2 | None = None
+    _net: _IsolatedTransNetV2 | None = None
 
     @property
     def net(self) -> _IsolatedTransNetV2:
         if self._net is None:
             self._net = _IsolatedTransNetV2()
         return self._net
+
+
+@dataclass
+class TransNetV2Splitter(_LazyTransNetV2):
+    """The network over every frame (the accurate, slow reference)."""
+
+    threshold: float = 0.5
+    name: str = "transnetv2"
 
     def detect(self, frames: np.ndarray, fps: float) -> list[Transition]:
         if len(frames) < 3:
@@ -218,7 +221,7 @@ class PySceneDetectSplitter:
 
 
 @dataclass
-class CascadeSplitter:
+class CascadeSplitter(_LazyTransNetV2):
     """Cheap content scores decide what they can; TransNetV2 judges the rest in short windows.
 
     Attributes:
@@ -255,14 +258,7 @@ class CascadeSplitter:
     name: str = "cascade"
 
     def __post_init__(self) -> None:
-        self._net: _IsolatedTransNetV2 | None = None
         self.frames_to_network = 0
-
-    @property
-    def net(self) -> _IsolatedTransNetV2:
-        if self._net is None:
-            self._net = _IsolatedTransNetV2()
-        return self._net
 
     def detect(self, frames: np.ndarray, fps: float) -> list[Transition]:
         n = len(frames)

@@ -138,11 +138,12 @@ class RewardHead(nn.Module):
         """(B, outputs): standardised reward, success logit and, with ``progress``, standardised progress."""
         return self.net(z)
 
-    def progress(self, z: torch.Tensor) -> torch.Tensor:
-        """z: (B, C, h, w) -> task progress (B,) in the training targets' units (metres for Fetch)."""
+    def progress(self, standardised: torch.Tensor) -> torch.Tensor:
+        """Standardised progress predictions (``all_outputs(z)[:, 2]``) -> task progress in the
+        training targets' units (metres for Fetch)."""
         if not self.config.progress:
             raise ValueError("this reward head has no progress output; retrain it with --progress")
-        return self.net(z)[:, 2] * self.config.progress_std + self.config.progress_mean
+        return standardised * self.config.progress_std + self.config.progress_mean
 
     def reward(self, standardised: torch.Tensor) -> torch.Tensor:
         """Standardised reward predictions -> rewards in the simulator's units."""
@@ -257,10 +258,12 @@ class LearnedReward:
     @torch.no_grad()
     def score(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """uint8 (N, H, W, 3) -> rewards (N,) float64 (or progress) and success probabilities (N,) float64."""
-        z = frame_latents(self.world, frames)
-        standardised, logit = self.head(z)
-        reward = self.head.progress(z) if self.objective == "progress" else self.head.reward(standardised)
-        return reward.double().cpu().numpy(), torch.sigmoid(logit).double().cpu().numpy()
+        out = self.head.all_outputs(frame_latents(self.world, frames))
+        if self.objective == "progress":
+            reward = self.head.progress(out[:, 2])
+        else:
+            reward = self.head.reward(out[:, 0])
+        return reward.double().cpu().numpy(), torch.sigmoid(out[:, 1]).double().cpu().numpy()
 
     def batch(
         self, prev: np.ndarray, actions: np.ndarray, frames: np.ndarray

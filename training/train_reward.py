@@ -213,8 +213,8 @@ def evaluate(
 ) -> dict[str, float]:
     """Reward MSE (simulator units) and success accuracy on ``data``, beside the trivial baselines;
     with a progress output, the correlation of predicted and true progress."""
-    standardised, logit = head(data.latents)
-    predicted = head.reward(standardised)
+    out = head.all_outputs(data.latents)
+    predicted, logit = head.reward(out[:, 0]), out[:, 1]
     success = data.success > 0.5
     metrics = {
         f"{prefix}reward_mse": torch.mean((predicted - data.rewards) ** 2).item(),
@@ -223,7 +223,7 @@ def evaluate(
         f"{prefix}majority_success_accuracy": (success == (majority > 0.5)).float().mean().item(),
     }
     if head.config.progress and data.progress is not None:
-        pair = torch.stack([head.progress(data.latents), data.progress])
+        pair = torch.stack([head.progress(out[:, 2]), data.progress])
         metrics[f"{prefix}progress_corr"] = torch.corrcoef(pair)[0, 1].item()
     return metrics
 
