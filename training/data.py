@@ -97,7 +97,9 @@ class ClipDataset:
             (cv2.INTER_AREA) to cover it, then cropped.
         image_fraction: share of each batch drawn as single frames, returned under
             ``"image"`` (a batch tensor has one shape, so images cannot sit in ``"video"``).
-        views: ``"primary"`` (the clip's ``mp4``) or the name of an extra view (``"front"``).
+        views: ``"primary"`` (the clip's ``mp4``), the name of an extra view (``"front"``), or a
+            sequence of view names, tiled left to right into one canvas (multi-view world models:
+            every frame is ``size`` high and ``len(views)`` times ``size`` wide; centre crop only).
         arrays: per-frame arrays to return (``actions``, ``camera``, ``trajectory``, ...);
             one absent from every clip is left out, one absent from only some is an error.
         split: ``"train"``, ``"heldout"`` (the clips ``split_by_key`` holds out) or ``"all"``.
@@ -114,7 +116,7 @@ class ClipDataset:
         frames: int,
         size: tuple[int, int] | int,
         image_fraction: float = 0.0,
-        views: str = "primary",
+        views: str | Sequence[str] = "primary",
         arrays: Sequence[str] = ("actions",),
         split: str = "all",
         heldout_fraction: float = 0.1,
@@ -131,10 +133,17 @@ class ClipDataset:
             raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
         self.frames = frames
         self.size = (size, size) if isinstance(size, int) else tuple(size)
+        self.views = (views,) if isinstance(views, str) else tuple(views)
+        if not self.views or len(set(self.views)) != len(self.views):
+            raise ValueError(f"views must name at least one view, each once, got {list(self.views)}")
+        if len(self.views) > 1 and crop != "center":
+            raise ValueError("tiled multi-view clips are centre-cropped: pass crop='center'")
         self.image_fraction = image_fraction
         self.crop = crop
         self._requested = tuple(arrays)
-        self.clips = self._load(source, views, split, heldout_fraction, max_memory_gb)
+        self.clips = self._load(source, split, heldout_fraction, max_memory_gb)
+        # Frames of tiled views are one canvas, len(views) view-widths wide.
+        self.size = (self.size[0], self.size[1] * len(self.views))
         self.arrays = self._check_arrays()
         # Each window (and each frame, for images) is equally likely, so long clips count for more.
         lengths = np.array([len(c.frames) for c in self.clips], dtype=np.float64)
@@ -163,7 +172,6 @@ class ClipDataset:
     def _load(
         self,
         source: str | os.PathLike | Sequence[str | os.PathLike],
-        views: str,
         split: str,
         heldout_fraction: float,
         max_memory_gb: float,
@@ -177,16 +185,18 @@ class ClipDataset:
             if int(meta["num_frames"]) < self.frames:
                 short_lengths.append(int(meta["num_frames"]))
                 continue
-            if views == "primary":
-                video = sample["frames"]
-            elif views in sample["views"]:
-                video = sample["views"][views]
-            else:
-                raise ValueError(
-                    f"clip {key!r} has no view {views!r} (it has {sorted(sample['views'])}); "
-                    "pass views='primary' or one of those"
-                )
-            pending.append((key, meta, video, sample))
+            videos = []
+            for view in self.views:
+                if view == "primary":
+                    videos.append(sample["frames"])
+                elif view in sample["views"]:
+                    videos.append(sample["views"][view])
+                else:
+                    raise ValueError(
+                        f"clip {key!r} has no view {view!r} (it has {sorted(sample['views'])}); "
+                        "pass views='primary' or names of those"
+                    )
+            pending.append((key, meta, videos, sample))
         if short_lengths:
             logger.info("skipped %d clip(s) shorter than frames=%d", len(short_lengths), self.frames)
         if not pending:
@@ -197,7 +207,8 @@ class ClipDataset:
                 "record longer clips, or use another split / heldout_fraction"
             )
         estimate = sum(
-            int(meta["num_frames"]) * 3 * int(np.prod(self._stored_shape(meta))) for _, meta, _, _ in pending
+            int(meta["num_frames"]) * 3 * len(self.views) * int(np.prod(self._stored_shape(meta)))
+            for _, meta, _, _ in pending
         )
         if estimate > max_memory_gb * 2**30:
             raise ValueError(
@@ -205,14 +216,14 @@ class ClipDataset:
                 f"over max_memory_gb={max_memory_gb}: ClipDataset holds clips in memory and is meant for "
                 "small simulator datasets; lower size, select fewer shards, or raise max_memory_gb"
             )
-        return [self._decode(key, meta, video, sample) for key, meta, video, sample in pending]
+        return [self._decode(key, meta, videos, sample) for key, meta, videos, sample in pending]
 
     def _stored_shape(self, meta: dict) -> tuple[int, int]:
         if self.crop == "center":
             return self.size
         return _cover_size(int(meta["height"]), int(meta["width"]), self.size)
 
-    def _decode(self, key: str, meta: dict, video: bytes, sample: dict) -> _Clip:
+    def _decode_view(self, key: str, meta: dict, video: bytes, sample: dict) -> np.ndarray:
         try:
             frames, _ = read_video(video)
         except VideoError as e:
@@ -228,6 +239,12 @@ class ClipDataset:
             top = (frames.shape[1] - self.size[0]) // 2
             left = (frames.shape[2] - self.size[1]) // 2
             frames = frames[:, top : top + self.size[0], left : left + self.size[1]]
+        return frames
+
+    def _decode(self, key: str, meta: dict, videos: list[bytes], sample: dict) -> _Clip:
+        views = [self._decode_view(key, meta, video, sample) for video in videos]
+        length = min(len(v) for v in views)
+        frames = np.concatenate([v[:length] for v in views], axis=2)  # views side by side
         arrays = {}
         for name in self._requested:
             if name not in sample:

@@ -8,7 +8,10 @@ frames. Reported side by side:
 - the same rollouts with the actions shuffled across clips: if actions matter, PSNR drops;
 - latent-space MSE of the predicted latents against the true next latents, against copying
   the last latent (pixel PSNR hides this: the decoder leans on the true past);
-- the tokenizer's own reconstruction PSNR of the true frames: the ceiling for any prediction.
+- the tokenizer's own reconstruction PSNR of the true frames: the ceiling for any prediction;
+- camera- and trajectory-conditioned models: the same rollouts with that input dropped (the
+  null the model was trained with 10% of the time), i.e. the model without camera / trajectory
+  input, and for multi-view models every number per view.
 """
 
 from __future__ import annotations
@@ -42,6 +45,23 @@ def per_step_psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
+def _unconditioned_rollout(
+    world: WorldModel, context: np.ndarray, horizon: int, seed: int, steps: int
+) -> np.ndarray:
+    """A camera / trajectory model's rollout with that input dropped: its null, as in CFG training."""
+    generator = torch.Generator(device=world.device).manual_seed(seed)
+    latents = world.predict_latents(
+        world.encode(context[:, -world.context_frames :]),
+        actions=None,
+        horizon=horizon,
+        generator=generator,
+        steps=steps,
+        guidance=1.0,
+    )
+    return world.decode(latents)
+
+
+@torch.no_grad()
 def evaluate_wfm(
     ckpt: str | Path,
     data: list[str] | None = None,
@@ -66,11 +86,15 @@ def evaluate_wfm(
         raise ValueError("pass --data: the checkpoint does not record its training data")
     k = world.context_frames
     size = tuple(info.get("frame_size", (64, 64)))
+    views = world.views or ("primary",)
     arrays = ("actions",) if world.action_dim else ()
+    arrays += ("camera", "intrinsics") if world.camera_dim else ()
+    arrays += ("trajectory",) if world.uses_trajectory else ()
     dataset = ClipDataset(
         data,
         frames=k + horizon,
-        size=size,
+        size=(size[0], size[1] // len(views)),
+        views=views,
         arrays=arrays,
         split="heldout",
         heldout_fraction=float(info.get("heldout_fraction", 0.1)),
@@ -86,10 +110,21 @@ def evaluate_wfm(
         actions = batch["actions"][:, k - 1 : k - 1 + horizon].numpy()
         shuffled = actions[np.roll(np.arange(len(actions)), 1)]
 
-    def rollout(acts: np.ndarray | None) -> np.ndarray:
+    conditioned = {}
+    if world.camera_dim:
+        conditioned["camera"] = batch["camera"].numpy()
+        conditioned["intrinsics"] = batch["intrinsics"].numpy()
+    if world.uses_trajectory:
+        conditioned["trajectory"] = batch["trajectory"].numpy()
+
+    def rollout(acts: np.ndarray | None, condition: dict[str, np.ndarray]) -> np.ndarray:
         out = []
         for start in range(0, clips, batch_size):
             sl = slice(start, start + batch_size)
+            extra = {name: value[sl] for name, value in condition.items()}
+            if (world.camera_dim or world.uses_trajectory) and not condition:
+                out.append(_unconditioned_rollout(world, context[sl], horizon, seed, steps))
+                continue
             out.append(
                 world.predict(
                     context[sl],
@@ -97,11 +132,12 @@ def evaluate_wfm(
                     horizon=horizon,
                     seed=seed,
                     steps=steps,
+                    **extra,
                 )
             )
         return np.concatenate(out)
 
-    predicted = rollout(actions)
+    predicted = rollout(actions, conditioned)
     copy_last = np.repeat(context[:, -1:], horizon, axis=1)
     true_latents = world.encode(truth)  # (B, C, H, h, w)
     pred_latents = world.encode(predicted)
@@ -123,7 +159,19 @@ def evaluate_wfm(
         "copy_last_psnr_per_step": per_step_psnr(truth, copy_last).round(2).tolist(),
     }
     if shuffled is not None:
-        result["shuffled_actions_psnr"] = _mean_metric(video_psnr, truth, rollout(shuffled))
+        result["shuffled_actions_psnr"] = _mean_metric(video_psnr, truth, rollout(shuffled, {}))
+    if conditioned:
+        name = "camera" if world.camera_dim else "trajectory"
+        without = rollout(None, {})
+        result[f"no_{name}_psnr"] = _mean_metric(video_psnr, truth, without)
+        result[f"no_{name}_ssim"] = _mean_metric(video_ssim, truth, without)
+        result[f"{name}_gain_db"] = result["psnr"] - result[f"no_{name}_psnr"]
+        result[f"no_{name}_psnr_per_step"] = per_step_psnr(truth, without).round(2).tolist()
+        if world.views:
+            for label, frames in (("", predicted), (f"no_{name}_", without), ("copy_last_", copy_last)):
+                for view, part in world.split_views(frames).items():
+                    truth_view = world.split_views(truth)[view]
+                    result[f"{label}psnr_{view}"] = _mean_metric(video_psnr, truth_view, part)
     if video_out is not None:
         rows = [np.concatenate([truth[i], predicted[i], copy_last[i]], axis=2) for i in range(min(4, clips))]
         write_video(video_out, np.concatenate(rows, axis=1), fps=8)

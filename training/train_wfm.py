@@ -1,10 +1,13 @@
-"""``worldfm train diffusion`` and ``train posttrain --task robot``: a diffusion WFM on tokenizer latents.
+"""``worldfm train diffusion`` and ``train posttrain``: a diffusion WFM on tokenizer latents.
 
 Reads top to bottom: the run's config, the data (clips encoded once by the frozen
 tokenizer), the model, the loss, evaluation against copying the last frame, then
 the shared ``Trainer`` loop. Video2World pre-training conditions on the previous
-``context_frames`` latents; robot post-training (the paper's action-conditioned
-next-frame prediction) adds the action leading into the predicted frame.
+``context_frames`` latents; post-training (Cosmos, Sec. 6) adds what leads into the
+predicted frame: the robot's action (``--task robot``), the camera's pose as Plücker rays
+(``--task camera``), or the car's ego motion with the views tiled in one canvas
+(``--task driving``). ``lora_rank`` trains low-rank adapters instead of every weight and
+merges them into the checkpoint it writes.
 """
 
 from __future__ import annotations
@@ -26,8 +29,11 @@ from training.trainer import TrainConfig, Trainer
 from training.warm_start import initialise_from
 from worldmodel import hub
 from worldmodel.conditioning import TextEncoderConfig
+from worldmodel.conditioning.camera import PLUCKER_CHANNELS, plucker_map
+from worldmodel.conditioning.trajectory import TRAJECTORY_DIM, ego_motion
 from worldmodel.diffusion import DiffusionConfig, DiffusionWorldModel
 from worldmodel.diffusion.configuration_dit import get_config as get_dit_config
+from worldmodel.lora import apply_lora, merged_copy
 from worldmodel.world import LatentNorm
 
 logger = logging.getLogger(__name__)
@@ -90,10 +96,30 @@ class WFMTrainArgs(WorldModelRunArgs):
     """a pre-trained WFM checkpoint to start from (post-training); weights copied where shapes match"""
     eval_steps: int = 8
     """sampler steps at evaluation"""
+    camera: bool = False
+    """condition on each frame's camera pose (camera.npy + intrinsics.npy) as Plücker-ray maps"""
+    trajectory: bool = False
+    """condition on the ego motion into the predicted frame (trajectory.npy), as the action vector"""
+    views: tuple[str, ...] = ()
+    """views tiled left to right into one canvas (multi-view driving), e.g. ("left", "front", "right")"""
+    lora_rank: int = 0
+    """> 0: train rank-r LoRA adapters on the DiT blocks (plus any new conditioning layers) instead
+    of every weight; the checkpoint holds the merged weights"""
+    lora_alpha: float | None = None
+    """LoRA scale numerator (default: the rank, i.e. scale 1)"""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         get_dit_config(self.dit)
+        self.views = tuple(self.views)
+        if self.trajectory and self.actions:
+            raise ValueError(
+                "trajectory conditioning uses the action input: pass one of actions / trajectory"
+            )
+        if self.lora_rank < 0:
+            raise ValueError(f"lora_rank must be >= 0 (0 = full fine-tuning), got {self.lora_rank}")
+        if self.lora_rank and not self.init_from:
+            raise ValueError("LoRA adapts a pre-trained model: pass --from CHECKPOINT with --lora-rank")
         if self.residual and self.text:
             raise ValueError(
                 "residual prediction needs context frames, but text training includes Text2World "
@@ -108,6 +134,18 @@ def residual_scale_for(data: LatentClipDataset, norm: LatentNorm, windows: int =
     return float(norm.sigma_data / max(change.std().item(), 1e-6))
 
 
+@dataclass(frozen=True)
+class WindowConditioning:
+    """How a window's camera and trajectory arrays become model inputs."""
+
+    camera_stride: int = 0
+    """> 0: Plücker maps at the centres of this many pixels per latent cell"""
+    image_size: tuple[int, int] = (64, 64)
+    """the frames' (H, W), which the intrinsics refer to"""
+    trajectory_std: tuple[float, ...] | None = None
+    """per-component std of the ego motion; set: the ego motion, divided by it, is the action input"""
+
+
 def window_inputs(
     batch: dict,
     norm: LatentNorm,
@@ -115,11 +153,13 @@ def window_inputs(
     use_actions: bool,
     text_only: torch.Tensor | None = None,
     residual_scale: float | None = None,
+    conditioning: WindowConditioning | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Model inputs for a batch of latent windows: normalised x0, the context mask, actions.
+    """Model inputs for a batch of latent windows: normalised x0, the context mask, actions, camera.
 
     ``text_only`` (B,) bool marks windows trained with no context frames (Text2World). With
     ``residual_scale`` the predicted frames become their scaled change from the last context frame.
+    ``conditioning`` adds Plücker maps relative to the last context camera and / or ego motion.
     """
     x0 = norm.normalize(batch["latents"])  # (B, C, K+1, h, w)
     if residual_scale:
@@ -136,7 +176,40 @@ def window_inputs(
         # Only the action into the predicted frame conditions it: inference knows no earlier ones.
         actions[:, :context] = 0
         inputs["actions"] = actions
+    if conditioning is not None and conditioning.camera_stride:
+        poses = batch["camera"].to(x0.device)  # (B, K+1, 4, 4)
+        inputs["camera"] = plucker_map(
+            poses.double(),
+            batch["intrinsics"].to(x0.device).double(),
+            poses[:, context - 1].double(),
+            image_size=conditioning.image_size,
+            stride=conditioning.camera_stride,
+        )  # (B, 6, K+1, h, w)
+    if conditioning is not None and conditioning.trajectory_std is not None:
+        motion = ego_motion(batch["trajectory"].to(x0.device).double()).float()  # (B, K, 3)
+        motion = motion / motion.new_tensor(conditioning.trajectory_std)
+        actions = torch.cat([torch.zeros_like(motion[:, :1]), motion], dim=1)  # row i leads into frame i
+        actions[:, :context] = 0
+        inputs["actions"] = actions
     return inputs
+
+
+def trajectory_std(clips: ClipDataset) -> tuple[float, ...]:
+    """Std of each ego-motion component over the training clips (floored: a constant one stays finite)."""
+    motion = torch.cat([ego_motion(torch.from_numpy(c.arrays["trajectory"]).double()) for c in clips.clips])
+    return tuple(max(float(v), 1e-6) for v in motion.std(dim=0))
+
+
+def check_intrinsics(clips: ClipDataset, size: tuple[int, int]) -> None:
+    """The intrinsics must describe the frames as trained (same size, no crop): check the principal point."""
+    k = clips.clips[0].arrays["intrinsics"][0]
+    centre = ((size[1] - 1) / 2, (size[0] - 1) / 2)
+    if abs(k[0, 2] - centre[0]) > 1 or abs(k[1, 2] - centre[1]) > 1:
+        raise ValueError(
+            f"clip {clips.clips[0].key!r}: its intrinsics' principal point ({k[0, 2]:.1f}, {k[1, 2]:.1f}) is "
+            f"not the centre {centre} of the {size[1]}x{size[0]} frames: record the clips at --size "
+            f"{size[0]} (intrinsics are not rescaled)"
+        )
 
 
 def world_model_section(args: object, norm: LatentNorm, clips: ClipDataset | None) -> dict:
@@ -179,6 +252,7 @@ def latent_eval(
         cond_latent=x0,
         cond_mask=cond_mask,
         actions=batch.get("actions"),
+        camera=batch.get("camera"),
         steps=steps,
         sampler="euler",
         generator=generator,
@@ -197,30 +271,48 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
     tokenizer = hub.load(args.tokenizer, expect_kind="tokenizer")
     window = args.context_frames + 1
     arrays = ("actions",) if args.actions else ()
+    arrays += ("camera", "intrinsics") if args.camera else ()
+    arrays += ("trajectory",) if args.trajectory else ()
     clips, heldout_clips = (
         ClipDataset(
             args.data,
             frames=window,
             size=args.size,
+            views=args.views or "primary",
             arrays=arrays,
             split=split,
             heldout_fraction=args.heldout_fraction,
         )
         for split in ("train", "heldout")
     )
-    if args.actions and "actions" not in clips.arrays:
-        raise ValueError(
-            f"--actions needs clips with actions.npy; {args.data} has none (record with simulate fetch)"
-        )
+    for name, needed, how in (
+        ("actions", args.actions, "simulate fetch"),
+        ("camera", args.camera, "simulate orbit"),
+        ("intrinsics", args.camera, "simulate orbit"),
+        ("trajectory", args.trajectory, "simulate driving"),
+    ):
+        if needed and name not in clips.arrays:
+            raise ValueError(
+                f"this task needs clips with {name}.npy; {args.data} has none (record with {how})"
+            )
+    if args.camera:
+        check_intrinsics(clips, clips.size)
+    conditioning = WindowConditioning(
+        camera_stride=tokenizer.spatial_factor if args.camera else 0,
+        image_size=clips.size,
+        trajectory_std=trajectory_std(clips) if args.trajectory else None,
+    )
     data = LatentClipDataset(clips, tokenizer, window=window)
     heldout = LatentClipDataset(heldout_clips, tokenizer, window=window)
     norm = LatentNorm(tuple(float(m) for m in data.mean), tuple(float(s) for s in data.std), 0.5)
     residual_scale = residual_scale_for(data, norm) if args.residual else None
     action_dim = int(clips.clips[0].arrays["actions"].shape[-1]) if args.actions else 0
+    action_dim = TRAJECTORY_DIM if args.trajectory else action_dim
     dit = get_dit_config(
         args.dit,
         latent_channels=tokenizer.latent_channels,
         action_dim=action_dim,
+        camera_dim=PLUCKER_CHANNELS if args.camera else 0,
         max_latent_frames=max(16, window),
     )
     text_config = tokenize = None
@@ -242,8 +334,26 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
         model.text_encoder.load_embeddings(load_wordllama_embeddings(text_config.embed_dim))
         tokenize = wordllama_tokenize(text_config.max_len)
         tokenize.save(args.out)
-    if args.init_from:
-        initialise_from(model, args.init_from, kind="diffusion")
+    copied = initialise_from(model, args.init_from, kind="diffusion") if args.init_from else []
+    export = None
+    if args.lora_rank:
+        # Layers the base model lacks (a new conditioning input) have nothing to adapt: train them whole.
+        new = sorted({name.rsplit(".", 1)[0] for name in model.state_dict() if name not in set(copied)})
+        adapted = apply_lora(
+            model,
+            rank=args.lora_rank,
+            alpha=args.lora_alpha,
+            within=("denoiser.backbone.blocks",),
+            trainable=new,
+        )
+        export = merged_copy
+        logger.info(
+            "LoRA rank %d on %d layers; %.3fM trainable parameters (new layers trained whole: %s)",
+            args.lora_rank,
+            len(adapted),
+            sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6,
+            ", ".join(new) or "none",
+        )
     logger.info(
         "WFM %s: %.2fM parameters, window %d, actions %d-d, %d train / %d held-out clips",
         args.dit,
@@ -267,8 +377,16 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
             # A pure function of the step keeps resume exact.
             draw = np.random.default_rng([train_config.seed, step, 7]).random(len(batch["caption"]))
             text_only = torch.from_numpy(draw < args.text2world_prob)
-        inputs = window_inputs(batch, norm, args.context_frames, args.actions, text_only, residual_scale)
-        loss = m(inputs["x0"], inputs["cond_mask"], inputs.get("actions"), **text_inputs(batch, device))
+        inputs = window_inputs(
+            batch, norm, args.context_frames, args.actions, text_only, residual_scale, conditioning
+        )
+        loss = m(
+            inputs["x0"],
+            inputs["cond_mask"],
+            inputs.get("actions"),
+            camera=inputs.get("camera"),
+            **text_inputs(batch, device),
+        )
         return loss, {"losses/denoise": loss.detach()}
 
     train_config = dataclasses.replace(args.train, out_dir=args.out)
@@ -277,11 +395,24 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
     def eval_fn(m: nn.Module) -> dict[str, float]:
         device = next(m.parameters()).device
         batch = {k: v.to(device) for k, v in eval_raw.items() if isinstance(v, torch.Tensor)}
-        inputs = window_inputs(batch, norm, args.context_frames, args.actions, None, residual_scale)
+        inputs = window_inputs(
+            batch, norm, args.context_frames, args.actions, None, residual_scale, conditioning
+        )
         return latent_eval(m, {**inputs, **text_inputs(eval_raw, device)}, args.eval_steps, residual_scale)
 
     world = world_model_section(args, norm, clips if args.actions else None)
+    world["frame_size"] = list(clips.size)
     world["residual_scale"] = residual_scale
+    if args.camera:
+        # What predict() assumes when a caller gives poses without intrinsics: the first training frame's.
+        world["intrinsics"] = clips.clips[0].arrays["intrinsics"][0].tolist()
+    if args.trajectory:
+        world["conditioning"] = "trajectory"
+        world["trajectory_std"] = list(conditioning.trajectory_std)
+    if args.views:
+        world["views"] = list(args.views)
+    if args.lora_rank:
+        world["lora"] = {"rank": args.lora_rank, "alpha": args.lora_alpha or args.lora_rank, "merged": True}
     trainer = Trainer(
         model,
         train_config,
@@ -289,5 +420,6 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
         get_batch=batches_for(data, train_config.batch_size, train_config.seed),
         eval_fn=eval_fn,
         checkpoint_extra={"world_model": world, "posttrained_for": args.task},
+        export=export,
     )
     return trainer.fit()

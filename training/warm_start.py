@@ -11,8 +11,8 @@ from worldmodel import hub
 logger = logging.getLogger(__name__)
 
 
-def initialise_from(model: nn.Module, path: str, *, kind: str) -> int:
-    """Copy ``path``'s weights into ``model`` wherever names and shapes match; returns the count.
+def initialise_from(model: nn.Module, path: str, *, kind: str) -> list[str]:
+    """Copy ``path``'s weights into ``model`` wherever names and shapes match; returns their names.
 
     Only the weights move: the optimiser, schedule and step start fresh, unlike resuming
     from ``training_state/``. Raises ``ValueError`` when nothing matches, since that is
@@ -27,7 +27,7 @@ def initialise_from(model: nn.Module, path: str, *, kind: str) -> int:
         )
     model.load_state_dict(copied, strict=False)
     logger.info("initialised %d/%d tensors from %s", len(copied), len(target), path)
-    return len(copied)
+    return sorted(copied)
 
 
 def lineage(path: str) -> dict:

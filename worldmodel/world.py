@@ -1,7 +1,8 @@
 """``WorldModel``: one object that predicts future frames, whatever tokenizer and WFM are inside.
 
 ARCHITECTURE.md contract: ``WorldModel.from_pretrained(dir)``; ``predict(context_frames, *,
-actions=None, text=None, horizon, seed)`` -> ``uint8 [horizon, H, W, 3]``; ``actions[i]`` drives
+actions=None, camera=None, trajectory=None, text=None, horizon, seed)`` -> ``uint8 [horizon, H, W, 3]``;
+``actions[i]`` drives
 the step from the last known frame to predicted frame i; ``context_frames`` says how many
 context frames the model wants. ``envs.WorldModelEnv`` and ``app/`` use only this class.
 
@@ -22,7 +23,9 @@ import torch
 from torch import nn
 
 from worldmodel import hub
+from worldmodel.conditioning.camera import check_rigid, plucker_map
 from worldmodel.conditioning.tokenize import TOKENIZER_FILE, Tokenize
+from worldmodel.conditioning.trajectory import check_trajectory, ego_motion
 from worldmodel.tokenizer import CausalVideoTokenizer
 
 
@@ -106,7 +109,13 @@ class WorldModel:
         self.norm = norm
         self.context_frames = context_frames
         self.info = dict(info or {})
-        self.action_dim = int(getattr(wfm, "action_dim", 0))
+        # Driving models read the ego motion through the DiT's action input; users pass poses.
+        self.conditioning = self.info.get("conditioning", "actions")
+        model_action_dim = int(getattr(wfm, "action_dim", 0))
+        self.action_dim = 0 if self.conditioning == "trajectory" else model_action_dim
+        self.uses_trajectory = self.conditioning == "trajectory" and model_action_dim > 0
+        self.camera_dim = int(getattr(wfm, "camera_dim", 0))
+        self.views = tuple(self.info.get("views", ()))
         self.frame_size = tuple(self.info.get("frame_size", ())) or None
         # Residual models predict (next - last) * scale in normalised latent space.
         self.residual_scale = float(self.info.get("residual_scale") or 0.0)
@@ -211,6 +220,91 @@ class WorldModel:
             raise ValueError("actions contain NaN or infinite values")
         return torch.from_numpy(a).to(self.device)
 
+    def _check_camera(
+        self, camera: np.ndarray | None, intrinsics: np.ndarray | None, batch: int, frames: int
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Poses (B, frames, 4, 4) and intrinsics (B, frames, 3, 3) as float64 tensors, checked."""
+        if not self.camera_dim:
+            if camera is not None or intrinsics is not None:
+                raise ValueError(
+                    "this world model was not trained with camera conditioning; pass camera=None"
+                )
+            return None
+        if camera is None:
+            raise ValueError(
+                f"this world model is camera-conditioned: pass camera= ({frames}, 4, 4) camera-to-world "
+                f"poses, the {self.context_frames} context frame(s)' then one per predicted frame"
+            )
+        poses = np.asarray(camera, dtype=np.float64)
+        if poses.ndim == 3:
+            poses = np.broadcast_to(poses[None], (batch, *poses.shape))
+        if poses.shape != (batch, frames, 4, 4):
+            raise ValueError(
+                f"camera must be ({frames}, 4, 4) or ({batch}, {frames}, 4, 4): a pose for each of the "
+                f"{self.context_frames} context frame(s) and each predicted frame, got {np.shape(camera)}"
+            )
+        poses = torch.from_numpy(np.array(poses))
+        check_rigid(poses)
+        k = np.asarray(intrinsics if intrinsics is not None else self.info["intrinsics"], dtype=np.float64)
+        if k.shape == (3, 3):
+            k = np.broadcast_to(k, (batch, frames, 3, 3))
+        elif k.shape == (batch, 3, 3):
+            k = np.broadcast_to(k[:, None], (batch, frames, 3, 3))
+        if k.shape != (batch, frames, 3, 3) or not np.isfinite(k).all() or (k[..., 0, 0] <= 0).any():
+            raise ValueError(
+                f"intrinsics must be finite pinhole matrices (3, 3), ({batch}, 3, 3) or "
+                f"({batch}, {frames}, 3, 3) in pixels of the {self.frame_size} frames, got shape "
+                f"{np.shape(intrinsics)}"
+            )
+        return poses.to(self.device), torch.from_numpy(np.array(k)).to(self.device)
+
+    def _trajectory_actions(
+        self, trajectory: np.ndarray | None, batch: int, frames: int
+    ) -> torch.Tensor | None:
+        """Ego poses (frames, 3) -> the normalised ego motion into each predicted frame (B, horizon, 3)."""
+        if not self.uses_trajectory:
+            if trajectory is not None:
+                raise ValueError(
+                    "this world model was not trained with trajectory conditioning; pass trajectory=None"
+                )
+            return None
+        if trajectory is None:
+            raise ValueError(
+                f"this world model is trajectory-conditioned: pass trajectory= ({frames}, 3) ego poses "
+                f"(x, y, yaw), the {self.context_frames} context frame(s)' then one per predicted frame"
+            )
+        poses = np.asarray(trajectory, dtype=np.float64)
+        check_trajectory(poses)
+        if poses.ndim == 2:
+            poses = np.broadcast_to(poses[None], (batch, *poses.shape))
+        if poses.shape != (batch, frames, 3):
+            raise ValueError(
+                f"trajectory must be ({frames}, 3) or ({batch}, {frames}, 3): a pose for each of the "
+                f"{self.context_frames} context frame(s) and each predicted frame, got {np.shape(trajectory)}"
+            )
+        motion = ego_motion(torch.from_numpy(np.array(poses)))[:, self.context_frames - 1 :]
+        std = torch.tensor(self.info["trajectory_std"], dtype=torch.float64)
+        return (motion / std).float().to(self.device)  # (B, horizon, 3)
+
+    def split_views(self, frames: np.ndarray) -> dict[str, np.ndarray]:
+        """A multi-view model's canvas (..., H, n·W, 3) -> {view: (..., H, W, 3)}, left to right."""
+        if not self.views:
+            raise ValueError("this world model has a single view")
+        width = frames.shape[-2] // len(self.views)
+        return {v: frames[..., i * width : (i + 1) * width, :] for i, v in enumerate(self.views)}
+
+    def tile_views(self, views: dict[str, np.ndarray]) -> np.ndarray:
+        """{view: (..., H, W, 3)} -> the model's canvas, in its view order; a clear error on other views."""
+        if sorted(views) != sorted(self.views):
+            raise ValueError(
+                f"this model generates the views {list(self.views)}; got {sorted(views)} "
+                f"({len(views)} view(s) for {len(self.views)})"
+            )
+        shapes = {np.shape(v) for v in views.values()}
+        if len(shapes) != 1:
+            raise ValueError(f"all views must have one shape, got {sorted(shapes)}")
+        return np.concatenate([np.asarray(views[v]) for v in self.views], axis=-2)
+
     # -- prediction ---------------------------------------------------------------------------
     @torch.no_grad()
     def encode(self, frames: np.ndarray) -> torch.Tensor:
@@ -246,8 +340,13 @@ class WorldModel:
         sampler: str = "euler",
         text_ids: torch.Tensor | None = None,
         text_mask: torch.Tensor | None = None,
+        camera: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """Roll the WFM forward ``horizon`` latent frames from normalised context (B, C, K, h, w)."""
+        """Roll the WFM forward ``horizon`` latent frames from normalised context (B, C, K, h, w).
+
+        ``camera``: poses (B, K + horizon, 4, 4) and intrinsics (B, K + horizon, 3, 3) of every frame;
+        each step sees the rays of its window relative to the window's last context camera.
+        """
         b, c, k, h, w = context.shape
         window = torch.cat([context, torch.zeros(b, c, 1, h, w, device=context.device)], dim=2)
         cond_mask = torch.tensor([True] * k + [False], device=context.device).expand(b, -1)
@@ -259,12 +358,23 @@ class WorldModel:
                 # Only the action into the predicted frame conditions it (training does the same).
                 window_actions = torch.zeros(b, k + 1, actions.shape[-1], device=context.device)
                 window_actions[:, -1] = actions[:, i]
+            camera_map = {}
+            if camera is not None:
+                poses, intrinsics = (c[:, i : i + k + 1] for c in camera)
+                camera_map["camera"] = plucker_map(
+                    poses,
+                    intrinsics,
+                    poses[:, k - 1],
+                    image_size=self.frame_size,
+                    stride=self.tokenizer.spatial_factor,
+                )  # (B, 6, K + 1, h, w)
             with self.autocast():
                 sample = self.wfm.sample(
                     tuple(window.shape),
                     cond_latent=window,
                     cond_mask=cond_mask,
                     actions=window_actions,
+                    **camera_map,
                     steps=steps,
                     sampler=sampler,
                     guidance=guidance,
@@ -321,6 +431,7 @@ class WorldModel:
         guidance: float = 1.0,
         guardrails: bool = True,
         batch: int = 1,
+        intrinsics: np.ndarray | None = None,
     ) -> np.ndarray:
         """Predict ``horizon`` frames after ``context_frames`` (Video2World) or from ``text`` alone.
 
@@ -330,7 +441,12 @@ class WorldModel:
             actions: (horizon, A) or (B, horizon, A); ``actions[i]`` leads from the last known frame to
                 predicted frame i. Required for action-conditioned models, refused otherwise.
             text: a prompt, for models trained with captions; checked by the guardrails.
-            camera, trajectory: not supported by this model (a clear error if given).
+            camera: camera-conditioned models: (K + horizon, 4, 4) or (B, K + horizon, 4, 4)
+                camera-to-world poses (OpenCV axes) of the K = ``self.context_frames`` context frames
+                and of each predicted frame; ``intrinsics`` (3, 3) in pixels (default: the
+                training data's). Refused by other models.
+            trajectory: trajectory-conditioned (driving) models: (K + horizon, 3) or
+                (B, K + horizon, 3) ego poses (x, y, yaw) in the same order. Refused by others.
             horizon: frames to predict; seed: same seed, same output; steps: sampler steps per
                 frame (default: the checkpoint's ``sampler_steps``, else 8);
             guidance: classifier-free guidance weight; guardrails: apply ``self.guardrails`` if set.
@@ -343,11 +459,6 @@ class WorldModel:
         steps = self.default_steps if steps is None else steps
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
-        for name, value in (("camera", camera), ("trajectory", trajectory)):
-            if value is not None:
-                raise ValueError(
-                    f"this world model was not trained with {name} conditioning; pass {name}=None"
-                )
         use_guardrails = guardrails and self.guardrails is not None
         text_ids = text_mask = None
         if text is not None:
@@ -361,6 +472,8 @@ class WorldModel:
                 raise ValueError("pass context_frames (Video2World) or text (Text2World)")
             if self.frame_size is None:
                 raise ValueError("the checkpoint records no frame_size; Text2World needs it")
+            if self.camera_dim or self.uses_trajectory:
+                raise ValueError("camera / trajectory models continue given frames: pass context_frames")
             b, batched = batch, batch > 1
             a = self._check_actions(actions, b, horizon)
             text_ids, text_mask = (t.to(self.device) for t in self.tokenize([text] * b))
@@ -377,6 +490,9 @@ class WorldModel:
             frames = self._check_context(context_frames)
             b = frames.shape[0]
             a = self._check_actions(actions, b, horizon)
+            if self.uses_trajectory or trajectory is not None:
+                a = self._trajectory_actions(trajectory, b, self.context_frames + horizon)
+            cam = self._check_camera(camera, intrinsics, b, self.context_frames + horizon)
             if text is not None:
                 text_ids, text_mask = (t.to(self.device) for t in self.tokenize([text] * b))
             parts, done, context = [], 0, self.encode(frames)
@@ -391,6 +507,7 @@ class WorldModel:
                     guidance=guidance,
                     text_ids=text_ids,
                     text_mask=text_mask,
+                    camera=cam if context_frames is not None else None,
                 )
             )
         out = self.decode(torch.cat(parts, dim=2))

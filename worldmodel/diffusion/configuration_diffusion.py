@@ -33,8 +33,9 @@ class DiffusionConfig:
     # sigma_aug at sampling time: the median of the training distribution, exp(aug_p_mean).
     text_drop_prob: float = 0.1
     action_drop_prob: float = 0.1
-    # classifier-free guidance dropout: the text / actions of a training sample are replaced by
-    # the learned null embedding with this probability, independently.
+    camera_drop_prob: float = 0.1
+    # classifier-free guidance dropout: the text / actions / camera of a training sample are replaced
+    # by the null with this probability, independently.
 
     def __post_init__(self) -> None:
         if self.text is not None and self.text.dim != self.dit.text_dim:
@@ -46,6 +47,6 @@ class DiffusionConfig:
             raise ValueError(f"sigma_max ({self.sigma_max}) must be > sigma_min ({self.sigma_min})")
         if self.inference_sigma_aug < 0:
             raise ValueError(f"inference_sigma_aug must be >= 0, got {self.inference_sigma_aug}")
-        for name in ("text_drop_prob", "action_drop_prob"):
+        for name in ("text_drop_prob", "action_drop_prob", "camera_drop_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")

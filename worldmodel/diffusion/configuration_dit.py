@@ -27,6 +27,8 @@ class DiTConfig:
     # width of the text encoder's embeddings, read by cross-attention; 0 = no text conditioning.
     action_dim: int = 0
     # width of the per-latent-frame action vectors; 0 = no action conditioning.
+    camera_dim: int = 0
+    # channels of the per-latent-cell camera map (6 for Plücker rays); 0 = no camera conditioning.
     max_latent_frames: int = 16
     # the longest latent window the model accepts (RoPE is not trusted far beyond training lengths).
     rope_theta: float = 10000.0
@@ -37,7 +39,7 @@ class DiTConfig:
         for field in ("latent_channels", "hidden", "depth", "heads", "max_latent_frames", "frequency_dim"):
             if getattr(self, field) < 1:
                 raise ValueError(f"{field} must be >= 1, got {getattr(self, field)}")
-        for field in ("adaln_lora_rank", "text_dim", "action_dim"):
+        for field in ("adaln_lora_rank", "text_dim", "action_dim", "camera_dim"):
             if getattr(self, field) < 0:
                 raise ValueError(f"{field} must be >= 0 (0 = off), got {getattr(self, field)}")
         self.patch_size = tuple(self.patch_size)

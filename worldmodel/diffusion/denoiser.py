@@ -9,7 +9,8 @@ denoised, trained and sampled. ``sigma_aug`` is a small noise augmentation of th
 level the network is told.
 
 The backbone protocol (``DiT`` implements it):
-``backbone(x_in, c_noise, c_noise_aug, *, actions, text, text_mask, drop_text, drop_actions) -> F``
+``backbone(x_in, c_noise, c_noise_aug, *, actions, text, text_mask, drop_text, drop_actions, camera,
+drop_camera) -> F``
 with ``x_in`` (B, 2C + 1, T, h, w) and ``F`` (B, C, T, h, w); it holds the learned null
 embeddings that ``drop_*`` (B,) bool substitute for classifier-free guidance.
 """
@@ -80,6 +81,8 @@ class Denoiser(nn.Module):
         text_mask: torch.Tensor | None = None,
         drop_text: torch.Tensor | None = None,
         drop_actions: torch.Tensor | None = None,
+        camera: torch.Tensor | None = None,
+        drop_camera: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The denoised estimate ``D(x_noisy; sigma)``, (B, C, T, h, w), equal to ``cond_latent`` on
         the conditioned frames.
@@ -90,7 +93,7 @@ class Denoiser(nn.Module):
             cond_mask: (B, T) bool, True = a given (conditioning) frame; None = no frame given.
             sigma_aug: (B,) noise level of the condition's augmentation (default
                 ``config.inference_sigma_aug``); aug_noise: (B, C, T, h, w) its eps (None = zero).
-            actions, text, text_mask, drop_text, drop_actions: passed to the backbone.
+            actions, text, text_mask, drop_text, drop_actions, camera, drop_camera: passed to the backbone.
         """
         b, _, t, _, _ = x_noisy.shape
         mask = self._frame_mask(cond_mask, cond_latent, x_noisy)  # (B, 1, T, 1, 1)
@@ -116,6 +119,7 @@ class Denoiser(nn.Module):
             text_mask=text_mask,
             drop_text=drop_text,
             drop_actions=drop_actions,
+            **({"camera": camera, "drop_camera": drop_camera} if camera is not None else {}),
         )  # (B, C, T, h, w)
         denoised = c_skip * x_noisy + c_out * f_out
         if cond_latent is None:
@@ -146,8 +150,8 @@ class Denoiser(nn.Module):
     def guided(
         self, x_noisy: torch.Tensor, sigma: torch.Tensor, *, guidance: float, **kwargs
     ) -> torch.Tensor:
-        """Classifier-free guided ``D``: the conditional and the null-conditioned (text and actions
-        dropped) estimates from one batch of 2B, combined by ``cfg_combine``; kwargs as ``forward``."""
+        """Classifier-free guided ``D``: the conditional and the null-conditioned (text, actions and
+        camera dropped) estimates from one batch of 2B, combined by ``cfg_combine``; kwargs as ``forward``."""
         b = x_noisy.shape[0]
         doubled = {k: torch.cat([v, v]) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
         drop = torch.arange(2 * b, device=x_noisy.device) >= b  # (2B,) the second half is unconditional
@@ -156,6 +160,7 @@ class Denoiser(nn.Module):
             torch.cat([sigma, sigma]),
             drop_text=drop,
             drop_actions=drop,
+            **({"drop_camera": drop} if kwargs.get("camera") is not None else {}),
             **doubled,
         )  # (2B, C, T, h, w)
         cond, uncond = both.chunk(2)
@@ -170,6 +175,7 @@ class Denoiser(nn.Module):
         text: torch.Tensor | None = None,
         text_mask: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        camera: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """EDM's training loss (arXiv 2206.00364, eq. 2 weighted by Table 1's lambda) on the frames
         that are not given, with the given frames of ``x0`` as the (noise-augmented) condition.
@@ -177,12 +183,13 @@ class Denoiser(nn.Module):
         Args:
             x0: (B, C, T, h, w) clean latents (scaled to std ~ ``sigma_data``).
             cond_mask: (B, T) bool, True on the given frames (no loss there); None = none given.
-            actions: (B, T, A); text: (B, L, text_dim); text_mask: (B, L) bool.
+            actions: (B, T, A); text: (B, L, text_dim); text_mask: (B, L) bool;
+            camera: (B, camera_dim, T, h, w) camera maps.
             generator: for reproducible sigma, noise and dropout draws.
         Returns:
             the scalar loss and detached logs (``losses/denoise``, ``losses/mse``, ``charts/sigma_mean``).
         """
-        check_finite(x0=x0, actions=actions, text=text)
+        check_finite(x0=x0, actions=actions, text=text, camera=camera)
         cfg, b, device = self.config, x0.shape[0], x0.device
         sigma = sample_sigma_lognormal((b,), cfg.p_mean, cfg.p_std, generator=generator, device=device)
         sigma_aug = sample_sigma_lognormal(
@@ -195,6 +202,10 @@ class Denoiser(nn.Module):
         drop_actions = (torch.rand(b, generator=generator, device=draw_device) < cfg.action_drop_prob).to(
             device
         )
+        camera_args = {}
+        if camera is not None:
+            drop_camera = torch.rand(b, generator=generator, device=draw_device) < cfg.camera_drop_prob
+            camera_args = {"camera": camera, "drop_camera": drop_camera.to(device)}
         denoised = self(
             x0 + append_dims(sigma, x0.ndim) * noise,
             sigma,
@@ -207,6 +218,7 @@ class Denoiser(nn.Module):
             text_mask=text_mask,
             drop_text=drop_text,
             drop_actions=drop_actions,
+            **camera_args,
         )  # (B, C, T, h, w)
         target = 1 - self._frame_mask(cond_mask, x0, x0)  # (B, 1, T, 1, 1): 1 on the frames to predict
         count = (target.sum() * x0[:, :, 0].numel() / b).clamp_min(1)
@@ -233,6 +245,7 @@ class Denoiser(nn.Module):
         sampler: str = "heun",
         guidance: float = 1.0,
         generator: torch.Generator | None = None,
+        camera: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Latents (B, C, T, h, w) = ``shape`` solved from noise with EDM's schedule (eq. 5), equal to
         ``cond_latent`` on the frames of ``cond_mask`` exactly.
@@ -245,12 +258,14 @@ class Denoiser(nn.Module):
         """
         if sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
-        check_finite(cond_latent=cond_latent, actions=actions, text=text)
+        check_finite(cond_latent=cond_latent, actions=actions, text=text, camera=camera)
         cfg = self.config
         device = next(self.parameters()).device
         sigmas = karras_sigmas(steps, cfg.sigma_min, cfg.sigma_max, cfg.rho, device=device)  # (steps + 1,)
         x = _randn(tuple(shape), generator, device) * sigmas[0]  # (B, C, T, h, w)
         extra_args = {"actions": actions, "text": text, "text_mask": text_mask}
+        if camera is not None:
+            extra_args["camera"] = camera
         if cond_mask is not None:
             self._frame_mask(cond_mask, cond_latent, x)
             extra_args |= {

@@ -31,6 +31,11 @@ class DiffusionWorldModel(nn.Module):
         self.text_encoder = make_text_encoder(config.text) if config.text is not None else None
 
     @property
+    def camera_dim(self) -> int:
+        """Channels of the camera maps it reads (0: not camera-conditioned)."""
+        return self.config.dit.camera_dim
+
+    @property
     def action_dim(self) -> int:
         """Width of the per-frame action vectors (0: not action-conditioned)."""
         return self.config.dit.action_dim
@@ -50,6 +55,7 @@ class DiffusionWorldModel(nn.Module):
         text_mask: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         text_ids: torch.Tensor | None = None,
+        camera: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The scalar training loss; see ``loss`` for the arguments and for the logs.
 
@@ -58,7 +64,13 @@ class DiffusionWorldModel(nn.Module):
         if text_ids is not None:
             text, text_mask = self.embed_text(text_ids, text_mask)
         return self.loss(
-            x0, cond_mask=cond_mask, actions=actions, text=text, text_mask=text_mask, generator=generator
+            x0,
+            cond_mask=cond_mask,
+            actions=actions,
+            text=text,
+            text_mask=text_mask,
+            generator=generator,
+            camera=camera,
         )[0]
 
     def loss(
@@ -70,15 +82,23 @@ class DiffusionWorldModel(nn.Module):
         text: torch.Tensor | None = None,
         text_mask: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        camera: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """``(loss, logs)``: EDM loss on the frames not in ``cond_mask``.
 
         Args:
             x0: (B, C, T, h, w) clean latents; cond_mask: (B, T) bool; actions: (B, T, action_dim);
-            text: (B, L, text_dim); text_mask: (B, L) bool; generator: reproducible draws.
+            text: (B, L, text_dim); text_mask: (B, L) bool; generator: reproducible draws;
+            camera: (B, camera_dim, T, h, w) camera maps (Plücker rays, ``worldmodel.conditioning.camera``).
         """
         return self.denoiser.loss(
-            x0, cond_mask=cond_mask, actions=actions, text=text, text_mask=text_mask, generator=generator
+            x0,
+            cond_mask=cond_mask,
+            actions=actions,
+            text=text,
+            text_mask=text_mask,
+            generator=generator,
+            camera=camera,
         )
 
     def denoise(
@@ -92,11 +112,13 @@ class DiffusionWorldModel(nn.Module):
         text: torch.Tensor | None = None,
         text_mask: torch.Tensor | None = None,
         guidance: float = 1.0,
+        camera: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``D(x_noisy; sigma)`` (B, C, T, h, w) for sigma (B,), with classifier-free guidance if
         ``guidance != 1``; equals ``cond_latent`` on the conditioned frames."""
         check_finite(x_noisy=x_noisy, sigma=sigma, cond_latent=cond_latent, actions=actions, text=text)
-        kwargs = {
+        kwargs = {"camera": camera} if camera is not None else {}
+        kwargs |= {
             "cond_latent": cond_latent,
             "cond_mask": cond_mask,
             "actions": actions,
@@ -122,6 +144,7 @@ class DiffusionWorldModel(nn.Module):
         guidance: float = 1.0,
         generator: torch.Generator | None = None,
         text_ids: torch.Tensor | None = None,
+        camera: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Latents of ``shape`` (B, C, T, h, w) from noise; the ``cond_mask`` frames are ``cond_latent``'s.
 
@@ -141,4 +164,5 @@ class DiffusionWorldModel(nn.Module):
             sampler=sampler,
             guidance=guidance,
             generator=generator,
+            camera=camera,
         )

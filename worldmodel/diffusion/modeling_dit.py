@@ -78,6 +78,25 @@ class ActionEmbedder(nn.Module):
         return emb
 
 
+class CameraEmbedder(nn.Module):
+    """Per-token camera maps (B, T', S, patch·camera_dim) -> (B, T', S, D), added to the tokens.
+
+    Zero-initialised, so a camera-conditioned model warm-started from one without camera input
+    computes exactly the same function at step 0 (post-training starts from the base model).
+    Dropped or absent cameras contribute nothing: "no camera" is the base model's input.
+    """
+
+    def __init__(self, in_dim: int, hidden: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(in_dim, hidden)
+
+    def forward(self, camera: torch.Tensor, drop: torch.Tensor | None) -> torch.Tensor:
+        emb = self.proj(camera)
+        if drop is not None:
+            emb = emb * (~drop).to(emb.dtype)[:, None, None, None]
+        return emb
+
+
 # ------------------------------------------------------------------------------------------------
 # Blocks
 # ------------------------------------------------------------------------------------------------
@@ -240,10 +259,11 @@ class DiT(nn.Module):
         c_noise, c_noise_aug: (B,) EDM noise-level inputs of the noisy frames and of the
             condition's noise augmentation.
         actions: (B, T, action_dim), one vector per latent frame, or None (the null action).
+        camera: (B, camera_dim, T, h, w), a camera map per latent cell (Plücker rays), or None.
         text: (B, L, text_dim) embeddings, or None (the null text); text_mask: (B, L) bool,
             True = a real token (default: all real). A row without real tokens counts as no text.
-        drop_text, drop_actions: (B,) bool, True = replace that sample's text / actions by the
-            learned null (classifier-free guidance).
+        drop_text, drop_actions, drop_camera: (B,) bool, True = replace that sample's text /
+            actions / camera by the null (classifier-free guidance).
     """
 
     def __init__(self, config: DiTConfig) -> None:
@@ -255,6 +275,9 @@ class DiT(nn.Module):
         self.aug_embedder = NoiseLevelEmbedder(hidden, config.frequency_dim)
         self.action_embedder = (
             ActionEmbedder(config.patch_size[0] * config.action_dim, hidden) if config.action_dim else None
+        )
+        self.camera_embedder = (
+            CameraEmbedder(config.camera_dim * patch, hidden) if config.camera_dim else None
         )
         if config.text_dim:
             self.null_text = nn.Parameter(torch.randn(config.text_dim) * 0.02)
@@ -281,6 +304,8 @@ class DiT(nn.Module):
                 nn.init.normal_(layer.weight, std=0.02)
         zeroed = [layer for block in self.blocks for layer in block.adaLN_modulation.last_layers()]
         zeroed += [self.final_layer.adaLN_modulation[-1], self.final_layer.linear]
+        if self.camera_embedder is not None:
+            zeroed.append(self.camera_embedder.proj)
         if self.adaln_base is not None:
             zeroed.append(self.adaln_base[-1])
         for layer in zeroed:
@@ -294,6 +319,7 @@ class DiT(nn.Module):
         actions: torch.Tensor | None,
         text: torch.Tensor | None,
         text_mask: torch.Tensor | None,
+        camera: torch.Tensor | None = None,
     ) -> None:
         """Shape checks with messages that name the expected shape (no device sync)."""
         cfg = self.config
@@ -316,6 +342,14 @@ class DiT(nn.Module):
                 raise ValueError(
                     f"actions must be (B, T, action_dim) = {(b, t, cfg.action_dim)}, one vector per latent "
                     f"frame, got {tuple(actions.shape)}"
+                )
+        if camera is not None:
+            if not cfg.camera_dim:
+                raise ValueError("camera given, but this model has camera_dim=0 (no camera conditioning)")
+            if tuple(camera.shape) != (b, cfg.camera_dim, t, h, w):
+                raise ValueError(
+                    f"camera must be (B, camera_dim, T, h, w) = {(b, cfg.camera_dim, t, h, w)}, one map per "
+                    f"latent frame at the latent resolution, got {tuple(camera.shape)}"
                 )
         if text is not None:
             if not cfg.text_dim:
@@ -362,14 +396,21 @@ class DiT(nn.Module):
         text_mask: torch.Tensor | None = None,
         drop_text: torch.Tensor | None = None,
         drop_actions: torch.Tensor | None = None,
+        camera: torch.Tensor | None = None,
+        drop_camera: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        self.check_inputs(x, actions, text, text_mask)
+        self.check_inputs(x, actions, text, text_mask, camera)
         cfg = self.config
         b, _, t, h, w = x.shape
         pt, ph, pw = cfg.patch_size
         grid = (t // pt, h // ph, w // pw)
         tokens = rearrange(x, "b c (t pt) (h ph) (w pw) -> b t (h w) (pt ph pw c)", pt=pt, ph=ph, pw=pw)
         tokens = self.x_embedder(tokens)  # (B, T', S, D)
+        if camera is not None and self.camera_embedder is not None:
+            patches = rearrange(
+                camera, "b c (t pt) (h ph) (w pw) -> b t (h w) (pt ph pw c)", pt=pt, ph=ph, pw=pw
+            )
+            tokens = tokens + self.camera_embedder(patches.to(tokens.dtype), drop_camera)
         c = self.sigma_embedder(c_noise) + self.aug_embedder(c_noise_aug)  # (B, D)
         c = c[:, None].expand(-1, grid[0], -1)  # (B, T', D)
         if self.action_embedder is not None:

@@ -1,0 +1,191 @@
+"""Post-training: camera control (Plücker rays), multi-view driving (trajectory), fine-tuning / LoRA."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from app.cli import main
+from curation.shards import read_samples
+from curation.video_io import read_video
+from worldmodel import hub
+from worldmodel.world import WorldModel
+
+# Seeds whose 6 episodes put at least one clip in the 10 % held-out split.
+ORBIT_SEED, DRIVING_SEED = 4, 6
+COMMON = ["--steps", "3", "--batch-size", "2", "--eval-every", "3", "--save-every", "3", "--log-every", "1"]
+COMMON += ["--warmup", "1"]
+
+
+@pytest.fixture(scope="module")
+def posttrained(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("posttrain")
+    orbit, driving = root / "orbit", root / "driving"
+    for source, out, seed in (("orbit", orbit, ORBIT_SEED), ("driving", driving, DRIVING_SEED)):
+        args = ["simulate", source, "--episodes", "6", "--size", "32", "--frames", "8", "--seed", str(seed)]
+        assert main([*args, "--out", str(out)]) == 0
+    tok, base = root / "tok", root / "base"
+    assert main(["train", "tokenizer", "--config", "CI8x8-tiny", "--data", str(orbit), str(driving)]
+                + ["--out", str(tok), "--size", "32", *COMMON]) == 0  # fmt: skip
+    assert main(["train", "diffusion", "--tokenizer", str(tok), "--data", str(orbit), "--out", str(base)]
+                + ["--dit", "DiT-tiny", "--size", "32", *COMMON]) == 0  # fmt: skip
+    camera, drive, lora = root / "camera", root / "drive", root / "lora"
+    assert main(["train", "posttrain", "--task", "camera", "--from", str(base), "--data", str(orbit)]
+                + ["--context-frames", "1", "--out", str(camera), *COMMON]) == 0  # fmt: skip
+    assert main(["train", "posttrain", "--task", "driving", "--from", str(base), "--data", str(driving)]
+                + ["--out", str(drive), *COMMON]) == 0  # fmt: skip
+    # Fine-tuning on "own" shards: only --from and --data, LoRA merged on export.
+    assert main(["train", "posttrain", "--from", str(camera), "--data", str(orbit), "--lora-rank", "2"]
+                + ["--out", str(lora), *COMMON]) == 0  # fmt: skip
+    return {"orbit": orbit, "driving": driving, "base": base, "camera": camera, "drive": drive, "lora": lora}
+
+
+def _first_sample(folder: Path) -> dict:
+    return next(iter(read_samples(folder, decode_video=False)))
+
+
+def test_camera_model_predicts_at_requested_poses_and_depends_on_them(posttrained: dict[str, Path]) -> None:
+    world = WorldModel.from_pretrained(posttrained["camera"])
+    assert world.camera_dim == 6 and world.context_frames == 1 and world.action_dim == 0
+    sample = _first_sample(posttrained["orbit"])
+    frames, _ = read_video(sample["frames"])
+    poses = sample["camera"][:4]
+    out = world.predict(frames[:1], camera=poses, horizon=3, seed=0, steps=2)
+    assert out.shape == (3, 32, 32, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, world.predict(frames[:1], camera=poses, horizon=3, seed=0, steps=2))
+    # Same context, same noise, other poses: only the camera input changes the frames (3 training
+    # steps leave the zero-initialised camera layer near zero, so give it weights first).
+    torch.nn.init.normal_(world.wfm.denoiser.backbone.camera_embedder.proj.weight, std=0.5)
+    out = world.predict(frames[:1], camera=poses, horizon=3, seed=0, steps=2)
+    turned = poses.copy()
+    turned[1:, :3, 3] += np.array([0.5, 0.0, 0.0], dtype=poses.dtype)
+    assert not np.array_equal(out, world.predict(frames[:1], camera=turned, horizon=3, seed=0, steps=2))
+
+
+def test_bad_camera_input_is_a_clear_error(posttrained: dict[str, Path]) -> None:
+    world = WorldModel.from_pretrained(posttrained["camera"])
+    sample = _first_sample(posttrained["orbit"])
+    frames, _ = read_video(sample["frames"])
+    with pytest.raises(ValueError, match=r"camera must be \(4, 4, 4\)"):
+        world.predict(frames[:1], camera=sample["camera"][:3], horizon=3)
+    scaled = sample["camera"][:4].copy()
+    scaled[2, :3, :3] *= 1.5
+    with pytest.raises(ValueError, match=r"camera\[2\] is not a rigid.*not orthonormal"):
+        world.predict(frames[:1], camera=scaled, horizon=3)
+    reflected = sample["camera"][:4].copy()
+    reflected[1, :3, 0] *= -1
+    with pytest.raises(ValueError, match="reflection"):
+        world.predict(frames[:1], camera=reflected, horizon=3)
+    with pytest.raises(ValueError, match="camera-conditioned: pass camera="):
+        world.predict(frames[:1], horizon=3)
+    with pytest.raises(ValueError, match="not trained with trajectory"):
+        world.predict(frames[:1], camera=sample["camera"][:4], trajectory=np.zeros((4, 3)), horizon=3)
+
+
+def test_driving_model_tiles_three_views_and_follows_the_trajectory(posttrained: dict[str, Path]) -> None:
+    world = WorldModel.from_pretrained(posttrained["drive"])
+    assert world.views == ("left", "front", "right") and world.frame_size == (32, 96)
+    assert world.uses_trajectory and world.action_dim == 0
+    sample = _first_sample(posttrained["driving"])
+    views = {v: read_video(sample["views"][v])[0][:2] for v in world.views}
+    context = world.tile_views(views)
+    assert context.shape == (2, 32, 96, 3)
+    np.testing.assert_array_equal(world.split_views(context)["right"], views["right"])
+    trajectory = sample["trajectory"][:5]
+    out = world.predict(context, trajectory=trajectory, horizon=3, seed=0, steps=2)
+    assert out.shape == (3, 32, 96, 3)
+    assert set(world.split_views(out)) == {"left", "front", "right"}
+    swerve = trajectory.copy()
+    swerve[2:, 2] += 0.4  # heading changes after the context: a different ego motion
+    assert not np.array_equal(out, world.predict(context, trajectory=swerve, horizon=3, seed=0, steps=2))
+
+
+def test_driving_input_mismatches_are_clear_errors(posttrained: dict[str, Path]) -> None:
+    world = WorldModel.from_pretrained(posttrained["drive"])
+    sample = _first_sample(posttrained["driving"])
+    views = {v: read_video(sample["views"][v])[0][:2] for v in ("front", "left")}
+    with pytest.raises(
+        ValueError, match=r"generates the views \['left', 'front', 'right'\].*2 view\(s\) for 3"
+    ):
+        world.tile_views(views)
+    single = read_video(sample["views"]["front"])[0][:2]
+    with pytest.raises(ValueError, match=r"trained on \(32, 96\) frames"):
+        world.predict(single, trajectory=sample["trajectory"][:5], horizon=3)
+    context = np.concatenate([single] * 3, axis=2)
+    with pytest.raises(ValueError, match=r"trajectory must be \(T, 3\)"):
+        world.predict(context, trajectory=np.zeros((5, 2)), horizon=3)
+    with pytest.raises(ValueError, match=r"trajectory must be \(5, 3\)"):
+        world.predict(context, trajectory=np.zeros((4, 3)), horizon=3)
+    with pytest.raises(ValueError, match="trajectory-conditioned"):
+        world.predict(context, horizon=3)
+
+
+def test_lora_fine_tune_exports_an_ordinary_merged_checkpoint(posttrained: dict[str, Path]) -> None:
+    payload = hub.read_config(posttrained["lora"])
+    assert payload["world_model"]["lora"] == {"rank": 2, "alpha": 2, "merged": True}
+    assert payload["world_model"]["task"] == "camera"  # inherited from --from
+    names = hub.load(posttrained["lora"]).state_dict().keys()
+    assert not any(n.endswith(("lora_a", "lora_b")) or ".base." in n for n in names)
+    assert set(names) == set(hub.load(posttrained["camera"]).state_dict().keys())
+    world = WorldModel.from_pretrained(posttrained["lora"])
+    sample = _first_sample(posttrained["orbit"])
+    frames, _ = read_video(sample["frames"])
+    assert world.predict(frames[:1], camera=sample["camera"][:3], horizon=2, steps=1).shape == (2, 32, 32, 3)
+
+
+def test_posttrain_needs_a_task_or_a_checkpoint(posttrained: dict[str, Path], tmp_path: Path, capsys) -> None:
+    assert (
+        main(["train", "posttrain", "--data", str(posttrained["orbit"]), "--out", str(tmp_path / "x")]) == 2
+    )
+    assert "pass --task" in capsys.readouterr().err
+    bad = ["train", "posttrain", "--task", "camera", "--from", str(posttrained["base"])]
+    bad += ["--data", str(posttrained["driving"]), "--out", str(tmp_path / "y"), *COMMON]
+    assert main(bad) == 2
+    assert "camera.npy" in capsys.readouterr().err
+    lora_without_base = ["train", "posttrain", "--task", "camera", "--tokenizer", str(posttrained["base"])]
+    lora_without_base += [
+        "--data",
+        str(posttrained["orbit"]),
+        "--lora-rank",
+        "2",
+        "--out",
+        str(tmp_path / "z"),
+    ]
+    assert main(lora_without_base) == 2
+    assert "--from" in capsys.readouterr().err
+
+
+def test_eval_reports_the_gain_over_the_same_model_without_camera(posttrained: dict[str, Path]) -> None:
+    from training.eval_wfm import evaluate_wfm
+
+    result = evaluate_wfm(posttrained["camera"], clips=2, horizon=2, steps=1, batch_size=2)
+    assert {"psnr", "no_camera_psnr", "camera_gain_db", "copy_last_psnr"} <= set(result)
+    assert result["camera_gain_db"] == pytest.approx(result["psnr"] - result["no_camera_psnr"])
+    driving = evaluate_wfm(posttrained["drive"], clips=2, horizon=2, steps=1, batch_size=2)
+    for view in ("left", "front", "right"):
+        assert {f"psnr_{view}", f"no_trajectory_psnr_{view}", f"copy_last_psnr_{view}"} <= set(driving)
+
+
+def test_dit_without_camera_equals_its_base_until_the_camera_layer_trains() -> None:
+    from worldmodel.diffusion.configuration_dit import DiTConfig
+    from worldmodel.diffusion.modeling_dit import DiT
+
+    torch.manual_seed(0)
+    base = DiT(DiTConfig(latent_channels=4))
+    with_camera = DiT(DiTConfig(latent_channels=4, camera_dim=6))
+    with_camera.load_state_dict(base.state_dict(), strict=False)
+    for p in base.parameters():  # adaLN-zero makes an untrained DiT output 0: give it real weights
+        p.data.normal_(0, 0.05)
+    with_camera.load_state_dict(base.state_dict(), strict=False)
+    x, sigma = torch.randn(2, 9, 3, 4, 4), torch.rand(2)
+    camera = torch.randn(2, 6, 3, 4, 4)
+    torch.testing.assert_close(with_camera(x, sigma, sigma, camera=camera), base(x, sigma, sigma))
+    with_camera.camera_embedder.proj.weight.data.normal_()
+    assert not torch.allclose(with_camera(x, sigma, sigma, camera=camera), base(x, sigma, sigma))
+    dropped = torch.tensor([True, True])
+    torch.testing.assert_close(
+        with_camera(x, sigma, sigma, camera=camera, drop_camera=dropped), base(x, sigma, sigma)
+    )
+    with pytest.raises(ValueError, match=r"camera must be \(B, camera_dim, T, h, w\)"):
+        with_camera(x, sigma, sigma, camera=camera[:, :, :2])
