@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= demo_out
 
-.PHONY: world-model-checkpoints setup browser demo demo-offline test test-slow lint format bench clean tokenizer-checkpoints
+.PHONY: world-model-checkpoints setup browser demo demo-offline test test-slow test-gpu test-distributed bench-all lint format bench clean tokenizer-checkpoints
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,18 @@ browser:
 
 test: setup browser
 	$(PY) -m pytest -q -m "not slow and not gpu"
+
+# The CUDA paths (bf16 training steps and sampling of every model family); skipped without a GPU.
+test-gpu: setup
+	$(PY) -m pytest -q -m "gpu" -rs
+
+# Multi-process training (2 gloo processes) and a two-node local Ray cluster; part of `make test` too.
+test-distributed: setup
+	$(PY) -m pytest -q tests/distributed
+
+# One table of every benchmark against its baseline, written to benchmarks/RESULTS.md (QUICK=1: minutes).
+bench-all: setup
+	$(PY) benchmarks/run_all.py $(if $(QUICK),--quick,)
 
 test-slow: setup
 	# pytest exits 5 when no test is marked slow; that is not a failure here.

@@ -270,7 +270,9 @@ def read_samples(
             urls,
             shardshuffle=len(urls) if shuffle else False,
             seed=seed + epoch,
-            nodesplitter=wds.split_by_node,
+            # Every process reads every shard: trainers hold clips in memory and give each
+            # process its own samples through get_batch's micro-batch index.
+            nodesplitter=None,
             empty_check=False,
             handler=_raise_shard_error,
         )

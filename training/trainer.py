@@ -15,9 +15,20 @@ A model family supplies three functions and the trainer does the rest:
   step and the global micro-batch index (``micro_step * num_processes + rank``,
   so every process draws different data). Purity is what makes resume exact;
   ``training.data.batches_for`` builds one. Tensors in it are moved to the device.
+  The global random streams the loss draws from (diffusion noise, dropout) are
+  reseeded from ``(seed, step, micro)`` before each micro-batch too, so a run's
+  losses do not depend on how many processes share the global batch.
 - ``eval_fn(model) -> metrics`` (optional): run on the main process, on the EMA
   model when EMA is on, without gradients and without disturbing the training
   random streams.
+
+Multi-process runs (``accelerate launch``, configs in ``training/accelerate/``) are
+data-parallel (DDP): ``batch_size`` is per process and per micro-batch, so the
+global batch is ``batch_size * grad_accum * num_processes``; a run keeps its
+losses at another world size when that product is kept (2 processes x
+``grad_accum=1`` = 1 process x ``grad_accum=2``). Only the main process writes
+checkpoints and logs; every process loads ``training_state/`` on resume, which
+works at any world size.
 
 Outputs in ``out_dir``: the checkpoint (``config.json`` + ``model.safetensors``
 via ``worldmodel.hub.save``; the EMA weights when EMA is on), resume state in
@@ -48,7 +59,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator, PartialState
 from accelerate.state import AcceleratorState
-from accelerate.utils import gather_object, set_seed
+from accelerate.utils import DistributedType, gather_object, set_seed
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 from tqdm.auto import tqdm
@@ -65,6 +76,9 @@ STATE_VERSION = 1
 LOG_DIR = "logs"
 METRICS_FILE = "metrics.csv"
 
+# Data parallelism only: the checkpoints and the EMA need the full weights on every process.
+DISTRIBUTED_TYPES = (DistributedType.NO, DistributedType.MULTI_CPU, DistributedType.MULTI_GPU)
+
 LossFn = Callable[[nn.Module, dict, int], tuple[torch.Tensor, dict[str, float]]]
 GetBatch = Callable[[int, int], dict]
 EvalFn = Callable[[nn.Module], dict[str, float]]
@@ -77,7 +91,8 @@ class TrainConfig:
     steps: int = 100
     """optimizer steps in the whole run; the lr schedule spans them"""
     batch_size: int = 8
-    """clips per micro-batch per process: hand it to `training.data.batches_for`; logged throughput uses it"""
+    """clips per micro-batch per process (global batch = batch_size * grad_accum * processes):
+    hand it to `training.data.batches_for`; logged throughput uses it"""
     grad_accum: int = 1
     """micro-batches summed into one optimizer step: a large batch on a small device"""
     lr: float = 1e-3
@@ -103,7 +118,8 @@ class TrainConfig:
     log_every: int = 10
     """steps between metric rows in logs/metrics.csv"""
     seed: int = 0
-    """seeds the global random streams the loss may use (noise, dropout); data comes from get_batch"""
+    """with (step, micro) seeds the global random streams the loss may use (noise, dropout);
+    data comes from get_batch"""
     out_dir: str = "runs/tiny"
     """the checkpoint directory; training_state/ and logs/ go inside it"""
 
@@ -197,6 +213,8 @@ class Trainer:
         loss_fn, get_batch, eval_fn: see the module docstring.
         checkpoint_extra: json fields stored in the checkpoint's ``config.json``
             (``worldmodel.hub.save(extra=...)``), e.g. the tokenizer a WFM expects.
+        export: maps the model to what the checkpoint holds (e.g. LoRA merged into the weights);
+            ``training_state/`` keeps the model as trained, so resuming is unaffected.
 
     Attributes:
         step: optimizer steps done so far (the next step's 0-based index).
@@ -212,14 +230,21 @@ class Trainer:
         get_batch: GetBatch,
         eval_fn: EvalFn | None = None,
         checkpoint_extra: dict[str, Any] | None = None,
+        export: Callable[[nn.Module], nn.Module] | None = None,
     ) -> None:
         self.config = config
+        self.export = export
         self.loss_fn = loss_fn
         self.get_batch = get_batch
         self.eval_fn = eval_fn
         self.checkpoint_extra = dict(checkpoint_extra or {})
         self.out_dir = Path(config.out_dir)
         self.accelerator = _make_accelerator(config)
+        if self.accelerator.distributed_type not in DISTRIBUTED_TYPES:
+            raise ValueError(
+                f"the Trainer is data-parallel only (DDP), got {self.accelerator.distributed_type}: "
+                "launch with training/accelerate/ddp.yaml"
+            )
         set_seed(config.seed, device_specific=True)
         # Copied before `prepare`, which patches the model's forward with autocast.
         self.ema = EMA(model, config.ema_decay) if config.ema_decay > 0 else None
@@ -227,6 +252,8 @@ class Trainer:
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
         if self.ema is not None:
             self.ema.shadow.to(self.accelerator.device)
+            # DDP broadcast the main process's initial weights; the average starts from those everywhere.
+            self.ema.shadow.load_state_dict(self.raw_model.state_dict())
         self.step = 0
         self.wall_time_s = 0.0  # training time over all runs of this out_dir, resumes included
         self._resume_checked = False
@@ -305,7 +332,9 @@ class Trainer:
         parts: dict[str, float] = {}
         grad_norm = None
         for micro in range(cfg.grad_accum):
-            batch = self.get_batch(self.step, micro * acc.num_processes + acc.process_index)
+            index = micro * acc.num_processes + acc.process_index
+            _seed_everything(cfg.seed, self.step, index)
+            batch = self.get_batch(self.step, index)
             batch = {k: v.to(acc.device) if torch.is_tensor(v) else v for k, v in batch.items()}
             # accumulate() skips the gradient all-reduce and the optimizer step until the last micro-batch.
             with acc.accumulate(self.model):
@@ -370,7 +399,8 @@ class Trainer:
                 },
                 **self.checkpoint_extra,
             }
-            hub.save(self.ema.shadow if self.ema is not None else self.raw_model, self.out_dir, extra=extra)
+            weights = self.ema.shadow if self.ema is not None else self.raw_model
+            hub.save(self.export(weights) if self.export else weights, self.out_dir, extra=extra)
             self._write_state(rng_states)
         acc.wait_for_everyone()
         return self.out_dir
@@ -437,18 +467,15 @@ class Trainer:
             ) from None
         tensors = load_file(str(path / "optimizer.safetensors"))
         self.optimizer.load_state_dict(_unflatten_optimizer(tensors, state["optimizer"]))
+        # Training reseeds before each micro-batch; the saved streams only matter to code
+        # between steps, which a run at another world size starts afresh.
         rng_states = state["rng"]
         if len(rng_states) == acc.num_processes:
             _set_rng_state(rng_states[acc.process_index])
         else:
-            logger.warning(
-                "%s was saved by %d process(es), this run has %d: random streams are reseeded, "
-                "so the resumed run is not bit-identical",
-                path,
-                len(rng_states),
-                acc.num_processes,
+            logger.info(
+                "%s was saved by %d process(es), this run has %d", path, len(rng_states), acc.num_processes
             )
-            set_seed(self.config.seed + state["step"], device_specific=True)
         self.step = int(state["step"])
         self.wall_time_s = float(state.get("wall_time_s", 0.0))
         logger.info("resumed %s at step %d", self.out_dir, self.step)
@@ -509,6 +536,14 @@ def _encode_bytes(tensor: torch.Tensor) -> str:
 
 def _decode_bytes(text: str) -> torch.Tensor:
     return torch.frombuffer(bytearray(base64.b64decode(text)), dtype=torch.uint8)
+
+
+def _seed_everything(seed: int, step: int, micro: int) -> None:
+    """Seed the python, numpy and torch (CUDA included) global streams from ``(seed, step, micro)``."""
+    value = int(np.random.SeedSequence([seed, step, micro]).generate_state(1)[0])
+    random.seed(value)
+    np.random.seed(value)
+    torch.manual_seed(value)
 
 
 def _rng_state() -> dict[str, Any]:
