@@ -92,6 +92,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.size < 16:
         raise UserError(f"--size must be >= 16 pixels, got {args.size}")
     out = Path(args.out)
+    if args.source == "raw" and args.labelled_clips:
+        from envs.sim.raw_clips import write_labelled_clips
+
+        labels = write_labelled_clips(
+            out, args.episodes, seed=args.seed, size=args.size, frames=args.frames or 48
+        )
+        _summary(f"wrote {args.episodes} labelled clips and {labels} in {time.perf_counter() - start:.1f} s")
+        return 0
     if args.source == "raw":
         from envs.sim.raw import write_raw_footage
 
@@ -221,7 +229,74 @@ WFM_EXAMPLES = """examples:
   worldfm train diffusion --tokenizer checkpoints/tokenizer-ci8x8-fetch64 --data data/fetch --out runs/wfm
   worldfm train posttrain --task robot --tokenizer checkpoints/tokenizer-ci8x8-fetch64 --data data/fetch \\
       --from runs/wfm --out runs/fetch-wm --dit DiT-XS --steps 4000 --batch-size 16
+  worldfm train posttrain --task camera --from checkpoints/fetchpush-wm-dit --data data/orbit \\
+      --context-frames 1 --out runs/camera-wm          # Plücker-ray camera control
+  worldfm train posttrain --task driving --from checkpoints/fetchpush-wm-dit --data data/driving \\
+      --out runs/driving-wm                             # left|front|right canvas + ego trajectory
+  worldfm train posttrain --from checkpoints/fetchpush-wm-dit --data MY_SHARDS --lora-rank 8 \\
+      --out runs/my-wm                                  # fine-tune on your own shards (LoRA, merged)
 """
+
+# What each post-training task conditions on (WFMTrainArgs fields).
+POSTTRAIN_TASKS = {
+    "robot": {"actions": True},
+    "camera": {"camera": True},
+    "driving": {"trajectory": True, "views": ("left", "front", "right")},
+}
+
+
+def _posttrain_settings(args: argparse.Namespace) -> dict:
+    """The run's task flags and the settings left unset on the command line, taken from ``--from``.
+
+    Fine-tuning on one's own shards needs only ``--from`` and ``--data``: the task, tokenizer,
+    DiT size, context and frame size are the pre-trained model's unless given.
+    """
+    from worldmodel import hub
+
+    base: dict = {}
+    if args.init_from:
+        try:
+            payload = hub.read_config(args.init_from)
+        except hub.CheckpointError as e:
+            raise UserError(str(e)) from None
+        world = payload.get("world_model") or {}
+        if payload.get("kind") != "diffusion" or not world:
+            raise UserError(f"--from {args.init_from} is not a diffusion world-model checkpoint")
+        dit = payload["config"]["dit"]
+        from worldmodel.diffusion.configuration_dit import DIT_MODELS
+
+        preset = next(
+            (
+                n
+                for n, c in DIT_MODELS.items()
+                if (c.hidden, c.depth, c.heads) == (dit["hidden"], dit["depth"], dit["heads"])
+            ),
+            None,
+        )
+        tokenizer = Path(world["tokenizer"])
+        base = {
+            "task": world.get("task") or payload.get("posttrained_for"),
+            "tokenizer": str(tokenizer if tokenizer.is_absolute() else Path(args.init_from) / tokenizer),
+            "dit": preset,
+            "context_frames": world.get("context_frames"),
+            "size": (world.get("frame_size") or [None])[0],
+            "residual": bool(world.get("residual_scale")),
+        }
+    task = args.task or base.get("task")
+    if args.model == "posttrain" and task not in POSTTRAIN_TASKS and not args.init_from:
+        raise UserError(f"pass --task ({', '.join(POSTTRAIN_TASKS)}) or --from a checkpoint to fine-tune")
+    if args.task is not None and args.task not in POSTTRAIN_TASKS:
+        raise UserError(f"--task {args.task} is not built; available: {', '.join(POSTTRAIN_TASKS)}")
+    settings = {"task": task if task in POSTTRAIN_TASKS else None, **POSTTRAIN_TASKS.get(task, {})}
+    for name, default in (("tokenizer", None), ("dit", "DiT-XS"), ("context_frames", 2), ("size", 64)):
+        value = getattr(args, name)
+        settings[name] = value if value is not None else (base.get(name) or default)
+    if settings["tokenizer"] is None:
+        raise UserError(
+            "pass --tokenizer (an image tokenizer checkpoint), or --from a world model that names one"
+        )
+    settings["residual"] = args.residual or base.get("residual", False)
+    return settings
 
 
 def _train_config(args: argparse.Namespace) -> TrainConfig:
@@ -230,6 +305,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
         steps=args.steps,
         batch_size=args.batch_size,
+        grad_accum=args.grad_accum,
         lr=args.lr,
         min_lr=args.lr / 10,
         warmup_steps=min(args.warmup, args.steps),
@@ -246,34 +322,34 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
 def cmd_train_wfm(args: argparse.Namespace) -> int:
     from training.train_wfm import WFMTrainArgs, train_wfm
 
-    robot = args.model == "posttrain"
-    if robot and args.task != "robot":
-        raise UserError(f"--task {args.task} is not built yet; available: robot")
+    if args.model == "diffusion":
+        args.task = args.init_from = None
+        args.lora_rank, args.lora_alpha = 0, None
+    settings = _posttrain_settings(args)
     try:
         run = WFMTrainArgs(
-            tokenizer=args.tokenizer,
             data=args.data,
             out=args.out,
-            dit=args.dit,
-            context_frames=args.context_frames,
-            actions=robot,
-            init_from=getattr(args, "init_from", None),
+            init_from=args.init_from,
             text=args.text,
-            residual=args.residual,
             p_mean=args.p_mean,
             p_std=args.p_std,
             sigma_max=args.sigma_max,
-            task="robot" if robot else None,
-            size=args.size,
+            lora_rank=args.lora_rank,
+            lora_alpha=args.lora_alpha,
             train=_train_config(args),
+            **settings,
         )
     except ValueError as e:
         raise UserError(str(e)) from None
     start = time.perf_counter()
-    metrics = train_wfm(run)
+    try:
+        metrics = train_wfm(run)
+    except ValueError as e:  # data that does not fit the task: named by the message, no traceback
+        raise UserError(str(e)) from None
     mse, copy = metrics.get("eval/latent_mse"), metrics.get("eval/copy_last_latent_mse")
     _summary(
-        f"trained {args.dit} for {args.steps} steps in {time.perf_counter() - start:.0f} s: "
+        f"trained {run.dit} for {args.steps} steps in {time.perf_counter() - start:.0f} s: "
         f"loss {metrics.get('losses/total', float('nan')):.4g}"
         + (f", held-out latent MSE {mse:.4f} (copy-last {copy:.4f})" if mse is not None else "")
         + f"; checkpoint in {args.out}"
@@ -458,6 +534,37 @@ def cmd_train_reward(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_classifier(args: argparse.Namespace) -> int:
+    from training.train_classifier import ClassifierTrainArgs, train_classifier
+
+    command = (
+        f"worldfm train classifier --task {args.task} --data {' '.join(args.data)} --out {args.out} "
+        f"--embedder {args.embedder} --hidden {args.hidden} --steps {args.steps} --lr {args.lr:g} "
+        f"--heldout-fraction {args.heldout_fraction:g} --seed {args.seed}"
+    )
+    try:
+        run = ClassifierTrainArgs(
+            task=args.task,
+            data=tuple(args.data),
+            out=args.out,
+            embedder=args.embedder,
+            hidden=args.hidden,
+            steps=args.steps,
+            lr=args.lr,
+            heldout_fraction=args.heldout_fraction,
+            seed=args.seed,
+        )
+        r = train_classifier(run, command=command)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    _summary(
+        f"trained a {args.task} classifier on {r['train_clips']} clips in {r['wall_time_s']:.0f} s: held-out "
+        f"accuracy {r['heldout_accuracy']:.1%} on {r['heldout_clips']} clips (majority class "
+        f"{r['majority_class']} {r['majority_heldout_accuracy']:.1%}); saved in {args.out}"
+    )
+    return 0
+
+
 def _fetch_world(ckpt: str, task: str, objective: str = "reward"):  # noqa: ANN202 - (world, sim, policies, reward fn)
     """A Fetch world model, its simulator at the model's size, the scripted policies, its reward head
     (scoring ``objective``: the task reward or dense progress)."""
@@ -627,6 +734,7 @@ def cmd_curate(args: argparse.Namespace) -> int:
             embedder=args.embedder,
             dedup_threshold=args.dedup_threshold,
             dedup_clusters=args.dedup_clusters,
+            **_curate_filter_options(args),
         )
         if args.split_actors < 1:
             raise CurateError(f"--split-actors must be >= 1, got {args.split_actors}")
@@ -667,8 +775,89 @@ def cmd_curate(args: argparse.Namespace) -> int:
             if "dedup" in stats
             else ""
         )
+        + (
+            f"; categories {stats['categories']['before']} -> {stats['categories']['after']}"
+            if "categories" in stats
+            else ""
+        )
     )
     return 0
+
+
+def _curate_filter_options(args: argparse.Namespace) -> dict:
+    """CurateConfig fields of the text_overlay, category (+ --balance) and caption stages."""
+    from curation.balance import parse_balance
+    from curation.classifiers import TASKS
+    from curation.pipeline import CurateError
+
+    try:
+        balance = parse_balance(args.balance or "", TASKS["category"])
+    except ValueError as e:
+        raise CurateError(str(e)) from None
+    return {
+        "text_overlay_model": args.text_overlay_model,
+        "text_threshold": args.text_threshold,
+        "keep_text": args.keep_text,
+        "category_model": args.category_model,
+        "balance": balance,
+        "balance_seed": args.balance_seed,
+        "balance_max_repeats": args.balance_max_repeats,
+        "captioner": args.captioner,
+        "caption_prompt": args.caption_prompt,
+        "caption_batch_size": args.caption_batch_size,
+        "caption_max_tokens": args.caption_max_tokens,
+    }
+
+
+def _add_curate_filter_options(cur: argparse.ArgumentParser) -> None:
+    from curation.captions import DEFAULT_PROMPT
+    from curation.classifiers import DEFAULT_CHECKPOINTS
+
+    cur.add_argument(
+        "--text-overlay-model",
+        default=str(DEFAULT_CHECKPOINTS["text-overlay"]),
+        help="text_overlay: classifier checkpoint (default: the shipped one; worldfm train classifier)",
+    )
+    cur.add_argument(
+        "--text-threshold",
+        type=float,
+        default=0.5,
+        help="text_overlay: probability from which a clip has text",
+    )
+    cur.add_argument(
+        "--keep-text",
+        action="store_true",
+        help="text_overlay: label clips with burned-in text, do not drop them",
+    )
+    cur.add_argument(
+        "--category-model",
+        default=str(DEFAULT_CHECKPOINTS["category"]),
+        help="category: classifier checkpoint (default: the shipped one)",
+    )
+    cur.add_argument(
+        "--balance",
+        default="",
+        help="category: re-balance to these shares, e.g. manipulation=0.4,driving=0.3,camera_motion=0.2,"
+        "other=0.1 (down-samples, repeats clips of short categories; unnamed categories are dropped)",
+    )
+    cur.add_argument("--balance-seed", type=int, default=0, help="category: seed of the re-balancing draws")
+    cur.add_argument(
+        "--balance-max-repeats",
+        type=int,
+        default=4,
+        help="category: copies of one clip at most when up-sampling",
+    )
+    cur.add_argument(
+        "--captioner",
+        default="metadata",
+        help="caption: metadata (from simulator labels, motion, category, quality; default) or "
+        "vlm:<local Hugging Face image-text-to-text model dir>",
+    )
+    cur.add_argument("--caption-prompt", default=DEFAULT_PROMPT, help="caption: the vlm captioner's prompt")
+    cur.add_argument("--caption-batch-size", type=int, default=8, help="caption: clips per vlm batch")
+    cur.add_argument(
+        "--caption-max-tokens", type=int, default=40, help="caption: longest vlm caption, tokens"
+    )
 
 
 def cmd_eval_shots(args: argparse.Namespace) -> int:
@@ -719,7 +908,18 @@ def _add_trainer_args(
 ) -> None:
     """The shared trainer's options (``training.trainer.TrainConfig``), with per-model defaults."""
     parser.add_argument("--steps", type=int, default=steps)
-    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=batch_size,
+        help="clips per micro-batch per process; the global batch is batch-size x grad-accum x processes",
+    )
+    parser.add_argument(
+        "--grad-accum",
+        type=int,
+        default=1,
+        help="micro-batches per optimizer step (keeps the global batch when there are fewer processes)",
+    )
     parser.add_argument("--lr", type=float, default=lr, help="peak learning rate (cosine to lr/10)")
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--ema", type=float, default=ema, help="EMA decay of the weights (0 = off)")
@@ -764,6 +964,12 @@ def build_parser() -> argparse.ArgumentParser:
     raw.add_argument("--min-seconds", type=float, default=20.0, help="shortest raw video")
     raw.add_argument("--max-seconds", type=float, default=45.0, help="longest raw video (before long ones)")
     raw.add_argument("--long-fraction", type=float, default=0.25, help="share of videos over 60 s")
+    raw.add_argument(
+        "--labelled-clips",
+        action="store_true",
+        help="write single-shot clips labelled by category and burned-in text (--episodes of them, "
+        "--frames long) for `worldfm train classifier`, instead of raw videos",
+    )
     sim.set_defaults(func=cmd_simulate)
 
     cur = sub.add_parser(
@@ -789,7 +995,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--stages",
         default="split,transcode",
         help="comma-separated stages to run: split, transcode (required), motion, quality, embed, "
-        "dedup (needs embed)",
+        "text_overlay, category (both need embed), caption, dedup (needs embed)",
     )
     cur.add_argument("--min-clip-seconds", type=float, default=2.0, help="shorter shots are dropped")
     cur.add_argument("--max-clip-seconds", type=float, default=60.0, help="longer shots are cut into pieces")
@@ -836,6 +1042,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="dedup: clips at or above this embedding cosine are duplicates (the best copy is kept)",
     )
     cur.add_argument("--dedup-clusters", type=int, default=0, help="dedup: k-means clusters (0: sqrt(clips))")
+    _add_curate_filter_options(cur)
     cur.add_argument("--split-actors", type=int, default=1, help="shot-splitter actors (one model each)")
     cur.add_argument("--ray-address", default=None, help="join this Ray cluster ('auto', 'ray://host:10001')")
     cur.add_argument("--cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
@@ -905,13 +1112,38 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         if name == "posttrain":
-            wfm.add_argument("--task", required=True, help="what to post-train for: robot")
+            wfm.add_argument(
+                "--task",
+                choices=sorted(POSTTRAIN_TASKS),
+                default=None,
+                help="robot: actions; camera: Plücker-ray camera poses; driving: left|front|right views + "
+                "ego trajectory (default: the --from checkpoint's, i.e. plain fine-tuning)",
+            )
             wfm.add_argument("--from", dest="init_from", default=None, help="pre-trained WFM checkpoint")
-        wfm.add_argument("--tokenizer", required=True, help="image tokenizer checkpoint")
+            wfm.add_argument(
+                "--lora-rank",
+                type=int,
+                default=0,
+                help="train rank-r LoRA adapters (merged on export); 0 = all",
+            )
+            wfm.add_argument(
+                "--lora-alpha", type=float, default=None, help="LoRA scale numerator (default: rank)"
+            )
+        need_tokenizer = name == "diffusion"
+        wfm.add_argument(
+            "--tokenizer",
+            required=need_tokenizer,
+            default=None,
+            help="image tokenizer checkpoint" + ("" if need_tokenizer else " (default: the --from model's)"),
+        )
         wfm.add_argument("--data", nargs="+", required=True, help="shard folder(s)")
         wfm.add_argument("--out", required=True, help="checkpoint directory")
-        wfm.add_argument("--dit", default="DiT-XS", help="DiT preset: DiT-tiny, DiT-XS, DiT-S, DiT-B")
-        wfm.add_argument("--context-frames", type=int, default=2)
+        wfm.add_argument(
+            "--dit",
+            default=None,
+            help="DiT preset: DiT-tiny, DiT-XS, DiT-S, DiT-B (default: --from's, else DiT-XS)",
+        )
+        wfm.add_argument("--context-frames", type=int, default=None, help="default: --from's, else 2")
         wfm.add_argument(
             "--residual",
             action="store_true",
@@ -920,7 +1152,7 @@ def build_parser() -> argparse.ArgumentParser:
         wfm.add_argument(
             "--text", action="store_true", help="condition on captions (Text2World + Video2World)"
         )
-        wfm.add_argument("--size", type=int, default=64)
+        wfm.add_argument("--size", type=int, default=None, help="frame size (default: --from's, else 64)")
         wfm.add_argument(
             "--p-mean", type=float, default=-1.2, help="training noise levels: ln(sigma) ~ N(p_mean, p_std^2)"
         )
@@ -965,6 +1197,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rew.add_argument("--imagined-stride", type=int, default=8, help="frames between imagined rollout starts")
     rew.set_defaults(func=cmd_train_reward)
+
+    clf = train.add_parser(
+        "classifier",
+        help="train a curation clip classifier (burned-in text, video type) on clip embeddings",
+        description="Fit a small MLP on clip embeddings (the curate embed stage's) of labelled clips "
+        "(worldfm simulate raw --labelled-clips); writes config.json + model.safetensors + MODEL_CARD.md "
+        "with the held-out accuracy, for the curate text_overlay / category stages.",
+        epilog="examples:\n  worldfm simulate raw --labelled-clips --episodes 480 --seed 1 --out data/clips\n"
+        "  worldfm train classifier --task text-overlay --data data/clips \\\n"
+        "      --out checkpoints/text-overlay-mlp\n"
+        "  worldfm train classifier --task category --data data/clips --out checkpoints/category-mlp\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    clf.add_argument("--task", choices=["text-overlay", "category"], required=True, help="what to classify")
+    clf.add_argument("--data", nargs="+", required=True, help="folder(s) of labelled clips with labels.json")
+    clf.add_argument("--out", required=True, help="checkpoint directory to write")
+    clf.add_argument("--embedder", default="tokenizer", help="clip embedder (as curate --embedder)")
+    clf.add_argument("--hidden", type=int, default=64, help="hidden width of the MLP")
+    clf.add_argument("--steps", type=int, default=1500, help="full-batch AdamW steps")
+    clf.add_argument("--lr", type=float, default=3e-3)
+    clf.add_argument("--heldout-fraction", type=float, default=0.2, help="share of each class held out")
+    clf.add_argument("--seed", type=int, default=0)
+    clf.set_defaults(func=cmd_train_classifier)
 
     ar = train.add_parser(
         "ar",

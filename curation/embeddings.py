@@ -206,6 +206,14 @@ def check_embedder_spec(spec: str) -> None:
         raise EmbedderError(f"{kind} embedder: {arg} is not a model directory (no config.json)")
 
 
+def embedder_name(spec: str) -> str:
+    """The ``name`` the embedder of ``spec`` gives its vectors (without building it): what a
+    classifier trained on its embeddings records, so a run can check the two match."""
+    check_embedder_spec(spec)
+    kind, _, arg = spec.partition(":")
+    return f"{kind}:{Path(arg or DEFAULT_TOKENIZER).name}"
+
+
 def make_embedder(spec: str = "tokenizer") -> ClipEmbedder:
     """An embedder from ``tokenizer``, ``tokenizer:<checkpoint dir>`` or ``hf:<model dir>``."""
     kind, _, arg = spec.partition(":")

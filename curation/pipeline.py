@@ -3,13 +3,15 @@
 The stages (``curation.stages``) stream one video at a time through Ray Data:
 
     probe (tasks) -> split (actor pool) -> plan (tasks) -> transcode (tasks, one row per clip)
-    -> motion, quality, embed (tasks, clip stages: json fields, drops)
+    -> motion, quality, embed, text_overlay, category (tasks), caption (actor pool, batched)
+    (clip stages: json fields, drops)
 
 and the driver collects the rows. A video is finished when all its clips (or its
 rejection) have come back; the driver then writes a ``done`` record for it into
 ``<out>/.curate/``. Clips are staged there too, one mp4 + json per clip. When every
 input is done, the driver writes the shards from the staged clips in input order
-(after ``dedup``, a global step over every clip's embedding, when selected),
+(after ``dedup``, a global step over every clip's embedding, and re-balancing by
+category, when selected),
 ``quarantine.jsonl``, and ``manifest.json`` last.
 
 Resume: a rerun with the same arguments skips every input with a ``done`` record and
@@ -35,8 +37,11 @@ from pathlib import Path
 import numpy as np
 
 from curation.atomic import atomic_write_bytes
+from curation.balance import balance_copies, distribution
+from curation.captions import DEFAULT_PROMPT, CaptionError, check_captioner_spec
+from curation.classifiers import DEFAULT_CHECKPOINTS, TASKS, ClassifierError, check_classifier
 from curation.dedup import DedupConfig, semantic_dedup
-from curation.embeddings import EmbedderError, check_embedder_spec
+from curation.embeddings import EmbedderError, check_embedder_spec, embedder_name
 from curation.motion import MotionConfig
 from curation.quality import QualityConfig
 from curation.quarantine import QUARANTINE, write_quarantine
@@ -45,13 +50,16 @@ from curation.shards import MANIFEST, ShardWriter, load_manifest
 from curation.shots import ClipRules
 from curation.splitters import SPLITTERS
 from curation.stages import (
+    CaptionStage,
     SplitStage,
+    category_stage,
     embed_stage,
     input_row,
     motion_stage,
     plan_stage,
     probe_stage,
     quality_stage,
+    text_overlay_stage,
     transcode_stage,
 )
 from curation.transcode import TranscodeConfig
@@ -61,12 +69,12 @@ logger = logging.getLogger(__name__)
 WORK_DIR = ".curate"
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv")
 # Optional stages, in pipeline order; probe comes first and sharding last, always.
-STAGES = ("split", "transcode", "motion", "quality", "embed", "dedup")
+STAGES = ("split", "transcode", "motion", "quality", "embed", "text_overlay", "category", "caption", "dedup")
 REQUIRED_STAGES = ("transcode",)
 # What a run does unless told otherwise: the clip filters and dedup are opt-in.
 DEFAULT_STAGES = ("split", "transcode")
 # Stages that need another one before them.
-STAGE_NEEDS = {"dedup": "embed"}
+STAGE_NEEDS = {"dedup": "embed", "text_overlay": "embed", "category": "embed"}
 
 
 class CurateError(ValueError):
@@ -93,6 +101,16 @@ class CurateConfig:
             no-reference one (``curation.quality.load_learned_quality``).
         embedder: the clip embedder of ``embed`` (``curation.embeddings.make_embedder``).
         dedup_threshold / dedup_clusters: ``curation.dedup.DedupConfig``.
+        text_overlay_model: the ``text_overlay`` stage's classifier checkpoint (``curation.classifiers``).
+        text_threshold: probability of burned-in text from which a clip counts as having text.
+        keep_text: label clips with text but keep them (by default ``text_overlay`` drops them).
+        category_model: the ``category`` stage's classifier checkpoint.
+        balance: target share per category, e.g. ``(("driving", 0.5), ("manipulation", 0.5))``
+            (``curation.balance.parse_balance``); empty keeps the clips as they are.
+        balance_seed / balance_max_repeats: ``curation.balance.balance_copies``.
+        captioner: ``metadata`` or ``vlm:<local model dir>`` (``curation.captions``).
+        caption_prompt / caption_batch_size / caption_max_tokens: the ``vlm`` captioner's prompt,
+            clips per batch and caption length cap.
     """
 
     stages: tuple[str, ...] = DEFAULT_STAGES
@@ -112,6 +130,17 @@ class CurateConfig:
     embedder: str = "tokenizer"
     dedup_threshold: float = DedupConfig.threshold
     dedup_clusters: int = DedupConfig.clusters
+    text_overlay_model: str = str(DEFAULT_CHECKPOINTS["text-overlay"])
+    text_threshold: float = 0.5
+    keep_text: bool = False
+    category_model: str = str(DEFAULT_CHECKPOINTS["category"])
+    balance: tuple[tuple[str, float], ...] = ()
+    balance_seed: int = 0
+    balance_max_repeats: int = 4
+    captioner: str = "metadata"
+    caption_prompt: str = DEFAULT_PROMPT
+    caption_batch_size: int = 8
+    caption_max_tokens: int = 40
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.stages if s not in STAGES]
@@ -139,6 +168,7 @@ class CurateConfig:
                 check_embedder_spec(self.embedder)
             except EmbedderError as e:
                 raise CurateError(f"--embedder: {e}") from None
+        self._check_classifiers_and_captions()
         if self.splitter not in SPLITTERS:
             raise CurateError(f"unknown splitter {self.splitter!r}; choose one of {', '.join(SPLITTERS)}")
         if self.max_input_height < 16 or self.max_input_width < 16:
@@ -149,6 +179,36 @@ class CurateConfig:
             self.dedup()
         except ValueError as e:
             raise CurateError(str(e)) from None
+
+    def _check_classifiers_and_captions(self) -> None:
+        for stage, task, option, path in (
+            ("text_overlay", "text-overlay", "--text-overlay-model", self.text_overlay_model),
+            ("category", "category", "--category-model", self.category_model),
+        ):
+            if stage in self.stages:
+                try:
+                    check_classifier(path, task=task, embedding=embedder_name(self.embedder))
+                except ClassifierError as e:
+                    raise CurateError(f"{option}: {e}") from None
+        if not 0.0 < self.text_threshold <= 1.0:
+            raise CurateError(f"--text-threshold must be in (0, 1], got {self.text_threshold}")
+        if self.balance:
+            if "category" not in self.stages:
+                raise CurateError("--balance needs the category stage (add category to --stages)")
+            unknown = [c for c, _ in self.balance if c not in TASKS["category"]]
+            if unknown or any(share < 0 for _, share in self.balance):
+                raise CurateError(
+                    f"--balance: shares must be >= 0 for categories among {', '.join(TASKS['category'])}"
+                )
+            if self.balance_max_repeats < 1:
+                raise CurateError(f"--balance-max-repeats must be >= 1, got {self.balance_max_repeats}")
+        if "caption" in self.stages:
+            try:
+                check_captioner_spec(self.captioner)
+            except CaptionError as e:
+                raise CurateError(f"--captioner: {e}") from None
+            if self.caption_batch_size < 1 or self.caption_max_tokens < 1:
+                raise CurateError("--caption-batch-size and --caption-max-tokens must be >= 1")
 
     def rules(self) -> ClipRules:
         return ClipRules(self.min_clip_seconds, self.max_clip_seconds)
@@ -257,6 +317,7 @@ def _build_dataset(todo: list[dict], config: CurateConfig, resources: Resources,
     ctx.print_on_execution_start = False
     # One block per video: videos, not rows of a table, are the unit of parallel work.
     ds = ray.data.from_items(todo, override_num_blocks=max(1, len(todo)))
+    gpus = model_stage_gpus(ray.cluster_resources())
     ds = ds.map(
         probe_stage,
         fn_kwargs={"max_input_height": config.max_input_height, "max_input_width": config.max_input_width},
@@ -267,6 +328,8 @@ def _build_dataset(todo: list[dict], config: CurateConfig, resources: Resources,
             fn_constructor_kwargs={"splitter": config.splitter},
             compute=ray.data.ActorPoolStrategy(size=resources.split_actors),
             num_cpus=1,
+            # PySceneDetect is a histogram rule; the other splitters run TransNetV2.
+            num_gpus=0 if config.splitter == "pyscenedetect" else gpus,
         )
     ds = ds.map(plan_stage, fn_kwargs={"rules": config.rules()})
     ds = ds.flat_map(
@@ -285,12 +348,42 @@ def _build_dataset(todo: list[dict], config: CurateConfig, resources: Resources,
             },
         )
     if "embed" in config.stages:
-        ds = ds.map(embed_stage, fn_kwargs={"embedder": config.embedder})
+        ds = ds.map(embed_stage, fn_kwargs={"embedder": config.embedder}, num_gpus=gpus)
+    if "text_overlay" in config.stages:
+        ds = ds.map(
+            text_overlay_stage,
+            fn_kwargs={
+                "checkpoint": config.text_overlay_model,
+                "threshold": config.text_threshold,
+                "drop": not config.keep_text,
+            },
+        )
+    if "category" in config.stages:
+        ds = ds.map(category_stage, fn_kwargs={"checkpoint": config.category_model})
+    if "caption" in config.stages:
+        ds = ds.map_batches(
+            CaptionStage,
+            fn_constructor_kwargs={
+                "captioner": config.captioner,
+                "prompt": config.caption_prompt,
+                "max_new_tokens": config.caption_max_tokens,
+            },
+            batch_size=config.caption_batch_size,
+            batch_format="pandas",
+            compute=ray.data.ActorPoolStrategy(size=1),
+            num_cpus=1,
+        )
     return ds
 
 
 def _splitter_name(config: CurateConfig) -> str:
     return config.splitter if "split" in config.stages else "none"
+
+
+def model_stage_gpus(cluster: dict[str, float]) -> int:
+    """GPUs one task of a model stage (TransNetV2, embeddings) asks for, given
+    ``ray.cluster_resources()``: one when the cluster has a GPU, else none (Ray would wait forever)."""
+    return 1 if cluster.get("GPU", 0) >= 1 else 0
 
 
 def _ensure_ray(address: str | None, num_cpus: int | None) -> bool:
@@ -458,10 +551,12 @@ def _write_shards(
             yield json.loads((done_dir / f"{sid}.json").read_text())
 
     decisions, dedup = _dedup(records(), config.dedup()) if "dedup" in config.stages else ({}, None)
+    copies, categories = _balance(records(), decisions, config) if "category" in config.stages else ({}, None)
     stages: dict = {}
     dropped: dict[str, int] = {}
     quarantined: list[dict] = []
     num_clips = 0
+    num_copies = 0
     writer = ShardWriter(out, max_samples_per_shard=config.max_samples_per_shard)
     with writer:
         for record in records():
@@ -473,6 +568,8 @@ def _write_shards(
                 if clip["key"] in decisions:
                     clip["meta"]["dedup"], removed = decisions[clip["key"]]
                     clip["dropped"] = "duplicate" if removed else clip["dropped"]
+                if not clip["dropped"] and copies.get(clip["key"], 1) == 0:
+                    clip["dropped"] = "rebalanced"
                 if clip["dropped"]:
                     dropped[clip["dropped"]] = dropped.get(clip["dropped"], 0) + 1
                     continue
@@ -480,6 +577,12 @@ def _write_shards(
                 video = Path(clip["mp4"]).read_bytes()
                 writer.write(ClipSample(clip["key"], video, clip["meta"], arrays=arrays))
                 num_clips += 1
+                # Up-sampled by re-balancing: the same clip again, under its own key.
+                for j in range(1, copies.get(clip["key"], 1)):
+                    meta = {**clip["meta"], "balance": {"copy_of": clip["key"], "copy": j}}
+                    writer.write(ClipSample(f"{clip['key']}_copy{j}", video, meta, arrays=arrays))
+                    num_clips += 1
+                    num_copies += 1
         if dedup:
             stages["dedup"] = dedup.pop("stage")
         too_short = int(stages.get("plan", {}).get("too_short", 0))
@@ -494,6 +597,7 @@ def _write_shards(
             "inputs": len(sources),
             "inputs_curated": len(sources) - len(quarantined),
             "clips": num_clips,
+            **({"balance_copies": num_copies} if categories and categories.get("target") else {}),
             "quarantined": dict(sorted(kinds.items())),
             "dropped": dict(sorted(dropped.items())),
             "trimmed_transition_frames": int(stages.get("plan", {}).get("trimmed_frames", 0)),
@@ -501,10 +605,46 @@ def _write_shards(
             "clip_seconds": round(stages.get("transcode", {}).get("clip_seconds", 0.0), 3),
             "stages": stages,
             **({"dedup": dedup} if dedup else {}),
+            **({"categories": categories} if categories else {}),
             "wall_seconds_last_run": round(seconds, 3),
         }
         manifest = writer.close(stats)
     return manifest, quarantined
+
+
+def _balance(
+    records: Iterable[dict], decisions: dict[str, tuple[dict, bool]], config: CurateConfig
+) -> tuple[dict[str, int], dict]:
+    """Copies per kept clip from re-balancing by category (``curation.balance``; all 1 without
+    ``config.balance``), and the manifest's ``categories`` entry: the distribution before and after."""
+    keys: list[str] = []
+    labels: list[str] = []
+    for record in records:
+        for clip in record["clips"] if record["ok"] else []:
+            if clip["dropped"] or decisions.get(clip["key"], (None, False))[1]:
+                continue
+            keys.append(clip["key"])
+            labels.append(clip["meta"]["category"]["label"])
+    target = dict(config.balance)
+    if target:
+        copies = balance_copies(
+            labels, target, seed=config.balance_seed, max_repeats=config.balance_max_repeats
+        )
+    else:
+        copies = np.ones(len(keys), dtype=np.int64)
+    before, after = distribution(labels), distribution(labels, copies)
+    summary: dict = {"before": before, "after": after}
+    if target:
+        total_before, total_after = max(1, sum(before.values())), max(1, sum(after.values()))
+        summary.update(
+            target=target,
+            seed=config.balance_seed,
+            share_before={c: round(v / total_before, 4) for c, v in before.items()},
+            share_after={c: round(v / total_after, 4) for c, v in after.items()},
+            dropped=int((copies == 0).sum()),
+            copies_added=int(np.maximum(copies - 1, 0).sum()),
+        )
+    return dict(zip(keys, copies.tolist(), strict=True)), summary
 
 
 def _dedup(records: Iterable[dict], config: DedupConfig) -> tuple[dict[str, tuple[dict, bool]], dict]:

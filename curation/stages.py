@@ -27,7 +27,11 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from curation.atomic import atomic_write_bytes
+from curation.captions import ClipInfo, make_captioner
+from curation.classifiers import ClipClassifier
 from curation.embeddings import ClipEmbedder, make_embedder
 from curation.frame_sampling import sample_frames
 from curation.motion import MotionConfig, video_motion
@@ -318,3 +322,87 @@ def quality_stage(row: dict, *, config: QualityConfig, min_score: float, learned
     if quality["score"] < min_score:
         row["dropped"] = "low_quality"
     return row
+
+
+@functools.lru_cache(maxsize=4)
+def _classifier(path: str, task: str) -> ClipClassifier:
+    return ClipClassifier(path, task=task)
+
+
+def _classify(row: dict, checkpoint: str, task: str) -> tuple[ClipClassifier, np.ndarray]:
+    """The class probabilities of the clip's embedding (the ``embed`` stage's) under ``checkpoint``."""
+    model = _classifier(checkpoint, task)
+    embedding = json.loads(row["embedding"])
+    if not embedding:
+        raise RuntimeError(f"clip {row['key']} reached {task} without an embedding (run the embed stage)")
+    made_by = json.loads(row["meta"]).get("embedding", {}).get("model")
+    if made_by != model.embedding:
+        raise RuntimeError(f"{model.name} takes {model.embedding} embeddings, the clip has {made_by} ones")
+    return model, model.probabilities(np.asarray(embedding, np.float32))
+
+
+@clip_stage("text_overlay")
+def text_overlay_stage(row: dict, *, checkpoint: str, threshold: float, drop: bool) -> dict:
+    """The probability of burned-in text (``curation.classifiers``, on the clip's embedding) into
+    ``text_overlay``; with ``drop``, clips at or over ``threshold`` are dropped as ``text_overlay``."""
+    model, p = _classify(row, checkpoint, "text-overlay")
+    probability = float(p[model.classes.index("text")])
+    text = probability >= threshold
+    update_meta(row, text_overlay={"probability": round(probability, 4), "text": text, "model": model.name})
+    if text and drop:
+        row["dropped"] = "text_overlay"
+    add_stats(row, "text_overlay", 0.0, with_text=int(text))
+    return row
+
+
+@clip_stage("category")
+def category_stage(row: dict, *, checkpoint: str) -> dict:
+    """The video type (manipulation, driving, camera_motion, other) and its probabilities into
+    ``category``."""
+    model, p = _classify(row, checkpoint, "category")
+    label = model.classes[int(np.argmax(p))]
+    update_meta(
+        row,
+        category={
+            "label": label,
+            "probability": round(float(p.max()), 4),
+            "probabilities": {c: round(float(v), 4) for c, v in zip(model.classes, p, strict=True)},
+            "model": model.name,
+        },
+    )
+    add_stats(row, "category", 0.0, **{f"label_{label}": 1})
+    return row
+
+
+class CaptionStage:
+    """Captions (``curation.captions``) into ``caption``, a batch of clip rows at a time, as a Ray
+    actor so a vision-language model loads once per actor.
+
+    Records and dropped clips pass through. A captioner failure drops that batch's clips as
+    ``caption_failed`` (logged); the batch's seconds are shared out among its clips.
+    """
+
+    def __init__(self, captioner: str, prompt: str, max_new_tokens: int) -> None:
+        self.captioner = make_captioner(captioner, prompt=prompt, max_new_tokens=max_new_tokens)
+
+    def __call__(self, batch):  # noqa: ANN001, ANN204 - a pandas DataFrame in and out
+        import pandas as pd
+
+        rows = batch.to_dict("records")
+        todo = [r for r in rows if r["clip_index"] >= 0 and not r["dropped"]]
+        start = time.perf_counter()
+        try:
+            captions: list[str | None] = list(
+                self.captioner.caption([ClipInfo(r["mp4"], json.loads(r["meta"])) for r in todo])
+            )
+        except Exception as e:  # noqa: BLE001 - drop the clips, never crash the run
+            logger.warning("caption stage failed on %d clips: %s", len(todo), e)
+            captions = [None] * len(todo)
+        seconds = (time.perf_counter() - start) / max(1, len(todo))
+        for row, caption in zip(todo, captions, strict=True):
+            if caption is None:
+                row["dropped"] = "caption_failed"
+            else:
+                update_meta(row, caption=caption, captioner=self.captioner.name)
+            add_stats(row, "caption", seconds, clips=1, dropped=int(caption is None))
+        return pd.DataFrame(rows, columns=list(batch.columns))

@@ -72,7 +72,8 @@ def simulator_for(directory: Path | None, world: dict[str, Any]) -> dict[str, An
 
 
 def register_world_model_envs(checkpoints: str | os.PathLike = CHECKPOINTS_DIR) -> list[str]:
-    """Register ``worldfm/<Task>-WM-v0`` for each action-conditioned checkpoint in ``checkpoints``.
+    """Register ``worldfm/<Task>-WM-v0`` for each action-conditioned checkpoint in ``checkpoints``,
+    and a ``DrivingWorldModelEnv`` (steer / throttle) for each trajectory-conditioned driving model.
 
     A checkpoint qualifies when its ``config.json`` is a world model (``kind`` diffusion or
     autoregressive) post-trained for ``task == "robot"`` with an ``action_space``. Its matching
@@ -88,6 +89,20 @@ def register_world_model_envs(checkpoints: str | os.PathLike = CHECKPOINTS_DIR) 
             logger.warning("skipping %s: %s", config, err)
             continue
         world = payload.get("world_model") or {}
+        if (
+            payload.get("kind") in ("diffusion", "autoregressive")
+            and world.get("conditioning") == "trajectory"
+        ):
+            env_id = world_model_env_id(config.parent, world)
+            if env_id not in gym.registry:
+                gym.register(
+                    env_id,
+                    entry_point="envs.driving_world_env:DrivingWorldModelEnv",
+                    kwargs={"checkpoint": str(config.parent)},
+                    max_episode_steps=WORLD_MODEL_EPISODE_STEPS,
+                )
+            ids.append(env_id)
+            continue
         if (
             payload.get("kind") not in ("diffusion", "autoregressive")
             or world.get("task") != "robot"

@@ -105,3 +105,56 @@ def test_a_failing_clip_stage_drops_only_that_clip_and_counts_it() -> None:
     assert failed["dropped"] == "sharpen_failed"
     assert json.loads(failed["stats"])["sharpen"]["dropped"] == 1
     assert json.loads(ok["stats"])["sharpen"]["clips"] == 1
+
+
+def test_curate_with_every_stage_writes_every_field_and_accounts_for_every_clip(
+    footage: tuple[Path, dict], planted: Path, tmp_path: Path, ray_address: str
+) -> None:
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    raw_folder, _ = footage
+    for video in sorted(raw_folder.glob("raw_*.mp4")):
+        (mixed / video.name).write_bytes(video.read_bytes())
+    (mixed / "labels.json").write_bytes((raw_folder / "labels.json").read_bytes())
+    for name in ("distinct0.mp4", "distinct2.mp4", "still.mp4"):
+        (mixed / name).write_bytes((planted / name).read_bytes())
+    out = tmp_path / "out"
+    stages = "split,transcode,motion,quality,embed,text_overlay,category,caption,dedup"
+    argv = ["curate", str(mixed), "--out", str(out), "--stages", stages, "--min-clip-seconds", "1.0"]
+    argv += ["--keep-text", "--balance", "manipulation=1,driving=1,camera_motion=1,other=1", "--no-progress"]
+    assert main(argv) == 0
+    stats = load_manifest(out)["stats"]
+    made = stats["stages"]["transcode"]["clips"] + stats["stages"]["plan"]["too_short"]
+    # Every clip cut from the inputs is written (once, plus re-balancing copies) or dropped for a reason.
+    assert made == stats["clips"] - stats["balance_copies"] + sum(stats["dropped"].values())
+    assert stats["inputs"] == 5 and stats["inputs_curated"] == 5
+    for stage in ("text_overlay", "category", "caption"):
+        assert stats["stages"][stage]["clips"] == stats["stages"]["embed"]["clips"]
+    categories = stats["categories"]
+    assert sum(categories["before"].values()) == stats["dedup"]["clips"] - stats["dedup"]["removed"]
+    assert sum(categories["after"].values()) == stats["clips"]
+    samples = list(read_samples(out, decode_video=False))
+    assert len(samples) == stats["clips"] > 0
+    for sample in samples:
+        meta = sample["meta"]
+        assert {"motion", "quality", "text_overlay", "category", "caption", "dedup"} <= set(meta)
+        assert 0.0 <= meta["text_overlay"]["probability"] <= 1.0 and isinstance(
+            meta["text_overlay"]["text"], bool
+        )
+        assert meta["category"]["label"] in ("manipulation", "driving", "camera_motion", "other")
+        assert meta["caption"].startswith("A ") and meta["captioner"] == "metadata"
+    # Clips of the raw videos carry the simulator's own shot caption.
+    assert any(
+        "filmed as the camera" in s["meta"]["caption"] for s in samples if "raw_" in s["meta"]["source"]
+    )
+
+
+def test_classifier_and_caption_options_are_checked_before_the_run(tmp_path: Path) -> None:
+    with pytest.raises(CurateError, match="text_overlay needs embed"):
+        CurateConfig(stages=("transcode", "text_overlay"))
+    with pytest.raises(CurateError, match="--category-model: .* does not exist"):
+        CurateConfig(stages=("transcode", "embed", "category"), category_model=str(tmp_path / "nope"))
+    with pytest.raises(CurateError, match="--balance needs the category stage"):
+        CurateConfig(stages=("transcode", "embed"), balance=(("driving", 1.0),))
+    with pytest.raises(CurateError, match="--captioner: .*no config.json"):
+        CurateConfig(stages=("transcode", "caption"), captioner=f"vlm:{tmp_path}")

@@ -9,36 +9,9 @@ import torch
 from app.cli import main
 from curation.shards import read_samples
 from curation.video_io import read_video
+from tests.posttrained import COMMON
 from worldmodel import hub
 from worldmodel.world import WorldModel
-
-# Seeds whose 6 episodes put at least one clip in the 10 % held-out split.
-ORBIT_SEED, DRIVING_SEED = 4, 6
-COMMON = ["--steps", "3", "--batch-size", "2", "--eval-every", "3", "--save-every", "3", "--log-every", "1"]
-COMMON += ["--warmup", "1"]
-
-
-@pytest.fixture(scope="module")
-def posttrained(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("posttrain")
-    orbit, driving = root / "orbit", root / "driving"
-    for source, out, seed in (("orbit", orbit, ORBIT_SEED), ("driving", driving, DRIVING_SEED)):
-        args = ["simulate", source, "--episodes", "6", "--size", "32", "--frames", "8", "--seed", str(seed)]
-        assert main([*args, "--out", str(out)]) == 0
-    tok, base = root / "tok", root / "base"
-    assert main(["train", "tokenizer", "--config", "CI8x8-tiny", "--data", str(orbit), str(driving)]
-                + ["--out", str(tok), "--size", "32", *COMMON]) == 0  # fmt: skip
-    assert main(["train", "diffusion", "--tokenizer", str(tok), "--data", str(orbit), "--out", str(base)]
-                + ["--dit", "DiT-tiny", "--size", "32", *COMMON]) == 0  # fmt: skip
-    camera, drive, lora = root / "camera", root / "drive", root / "lora"
-    assert main(["train", "posttrain", "--task", "camera", "--from", str(base), "--data", str(orbit)]
-                + ["--context-frames", "1", "--out", str(camera), *COMMON]) == 0  # fmt: skip
-    assert main(["train", "posttrain", "--task", "driving", "--from", str(base), "--data", str(driving)]
-                + ["--out", str(drive), *COMMON]) == 0  # fmt: skip
-    # Fine-tuning on "own" shards: only --from and --data, LoRA merged on export.
-    assert main(["train", "posttrain", "--from", str(camera), "--data", str(orbit), "--lora-rank", "2"]
-                + ["--out", str(lora), *COMMON]) == 0  # fmt: skip
-    return {"orbit": orbit, "driving": driving, "base": base, "camera": camera, "drive": drive, "lora": lora}
 
 
 def _first_sample(folder: Path) -> dict:
@@ -189,3 +162,40 @@ def test_dit_without_camera_equals_its_base_until_the_camera_layer_trains() -> N
     )
     with pytest.raises(ValueError, match=r"camera must be \(B, camera_dim, T, h, w\)"):
         with_camera(x, sigma, sigma, camera=camera[:, :, :2])
+
+
+def test_driving_world_env_steers_a_learned_world(posttrained: dict[str, Path]) -> None:
+    from gymnasium.utils.env_checker import check_env
+
+    from envs.driving_world_env import DrivingWorldModelEnv
+
+    env = DrivingWorldModelEnv(posttrained["drive"], steps=1)
+    check_env(env, skip_render_check=True)
+    obs, info = env.reset(seed=0)
+    assert obs.shape == (32, 96, 3) and set(info["views"]) == {"left", "front", "right"}
+    speed = info["speed"]
+    obs, reward, terminated, truncated, info = env.step(np.array([0.0, 1.0], dtype=np.float32))
+    assert obs.shape == (32, 96, 3) and info["speed"] > speed and reward > 0
+    assert not terminated and not truncated
+    with pytest.raises(ValueError, match=r"action must be finite \(steer, throttle\)"):
+        env.step(np.zeros(3, dtype=np.float32))
+    env.close()
+    with pytest.raises(ValueError, match="not a multi-view driving model"):
+        DrivingWorldModelEnv(posttrained["camera"])
+
+
+def test_shipped_style_driving_checkpoint_registers_a_driving_wm_env(
+    posttrained: dict[str, Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    import gymnasium as gym
+
+    from envs.registration import register_world_model_envs
+
+    shutil.copytree(posttrained["drive"], tmp_path / "driving-wm-dit")
+    shutil.copytree(posttrained["drive"].parent / "tok", tmp_path / "tok")
+    assert register_world_model_envs(tmp_path) == ["worldfm/Driving-WM-v0"]
+    env = gym.make("worldfm/Driving-WM-v0", steps=1)
+    assert env.action_space.shape == (2,)
+    env.close()

@@ -1,0 +1,213 @@
+"""Clip classifiers on clip embeddings: burned-in text and video type (category).
+
+A ``ClipMLP`` maps one clip embedding (``curation.embeddings``, default the pooled
+latents of the shipped tokenizer) to class logits: the embedding is standardised
+with the training set's per-feature mean and std (buffers saved with the weights),
+then goes through ``Linear -> GELU -> Dropout -> Linear``. ``TASKS`` names the two
+tasks and their classes.
+
+Checkpoints follow ``worldmodel.hub``'s layout: ``config.json`` (``format``,
+``kind: "classifier"``, ``model``, the ``ClipMLPConfig``, the embedding model it was
+trained on, how it was trained) + ``model.safetensors``, written atomically, config
+last. ``load_classifier`` reads them back; ``ClipClassifier`` is what the curate
+stages call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_model, save_model
+from torch import nn
+
+from worldmodel import hub
+
+KIND = "classifier"
+TASKS = {
+    "text-overlay": ("clean", "text"),
+    "category": ("manipulation", "driving", "camera_motion", "other"),
+}
+CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
+DEFAULT_CHECKPOINTS = {
+    "text-overlay": CHECKPOINTS / "text-overlay-mlp",
+    "category": CHECKPOINTS / "category-mlp",
+}
+
+
+class ClassifierError(ValueError):
+    """A classifier cannot be built, loaded or used; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ClipMLPConfig:
+    """Shape of a clip classifier.
+
+    Attributes:
+        task: one of ``TASKS``; fixes the classes.
+        input_dim: embedding size (272 for the shipped CI8x8 tokenizer's pooled latents).
+        hidden: width of the hidden layer.
+        dropout: dropout after the hidden layer while training.
+        classes: class names, in logit order (``TASKS[task]``).
+    """
+
+    task: str = "text-overlay"
+    input_dim: int = 272
+    hidden: int = 64
+    dropout: float = 0.1
+    classes: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ClassifierError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if not self.classes:
+            object.__setattr__(self, "classes", TASKS[self.task])
+        object.__setattr__(self, "classes", tuple(self.classes))
+        if self.classes != TASKS[self.task]:
+            raise ClassifierError(f"classes of {self.task} must be {TASKS[self.task]}, got {self.classes}")
+        if self.input_dim < 1 or self.hidden < 1:
+            raise ClassifierError(f"input_dim and hidden must be >= 1, got {self.input_dim}, {self.hidden}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ClassifierError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+class ClipMLP(nn.Module):
+    """Standardise, then a one-hidden-layer MLP: ``x (B, D) -> logits (B, K)``."""
+
+    def __init__(self, config: ClipMLPConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.register_buffer("mean", torch.zeros(config.input_dim))
+        self.register_buffer("std", torch.ones(config.input_dim))
+        self.net = nn.Sequential(
+            nn.Linear(config.input_dim, config.hidden),
+            nn.GELU(),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.hidden, len(config.classes)),
+        )
+
+    def set_standardisation(self, x: torch.Tensor) -> None:
+        """Per-feature mean and std of the training embeddings ``x (N, D)``."""
+        self.mean.copy_(x.mean(dim=0))
+        self.std.copy_(x.std(dim=0).clamp_min(1e-6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - self.mean) / self.std)  # (B, K)
+
+
+def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_classifier(model: ClipMLP, directory: str | os.PathLike, *, extra: dict[str, Any]) -> Path:
+    """Write ``model`` as a checkpoint directory (module docstring); ``extra`` must name its ``embedding``
+    model (``curation.embeddings.embedder_name``), and may add ``embedder`` (the spec) and ``training``."""
+    if "embedding" not in extra:
+        raise ClassifierError(
+            "save_classifier needs extra['embedding']: the embedding model it was trained on"
+        )
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": hub.FORMAT,
+        "format_version": hub.FORMAT_VERSION,
+        "kind": KIND,
+        "model": type(model).__name__,
+        "config": dataclasses.asdict(model.config),
+        **extra,
+    }
+    text = json.dumps(payload, indent=2)
+    _atomic_write(
+        directory / hub.WEIGHTS_FILE, lambda tmp: save_model(model, tmp, metadata={"format": hub.FORMAT})
+    )
+    _atomic_write(directory / hub.CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
+    return directory
+
+
+def load_classifier(directory: str | os.PathLike, *, task: str | None = None) -> tuple[ClipMLP, dict]:
+    """The model of a classifier checkpoint and its ``config.json`` payload.
+
+    Raises:
+        ClassifierError: not a classifier checkpoint, or (with ``task``) one for another task.
+    """
+    path = Path(directory)
+    try:
+        payload = hub.read_config(path)
+    except hub.CheckpointError as e:
+        raise ClassifierError(
+            f"{e}; train one with `worldfm train classifier --task ... --out {path}`"
+        ) from None
+    if payload.get("kind") != KIND or payload.get("model") != ClipMLP.__name__:
+        raise ClassifierError(f"{path} is a {payload.get('kind')!r} checkpoint, not a clip classifier")
+    try:
+        config = hub.config_from_dict(ClipMLPConfig, payload["config"])
+    except hub.CheckpointError as e:
+        raise ClassifierError(str(e)) from None
+    if task is not None and config.task != task:
+        raise ClassifierError(f"{path} is a {config.task} classifier, but a {task} classifier is needed here")
+    model = ClipMLP(config)
+    try:
+        load_model(model, str(path / hub.WEIGHTS_FILE))
+    except (OSError, RuntimeError, ValueError) as e:
+        raise ClassifierError(f"{path / hub.WEIGHTS_FILE} does not fit its config.json: {e}") from None
+    return model.eval(), payload
+
+
+def check_classifier(directory: str | os.PathLike, *, task: str, embedding: str) -> None:
+    """Raise ``ClassifierError`` unless ``directory`` holds a ``task`` classifier trained on the
+    ``embedding`` model's embeddings (read from config.json only, so a run can refuse early)."""
+    path = Path(directory)
+    try:
+        payload = hub.read_config(path)
+    except hub.CheckpointError as e:
+        raise ClassifierError(
+            f"{e}; pass a classifier checkpoint directory (shipped: {DEFAULT_CHECKPOINTS[task]})"
+        ) from None
+    if payload.get("kind") != KIND or payload.get("config", {}).get("task") != task:
+        found = payload.get("config", {}).get("task") or payload.get("kind")
+        raise ClassifierError(f"{path} is not a {task} classifier (it is {found!r})")
+    if payload.get("embedding") != embedding:
+        raise ClassifierError(
+            f"{path} was trained on {payload.get('embedding')} embeddings, but the embed stage makes "
+            f"{embedding} ones; pass --embedder {payload.get('embedder', 'tokenizer')} "
+            "or retrain the classifier"
+        )
+
+
+class ClipClassifier:
+    """A loaded classifier: embeddings in, class probabilities out."""
+
+    def __init__(self, directory: str | os.PathLike, *, task: str | None = None) -> None:
+        self.model, self.payload = load_classifier(directory, task=task)
+        self.classes = self.model.config.classes
+        self.embedding = str(self.payload["embedding"])
+        self.name = Path(directory).name
+
+    def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
+        """embeddings: (N, D) or (D,) float -> (N, K) or (K,) class probabilities."""
+        x = np.asarray(embeddings, dtype=np.float32)
+        single = x.ndim == 1
+        x = x[None] if single else x
+        if x.ndim != 2 or x.shape[1] != self.model.config.input_dim:
+            raise ClassifierError(
+                f"{self.name} takes ({self.model.config.input_dim},) embeddings, "
+                f"got shape {np.shape(embeddings)}"
+            )
+        with torch.inference_mode():
+            p = torch.softmax(self.model(torch.from_numpy(x)), dim=-1).numpy()  # (N, K)
+        return p[0] if single else p
