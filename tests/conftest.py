@@ -6,10 +6,18 @@ any test module imports ``mujoco`` (which would otherwise fall back to GLFW).
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 import envs  # noqa: F401
+from tests.posttrained import build_posttrained
+
+
+@pytest.fixture(scope="session")
+def posttrained(tmp_path_factory) -> dict[str, Path]:
+    """Tiny camera, driving and LoRA world models (``tests.posttrained``), built once (~10 s)."""
+    return build_posttrained(tmp_path_factory.mktemp("posttrain"))
 
 
 @pytest.fixture(scope="session")

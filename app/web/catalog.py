@@ -34,14 +34,29 @@ class Entry:
     frame_size: tuple[int, int] | None = None
     context_frames: int = 0
     temporal_factor: int = 1
+    camera: bool = False  # follows a camera path (Plücker-ray conditioning)
+    views: tuple[str, ...] = ()  # a driving model's camera views, left to right on its canvas
+
+    @property
+    def control(self) -> str:
+        """What steers a world model: ``"camera"``, ``"driving"``, ``"actions"`` or ``"none"``."""
+        if self.camera:
+            return "camera"
+        if self.views:
+            return "driving"
+        return "actions" if self.action_dim else "none"
 
     @property
     def label(self) -> str:
-        """A short description for dropdowns: ``name (actions 4-d, 64x64)``."""
+        """A short description for dropdowns: ``name (4-d actions, 64x64)``."""
         parts = []
         if self.kind == "world":
             if self.action_dim:
                 parts.append(f"{self.action_dim}-d actions")
+            if self.camera:
+                parts.append("camera path")
+            if self.views:
+                parts.append(f"driving: {' | '.join(self.views)}")
             if self.text:
                 parts.append("text")
         else:
@@ -72,6 +87,8 @@ def describe(path: Path) -> Entry | None:
     world: dict[str, Any] = payload.get("world_model") or {}
     if kind in ("diffusion", "autoregressive") and world:
         size = world.get("frame_size")
+        dit = (payload.get("config") or {}).get("dit") or {}
+        driving = world.get("conditioning") == "trajectory"
         return Entry(
             path.name,
             path,
@@ -80,6 +97,8 @@ def describe(path: Path) -> Entry | None:
             text=(path / TOKENIZER_FILE).exists(),
             frame_size=tuple(size) if size else None,
             context_frames=int(world.get("context_frames", 0)),
+            camera=int(dit.get("camera_dim") or 0) > 0,
+            views=tuple(world.get("views") or ()) if driving else (),
         )
     return None
 
@@ -103,13 +122,18 @@ class Catalog:
         found = (describe(p) for p in sorted(self.root.iterdir()) if (p / "config.json").exists())
         return [e for e in found if e is not None]
 
-    def worlds(self, *, actions: bool | None = None, text: bool | None = None) -> list[Entry]:
-        """World models, optionally only action-conditioned ones or only text-conditioned ones."""
+    def worlds(
+        self, *, actions: bool | None = None, text: bool | None = None, control: str | None = None
+    ) -> list[Entry]:
+        """World models, optionally only action-conditioned ones, only text-conditioned ones, or
+        only those steered by ``control`` (``Entry.control``: camera, driving, actions, none)."""
         out = [e for e in self.entries() if e.kind == "world"]
         if actions is not None:
             out = [e for e in out if bool(e.action_dim) == actions]
         if text is not None:
             out = [e for e in out if e.text == text]
+        if control is not None:
+            out = [e for e in out if e.control == control]
         return out
 
     def tokenizers(self) -> list[Entry]:

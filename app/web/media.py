@@ -124,14 +124,17 @@ def enlarge(frames: np.ndarray, min_side: int = 256) -> np.ndarray:
     return np.repeat(np.repeat(frames, factor, axis=-3), factor, axis=-2)
 
 
-def side_by_side(*videos: np.ndarray, gap: int = 2) -> np.ndarray:
-    """Videos of one shape ``(T, H, W, 3)`` next to each other with a white gap between them."""
-    t, h = videos[0].shape[:2]
-    spacer = np.full((t, h, gap, 3), 255, np.uint8)
+def side_by_side(*videos: np.ndarray, gap: int = 2, above: bool = False) -> np.ndarray:
+    """Videos of one shape ``(T, H, W, 3)`` next to each other (or one above the next, for wide
+    multi-view canvases) with a white gap between them."""
+    axis = 1 if above else 2
+    shape = list(videos[0].shape)
+    shape[axis] = gap
+    spacer = np.full(shape, 255, np.uint8)
     parts: list[np.ndarray] = []
     for video in videos:
         parts += [video, spacer]
-    return np.concatenate(parts[:-1], axis=2)
+    return np.concatenate(parts[:-1], axis=axis)
 
 
 class Outputs:

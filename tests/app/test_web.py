@@ -4,6 +4,7 @@ One app is launched for the module; each test calls a tab's endpoint and checks 
 """
 
 import io
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -27,8 +28,9 @@ SIZE = 32
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory) -> Path:
-    """A tiny image tokenizer, an action-conditioned Fetch world model and a text world model."""
+def checkpoints(tmp_path_factory, posttrained) -> Path:
+    """A tiny image tokenizer, an action-conditioned Fetch world model, a text world model, and the
+    session's camera and driving models (``tests.posttrained``) with their tokenizer."""
     root = tmp_path_factory.mktemp("web")
     shards = root / "fetch"
     # Seed 2 puts episode 6 of 8 in the trainers' held-out split (it needs one).
@@ -45,6 +47,10 @@ def checkpoints(tmp_path_factory) -> Path:
     robot = ckpts / "fetchpush-wm-dit"
     assert main(["train", "posttrain", "--task", "robot", "--out", str(robot), *wfm]) == 0
     assert main(["train", "diffusion", "--text", "--out", str(ckpts / "fetch-t2w-dit"), *wfm]) == 0
+    # Their configs name the tokenizer as ../tok, so it comes along under its own name.
+    shutil.copytree(posttrained["camera"].parent / "tok", ckpts / "tok")
+    shutil.copytree(posttrained["camera"], ckpts / "orbit-camera-dit")
+    shutil.copytree(posttrained["drive"], ckpts / "driving-wm-dit")
     return ckpts
 
 
@@ -84,6 +90,7 @@ def test_web_app_lists_every_tab_endpoint(client) -> None:
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     for name in ("/play_reset", "/play_step", "/play_save", "/generate", "/tokenize", "/curate", "/inspect"):
         assert name in names
+    assert {"/generate_camera", "/generate_driving"} <= names
 
 
 def test_web_play_steps_model_beside_simulator_then_inspects_the_rrd(app, client) -> None:
@@ -139,6 +146,99 @@ def test_web_generate_text2world_video2world_and_guardrails(client) -> None:
         client.predict(
             "fetch-t2w-dit", "Text2World", "a gory scene", "Fetch push, seed 0", None, 2, 1, 1.0, 0,
             api_name="/generate",
+        )  # fmt: skip
+
+
+def video_frames(video: dict | str) -> np.ndarray:
+    return read_video(video["video"] if isinstance(video, dict) else video)[0]
+
+
+def test_web_catalog_labels_camera_and_driving_models(app) -> None:
+    catalog = app[0].catalog
+    assert [e.name for e in catalog.worlds(control="camera")] == ["orbit-camera-dit"]
+    assert [e.name for e in catalog.worlds(control="driving")] == ["driving-wm-dit"]
+    assert "camera path" in catalog.entry("orbit-camera-dit").label
+    assert "driving: left | front | right" in catalog.entry("driving-wm-dit").label
+    assert "driving-wm-dit" not in [e.name for e in catalog.worlds(actions=True)]  # not in Play
+
+
+def test_web_camera_path_from_the_orbit_simulator_and_from_an_image(client, tmp_path) -> None:
+    video, summary = client.predict(
+        "orbit-camera-dit", "orbit_left", 0.5, "orbit scene, seed 0", None, 3, 1, 1.0, 0,
+        api_name="/generate_camera",
+    )  # fmt: skip
+    frames = video_frames(video)
+    assert frames.shape[:2] == (1 + 3, 256) and frames.shape[2] > 2 * 256  # model | simulator
+    assert "orbit_left" in summary and "PSNR" in summary
+    _, recording = client.predict(api_name="/inspect")  # with the camera poses under world/
+    subprocess.run([RERUN, "rrd", "verify", recording], check=True, capture_output=True)
+    path = tmp_path / "room.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (48, 40, 3), np.uint8)).save(path)
+    video, summary = client.predict(
+        "orbit-camera-dit", "dolly_in", 1.0, "uploaded image", handle_file(str(path)), 2, 1, 1.0, 0,
+        api_name="/generate_camera",
+    )  # fmt: skip
+    assert video_frames(video).shape == (1 + 2, 256, 256, 3) and "no simulator" in summary
+
+
+def test_web_driving_from_the_simulator_and_from_three_uploaded_views(client, tmp_path) -> None:
+    video, summary = client.predict(
+        "driving-wm-dit", "lane change left", 0.3, 0.5, 8.0, "driving road, seed 0", None, None, None,
+        3, 1, 1.0, 0, api_name="/generate_driving",
+    )  # fmt: skip
+    frames = video_frames(video)
+    # Two context frames then three predicted, the left | front | right canvas above the simulator's.
+    assert frames.shape[0] == 2 + 3 and frames.shape[1] / frames.shape[2] == pytest.approx((32 + 2 + 32) / 96)
+    assert "lane change left" in summary and "below" in summary
+    views = []
+    for i, view in enumerate(("left", "front", "right")):
+        path = tmp_path / f"{view}.png"
+        Image.fromarray(np.full((40, 40, 3), 60 * i, np.uint8)).save(path)
+        views.append(handle_file(str(path)))
+    video, summary = client.predict(
+        "driving-wm-dit", "constant", -0.2, 1.0, 5.0, "uploaded left / front / right images", *views,
+        2, 1, 1.0, 0, api_name="/generate_driving",
+    )  # fmt: skip
+    assert video_frames(video).shape == (2 + 2, 256, 768, 3) and "5.0 m/s" in summary
+
+
+def test_web_camera_and_driving_mistakes_are_clear_errors(client, tmp_path) -> None:
+    front = tmp_path / "front.png"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(front)
+    args = ("uploaded left / front / right images", handle_file(str(front)), handle_file(str(front)), None)
+    with pytest.raises(Exception, match="upload the right view image"):
+        client.predict(
+            "driving-wm-dit", "constant", 0, 0.5, 5, *args, 2, 1, 1.0, 0, api_name="/generate_driving"
+        )
+    with pytest.raises(Exception, match="lane change needs a steer amount"):
+        client.predict(
+            "driving-wm-dit", "lane change right", 0, 0.5, 5, "driving road, seed 0", None, None, None,
+            2, 1, 1.0, 0, api_name="/generate_driving",
+        )  # fmt: skip
+    notes = tmp_path / "notes.txt"
+    notes.write_text("text")
+    with pytest.raises(Exception, match="file type"):
+        client.predict(
+            "orbit-camera-dit", "pan_left", 0.5, "uploaded image", handle_file(str(notes)), 2, 1, 1.0, 0,
+            api_name="/generate_camera",
+        )  # fmt: skip
+    with pytest.raises(Exception, match="camera world model: use the camera controls"):
+        client.predict(
+            "orbit-camera-dit",
+            "Video2World",
+            "",
+            "Fetch push, seed 0",
+            None,
+            2,
+            1,
+            1.0,
+            0,
+            api_name="/generate",
+        )
+    with pytest.raises(Exception, match="not a camera world model"):
+        client.predict(
+            "driving-wm-dit", "orbit_left", 0.5, "orbit scene, seed 0", None, 2, 1, 1.0, 0,
+            api_name="/generate_camera",
         )  # fmt: skip
 
 
