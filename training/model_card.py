@@ -142,6 +142,26 @@ def _sampling(payload: dict, result: dict) -> str:
     return f"{result['steps']} sampler steps"
 
 
+def conditioning_rows(result: dict) -> list[str]:
+    """Table rows of an ``evaluate_wfm`` result's camera / trajectory comparison, per view too."""
+    rows = []
+    for name in ("camera", "trajectory"):
+        if f"no_{name}_psnr" not in result:
+            continue
+        rows.append(
+            f"| PSNR without {name} input (dB; the same model, {name} dropped) "
+            f"| {result[f'no_{name}_psnr']:.2f} | |"
+        )
+        rows.append(f"| gain from the {name} input (dB) | {result[f'{name}_gain_db']:+.2f} | |")
+        views = [k.removeprefix("psnr_") for k in result if k.startswith("psnr_") and k != "psnr_per_step"]
+        for view in views:
+            rows.append(
+                f"| {view} view PSNR (dB): model / without {name} | {result[f'psnr_{view}']:.2f} / "
+                f"{result[f'no_{name}_psnr_{view}']:.2f} | {result[f'copy_last_psnr_{view}']:.2f} |"
+            )
+    return rows
+
+
 def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[dict] | None = None) -> str:
     """Markdown model card of a world-model checkpoint from its config and an ``evaluate_wfm`` result.
 
@@ -158,6 +178,12 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[d
         conditioning.append(f"{world['action_space']['dim']}-d actions (one frame per action)")
     if world.get("text"):
         conditioning.append("text (Text2World without context frames)")
+    if cfg.get("dit", {}).get("camera_dim"):
+        conditioning.append("camera poses (Plücker rays relative to the last context camera)")
+    if world.get("conditioning") == "trajectory":
+        conditioning.append("the ego trajectory (per-frame ego motion)")
+    if world.get("views"):
+        conditioning.append(f"views {' | '.join(world['views'])} tiled in one canvas")
     size = world.get("frame_size", ["?", "?"])
     lines = [
         f"# {Path(ckpt).name}",
@@ -188,6 +214,11 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[d
         lines.append(
             f"- predicts the change from the last context latent, scaled by {world['residual_scale']:.2f}"
         )
+    if world.get("lora"):
+        lora = world["lora"]
+        lines.append(
+            f"- LoRA rank {lora['rank']} (alpha {lora['alpha']}) on the DiT blocks, merged into these weights"
+        )
     lines += [
         "",
         "## Held-out evaluation",
@@ -204,6 +235,7 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[d
     ]
     if "shuffled_actions_psnr" in result:
         lines.append(f"| PSNR with shuffled actions (dB) | {result['shuffled_actions_psnr']:.2f} | |")
+    lines += conditioning_rows(result)
     lines += [
         "",
         f"Tokenizer reconstruction ceiling: {result['tokenizer_psnr']:.2f} dB. Per-step PSNR, model: "

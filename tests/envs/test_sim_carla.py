@@ -342,3 +342,32 @@ def test_bgra_bytes_become_rgb() -> None:
     bgra = np.array([[[1, 2, 3, 255], [4, 5, 6, 255]]], np.uint8)
     rgb = bgra_to_rgb(SimpleNamespace(raw_data=bgra.tobytes(), width=2, height=1))
     np.testing.assert_array_equal(rgb, [[[3, 2, 1], [6, 5, 4]]])
+
+
+def test_driving_post_training_runs_on_carla_recorded_shards_as_on_embedded_ones(
+    posttrained: dict, tmp_path
+) -> None:
+    from app.cli import main
+    from envs.record import record_episodes
+    from tests.posttrained import COMMON
+    from worldmodel.world import WorldModel
+
+    # Episode 5 of seed 3 falls in the held-out split, so the run can evaluate.
+    record_episodes(_record(FakeWorld(), num_episodes=6), tmp_path / "carla", progress=False)
+    out = tmp_path / "carla-wm"
+    args = [
+        "train",
+        "posttrain",
+        "--task",
+        "driving",
+        "--from",
+        str(posttrained["base"]),
+        "--size",
+        str(SIZE),
+    ]
+    assert main([*args, "--data", str(tmp_path / "carla"), "--out", str(out), *COMMON]) == 0
+    world = WorldModel.from_pretrained(out)
+    assert world.views == ("left", "front", "right") and world.frame_size == (SIZE, 3 * SIZE)
+    context = np.zeros((2, SIZE, 3 * SIZE, 3), np.uint8)
+    trajectory = np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0], [3, 0, 0.1]], dtype=np.float64)
+    assert world.predict(context, trajectory=trajectory, horizon=2, steps=1).shape == (2, SIZE, 3 * SIZE, 3)
