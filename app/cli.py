@@ -249,7 +249,7 @@ def _posttrain_settings(args: argparse.Namespace) -> dict:
     """The run's task flags and the settings left unset on the command line, taken from ``--from``.
 
     Fine-tuning on one's own shards needs only ``--from`` and ``--data``: the task, tokenizer,
-    DiT size, context and frame size are the pre-trained model's unless given.
+    DiT size, context, frame size and noise levels are the pre-trained model's unless given.
     """
     from worldmodel import hub
 
@@ -281,6 +281,7 @@ def _posttrain_settings(args: argparse.Namespace) -> dict:
             "context_frames": world.get("context_frames"),
             "size": (world.get("frame_size") or [None])[0],
             "residual": bool(world.get("residual_scale")),
+            **{name: payload["config"].get(name) for name in ("p_mean", "p_std", "sigma_max")},
         }
     task = args.task or base.get("task")
     if args.model == "posttrain" and task not in POSTTRAIN_TASKS and not args.init_from:
@@ -288,9 +289,12 @@ def _posttrain_settings(args: argparse.Namespace) -> dict:
     if args.task is not None and args.task not in POSTTRAIN_TASKS:
         raise UserError(f"--task {args.task} is not built; available: {', '.join(POSTTRAIN_TASKS)}")
     settings = {"task": task if task in POSTTRAIN_TASKS else None, **POSTTRAIN_TASKS.get(task, {})}
-    for name, default in (("tokenizer", None), ("dit", "DiT-XS"), ("context_frames", 2), ("size", 64)):
+    defaults = (("tokenizer", None), ("dit", "DiT-XS"), ("context_frames", 2), ("size", 64))
+    defaults += (("p_mean", -1.2), ("p_std", 1.2), ("sigma_max", 80.0))
+    for name, default in defaults:
         value = getattr(args, name)
-        settings[name] = value if value is not None else (base.get(name) or default)
+        inherited = base.get(name)
+        settings[name] = value if value is not None else (inherited if inherited is not None else default)
     if settings["tokenizer"] is None:
         raise UserError(
             "pass --tokenizer (an image tokenizer checkpoint), or --from a world model that names one"
@@ -332,9 +336,6 @@ def cmd_train_wfm(args: argparse.Namespace) -> int:
             out=args.out,
             init_from=args.init_from,
             text=args.text,
-            p_mean=args.p_mean,
-            p_std=args.p_std,
-            sigma_max=args.sigma_max,
             lora_rank=args.lora_rank,
             lora_alpha=args.lora_alpha,
             train=_train_config(args),
@@ -395,6 +396,7 @@ BF16_TOLERANCE_DB = 0.1
 
 def cmd_eval_wfm(args: argparse.Namespace) -> int:
     from training.eval_wfm import evaluate_wfm
+    from training.model_card import conditioning_rows
 
     results = {}
     for precision in args.precision or [None]:
@@ -420,6 +422,8 @@ def cmd_eval_wfm(args: argparse.Namespace) -> int:
             _summary(f"| latent MSE | {r['latent_mse']:.4f} | {r['copy_last_latent_mse']:.4f} |")
             if "shuffled_actions_psnr" in r:
                 _summary(f"| PSNR with shuffled actions (dB) | {r['shuffled_actions_psnr']:.2f} | |")
+            for row in conditioning_rows(r):
+                _summary(row)
             _summary(
                 f"tokenizer reconstruction ceiling: {r['tokenizer_psnr']:.2f} dB; per-step PSNR "
                 f"{r['psnr_per_step']}" + (f"; side-by-side video: {r['video']}" if "video" in r else "")
@@ -903,6 +907,21 @@ def cmd_eval_shots(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recipe(args: argparse.Namespace) -> int:
+    from app.recipe import run_recipe
+
+    return run_recipe(
+        args.recipe,
+        out=args.out,
+        ship_to=args.ship_to,
+        smoke=args.smoke,
+        only=args.only,
+        from_step=args.from_step,
+        list_steps=args.list,
+        dry_run=args.dry_run,
+    )
+
+
 def _add_trainer_args(
     parser: argparse.ArgumentParser, *, steps: int, batch_size: int, lr: float, ema: float, eval_every: int
 ) -> None:
@@ -1154,11 +1173,17 @@ def build_parser() -> argparse.ArgumentParser:
         )
         wfm.add_argument("--size", type=int, default=None, help="frame size (default: --from's, else 64)")
         wfm.add_argument(
-            "--p-mean", type=float, default=-1.2, help="training noise levels: ln(sigma) ~ N(p_mean, p_std^2)"
+            "--p-mean",
+            type=float,
+            default=None,
+            help="training noise levels: ln(sigma) ~ N(p_mean, p_std^2) (default: --from's, else -1.2)",
         )
-        wfm.add_argument("--p-std", type=float, default=1.2)
+        wfm.add_argument("--p-std", type=float, default=None, help="default: --from's, else 1.2")
         wfm.add_argument(
-            "--sigma-max", type=float, default=80.0, help="first noise level of the sampling schedule"
+            "--sigma-max",
+            type=float,
+            default=None,
+            help="first noise level of the sampling schedule (default: --from's, else 80)",
         )
         _add_trainer_args(wfm, steps=2000, batch_size=16, lr=3e-4, ema=0.999, eval_every=500)
         wfm.set_defaults(func=cmd_train_wfm)
@@ -1334,6 +1359,29 @@ def build_parser() -> argparse.ArgumentParser:
     eshots.add_argument("--tolerance", type=int, default=2, help="frames a hard cut may be off by")
     eshots.add_argument("--json", default=None, help="also write the scores to this json file")
     eshots.set_defaults(func=cmd_eval_shots)
+
+    rec = sub.add_parser(
+        "recipe",
+        help="regenerate every shipped checkpoint: simulate, tokenizers, curation, world models, eval",
+        description="Run a recipe's steps in order (each a worldfm command or a copy into --ship-to); "
+        "finished steps are skipped, so rerunning the same command resumes an interrupted run.",
+        epilog="examples:\n"
+        "  worldfm recipe fetch64 --out . --ship-to checkpoints   # regenerate checkpoints/\n"
+        "  worldfm recipe fetch64 --out /tmp/r --smoke --list\n"
+        "  worldfm recipe fetch64 --out . --ship-to checkpoints --only simulate-fetch64,tokenizers\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rec.add_argument("recipe", choices=["fetch64"], help="which recipe")
+    rec.add_argument("--out", required=True, help="folder of the recipe's data/ and runs/")
+    rec.add_argument(
+        "--ship-to", default=None, help="where shipped checkpoints go (default: OUT/checkpoints)"
+    )
+    rec.add_argument("--smoke", action="store_true", help="the whole chain in tiny form (32 px, a few steps)")
+    rec.add_argument("--only", default=None, help="comma-separated step or group names to run")
+    rec.add_argument("--from-step", default=None, help="start at this step (earlier ones are not run)")
+    rec.add_argument("--list", action="store_true", help="print the steps and their commands, run nothing")
+    rec.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
+    rec.set_defaults(func=cmd_recipe)
 
     demo = sub.add_parser(
         "demo",

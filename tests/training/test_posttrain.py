@@ -199,3 +199,24 @@ def test_shipped_style_driving_checkpoint_registers_a_driving_wm_env(
     env = gym.make("worldfm/Driving-WM-v0", steps=1)
     assert env.action_space.shape == (2,)
     env.close()
+
+
+def test_lora_fine_tune_of_the_shipped_world_model_on_own_shards_trains_saves_loads_and_predicts(
+    tmp_path: Path,
+) -> None:
+    shipped = Path(__file__).resolve().parents[2] / "checkpoints" / "fetchpush-wm-dit"
+    shards, out = tmp_path / "mine", tmp_path / "mine-wm"
+    # Seed 6 puts episode 1 in the held-out split, so the fine-tune can evaluate.
+    assert (
+        main(["simulate", "fetch", "--episodes", "4", "--frames", "6", "--seed", "6", "--out", str(shards)])
+        == 0
+    )
+    assert main(["train", "posttrain", "--from", str(shipped), "--data", str(shards), "--out", str(out)]
+                + ["--lora-rank", "4", *COMMON]) == 0  # fmt: skip
+    payload = hub.read_config(out)
+    assert payload["world_model"]["task"] == "robot" and payload["world_model"]["lora"]["merged"]
+    assert payload["config"]["p_mean"] == hub.read_config(shipped)["config"]["p_mean"]  # inherited
+    world = WorldModel.from_pretrained(out)
+    frames, _ = read_video(_first_sample(shards)["frames"])
+    out_frames = world.predict(frames[:2], actions=np.zeros((3, 4), np.float32), horizon=3, steps=1)
+    assert out_frames.shape == (3, 64, 64, 3)
