@@ -337,6 +337,7 @@ def cmd_train_wfm(args: argparse.Namespace) -> int:
             init_from=args.init_from,
             text=args.text,
             lora_rank=args.lora_rank,
+            max_frame_stride=getattr(args, "max_frame_stride", 1),
             lora_alpha=args.lora_alpha,
             train=_train_config(args),
             **settings,
@@ -410,6 +411,7 @@ def cmd_eval_wfm(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 video_out=args.video_out,
                 precision=precision,
+                frame_stride=args.frame_stride,
             )
             results[r["steps"], r["precision"]] = r
             _summary(
@@ -452,6 +454,7 @@ def cmd_eval_wfm(args: argparse.Namespace) -> int:
             + (f"--steps {steps} " if steps else "")
             + (f"--precision {' '.join(args.precision)} " if args.precision else "")
             + f"--seed {args.seed}"
+            + (f" --frame-stride {args.frame_stride}" if args.frame_stride > 1 else "")
             + (f" --data {' '.join(args.data)}" if args.data else "")
         )
         card = wfm_card(args.ckpt, best, eval_command=command, sweep=list(results.values()))
@@ -1148,6 +1151,12 @@ def build_parser() -> argparse.ArgumentParser:
             wfm.add_argument(
                 "--lora-alpha", type=float, default=None, help="LoRA scale numerator (default: rank)"
             )
+            wfm.add_argument(
+                "--max-frame-stride",
+                type=int,
+                default=1,
+                help="camera / driving: train on frames 1..N source frames apart (motions of several sizes)",
+            )
         need_tokenizer = name == "diffusion"
         wfm.add_argument(
             "--tokenizer",
@@ -1298,6 +1307,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ewfm.add_argument("--clips", type=int, default=16)
     ewfm.add_argument("--horizon", type=int, default=16)
+    ewfm.add_argument(
+        "--frame-stride",
+        type=int,
+        default=1,
+        help="predict every n-th source frame (camera / driving models: larger motions per step)",
+    )
     ewfm.add_argument(
         "--steps",
         type=int,

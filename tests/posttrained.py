@@ -34,4 +34,12 @@ def build_posttrained(root: Path) -> dict[str, Path]:
     # Fine-tuning on "own" shards: only --from and --data, LoRA merged on export.
     assert main(["train", "posttrain", "--from", str(camera), "--data", str(orbit), "--lora-rank", "2"]
                 + ["--out", str(lora), *COMMON]) == 0  # fmt: skip
-    return {"orbit": orbit, "driving": driving, "base": base, "camera": camera, "drive": drive, "lora": lora}
+    return {
+        "orbit": orbit,
+        "driving": driving,
+        "tok": tok,
+        "base": base,
+        "camera": camera,
+        "drive": drive,
+        "lora": lora,
+    }

@@ -73,10 +73,12 @@ def evaluate_wfm(
     video_out: str | Path | None = None,
     batch_size: int = 8,
     precision: str | None = None,
+    frame_stride: int = 1,
 ) -> dict[str, float]:
     """Score a world model's rollouts on held-out clips; see the module docstring.
 
-    ``precision`` ("fp32" / "bf16"; default the checkpoint's) is ``WorldModel``'s.
+    ``precision`` ("fp32" / "bf16"; default the checkpoint's) is ``WorldModel``'s. ``frame_stride``
+    takes every n-th source frame (camera / driving models, whose poses say how far each step goes).
     """
     world = WorldModel.from_pretrained(ckpt, precision=precision)
     steps = world.default_steps if steps is None else steps
@@ -90,9 +92,13 @@ def evaluate_wfm(
     arrays = ("actions",) if world.action_dim else ()
     arrays += ("camera", "intrinsics") if world.camera_dim else ()
     arrays += ("trajectory",) if world.uses_trajectory else ()
+    if frame_stride < 1:
+        raise ValueError(f"frame_stride must be >= 1, got {frame_stride}")
+    if frame_stride > 1 and world.action_dim:
+        raise ValueError("frame_stride > 1 needs a camera or trajectory model: actions are per source step")
     dataset = ClipDataset(
         data,
-        frames=k + horizon,
+        frames=(k + horizon - 1) * frame_stride + 1,
         size=(size[0], size[1] // len(views)),
         views=views,
         arrays=arrays,
@@ -100,6 +106,10 @@ def evaluate_wfm(
         heldout_fraction=float(info.get("heldout_fraction", 0.1)),
     )
     batch = dataset.sample_batch(clips, np.random.default_rng(seed))
+    batch["video"] = batch["video"][:, :, ::frame_stride]
+    for name in ("camera", "intrinsics", "trajectory"):
+        if name in batch:
+            batch[name] = batch[name][:, ::frame_stride]
     video = (
         ((batch["video"].permute(0, 2, 3, 4, 1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
     )
@@ -146,6 +156,7 @@ def evaluate_wfm(
     result = {
         "clips": clips,
         "horizon": horizon,
+        "frame_stride": frame_stride,
         "steps": steps,
         "precision": world.precision,
         "psnr": _mean_metric(video_psnr, truth, predicted),

@@ -50,7 +50,9 @@ class LatentClipDataset:
     latent frame t is pixel frame t and per-frame / per-step arrays keep their rows.
     """
 
-    def __init__(self, clips: ClipDataset, tokenizer: CausalVideoTokenizer, *, window: int) -> None:
+    def __init__(
+        self, clips: ClipDataset, tokenizer: CausalVideoTokenizer, *, window: int, max_stride: int = 1
+    ) -> None:
         if tokenizer.temporal_factor != 1:
             raise ValueError(
                 f"{tokenizer.config.name} compresses time {tokenizer.temporal_factor}x; frame-per-action "
@@ -58,17 +60,29 @@ class LatentClipDataset:
             )
         if window < 2:
             raise ValueError(f"window must be >= 2 latent frames (context + prediction), got {window}")
+        if max_stride < 1:
+            raise ValueError(f"max_stride must be >= 1, got {max_stride}")
+        if max_stride > 1 and any(rows == -1 for rows in clips.arrays.values()):
+            raise ValueError(
+                "frame strides > 1 need per-frame arrays only (camera, trajectory): per-step ones such as "
+                "actions would have to be summed over the skipped steps"
+            )
         self.window = window
+        self.max_stride = max_stride
         self.arrays = dict(clips.arrays)
         self.clips = [
             LatentClip(c.key, encode_frames(tokenizer, c.frames), c.caption, c.arrays)
             for c in tqdm(clips.clips, desc="encoding clips", unit="clip", leave=False)
         ]
-        self.clips = [c for c in self.clips if len(c.latents) >= window]
+        # The longest span a window covers: window frames, max_stride apart.
+        span = (window - 1) * max_stride + 1
+        self.clips = [c for c in self.clips if len(c.latents) >= span]
         if not self.clips:
-            raise ValueError(f"no clip has at least window={window} frames")
+            raise ValueError(
+                f"no clip has the {span} frames a window of {window} at stride {max_stride} spans"
+            )
         lengths = np.array([len(c.latents) for c in self.clips], dtype=np.float64)
-        self._p = (lengths - window + 1) / (lengths - window + 1).sum()
+        self._p = (lengths - span + 1) / (lengths - span + 1).sum()
         all_latents = np.concatenate([c.latents for c in self.clips])  # (N, C, h, w)
         self.mean = all_latents.mean(axis=(0, 2, 3))  # (C,)
         self.std = all_latents.std(axis=(0, 2, 3))  # (C,)
@@ -85,14 +99,19 @@ class LatentClipDataset:
             actions: float32 (B, window, A) if the clips have actions: row i is the action
                 that leads into latent frame i (row 0, with no previous frame, is zero).
             caption, key: lists of length B; other per-frame arrays as (B, window, ...).
+            With ``max_stride`` > 1 each window's frames are a random stride in [1, max_stride]
+            apart (per-frame arrays follow), so a model learns motions of several sizes.
         """
         w = self.window
         latents, captions, keys = [], [], []
         arrays: dict[str, list[np.ndarray]] = {name: [] for name in self.arrays}
         for index in rng.choice(len(self.clips), size=batch_size, p=self._p):
             clip = self.clips[index]
-            start = int(rng.integers(len(clip.latents) - w + 1))
-            latents.append(clip.latents[start : start + w])
+            # Drawn only when strides vary, so stride-1 runs keep their random streams.
+            stride = int(rng.integers(1, self.max_stride + 1)) if self.max_stride > 1 else 1
+            span = (w - 1) * stride + 1
+            start = int(rng.integers(len(clip.latents) - span + 1))
+            latents.append(clip.latents[start : start + span : stride])
             captions.append(clip.caption)
             keys.append(clip.key)
             for name, rows in self.arrays.items():
@@ -101,7 +120,7 @@ class LatentClipDataset:
                     steps = value[start : start + w - 1]
                     value = np.concatenate([np.zeros_like(steps[:1]), steps])
                 else:
-                    value = value[start : start + w]
+                    value = value[start : start + span : stride]
                 arrays[name].append(value)
         batch: dict = {"latents": torch.from_numpy(np.stack(latents)).permute(0, 2, 1, 3, 4).contiguous()}
         for name, values in arrays.items():

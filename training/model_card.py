@@ -225,7 +225,9 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[d
         "",
         f"`{eval_command}`",
         "",
-        f"| {result['clips']} rollouts of {result['horizon']} frames, {_sampling(payload, result)}, "
+        f"| {result['clips']} rollouts of {result['horizon']} frames"
+        + (f" (every {result['frame_stride']}th source frame)" if result.get("frame_stride", 1) > 1 else "")
+        + f", {_sampling(payload, result)}, "
         f"{result.get('precision', 'fp32')} | world model | copy last frame |",
         "|---|---:|---:|",
         f"| PSNR (dB) | {result['psnr']:.2f} | {result['copy_last_psnr']:.2f} |",

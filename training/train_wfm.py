@@ -29,7 +29,7 @@ from training.trainer import TrainConfig, Trainer
 from training.warm_start import initialise_from
 from worldmodel import hub
 from worldmodel.conditioning import TextEncoderConfig
-from worldmodel.conditioning.camera import PLUCKER_CHANNELS, plucker_map
+from worldmodel.conditioning.camera import PLUCKER_CHANNELS, camera_features
 from worldmodel.conditioning.trajectory import TRAJECTORY_DIM, ego_motion
 from worldmodel.diffusion import DiffusionConfig, DiffusionWorldModel
 from worldmodel.diffusion.configuration_dit import get_config as get_dit_config
@@ -102,6 +102,9 @@ class WFMTrainArgs(WorldModelRunArgs):
     """condition on the ego motion into the predicted frame (trajectory.npy), as the action vector"""
     views: tuple[str, ...] = ()
     """views tiled left to right into one canvas (multi-view driving), e.g. ("left", "front", "right")"""
+    max_frame_stride: int = 1
+    """> 1: train on windows whose frames are 1..N source frames apart (per-frame conditioning only), so
+    the model follows camera / ego motions of several sizes per predicted frame"""
     lora_rank: int = 0
     """> 0: train rank-r LoRA adapters on the DiT blocks (plus any new conditioning layers) instead
     of every weight; the checkpoint holds the merged weights"""
@@ -142,6 +145,8 @@ class WindowConditioning:
     """> 0: Plücker maps at the centres of this many pixels per latent cell"""
     image_size: tuple[int, int] = (64, 64)
     """the frames' (H, W), which the intrinsics refer to"""
+    camera_scale: tuple[float, ...] | None = None
+    """per-channel std of the camera features (``camera_features``' scale)"""
     trajectory_std: tuple[float, ...] | None = None
     """per-component std of the ego motion; set: the ego motion, divided by it, is the action input"""
 
@@ -178,13 +183,15 @@ def window_inputs(
         inputs["actions"] = actions
     if conditioning is not None and conditioning.camera_stride:
         poses = batch["camera"].to(x0.device)  # (B, K+1, 4, 4)
-        inputs["camera"] = plucker_map(
+        scale = conditioning.camera_scale
+        inputs["camera"] = camera_features(
             poses.double(),
             batch["intrinsics"].to(x0.device).double(),
             poses[:, context - 1].double(),
             image_size=conditioning.image_size,
             stride=conditioning.camera_stride,
-        )  # (B, 6, K+1, h, w)
+            scale=torch.tensor(scale, dtype=torch.float64) if scale is not None else None,
+        ).float()  # (B, 6, K+1, h, w)
     if conditioning is not None and conditioning.trajectory_std is not None:
         motion = ego_motion(batch["trajectory"].to(x0.device).double()).float()  # (B, K, 3)
         motion = motion / motion.new_tensor(conditioning.trajectory_std)
@@ -192,6 +199,18 @@ def window_inputs(
         actions[:, :context] = 0
         inputs["actions"] = actions
     return inputs
+
+
+def camera_scale(
+    data: LatentClipDataset, context: int, image_size: tuple[int, int], stride: int
+) -> tuple[float, ...]:
+    """Per-channel std of the camera features of predicted frames over 512 training windows (floored)."""
+    batch = data.sample_batch(512, np.random.default_rng(0))
+    poses = batch["camera"].double()
+    features = camera_features(
+        poses, batch["intrinsics"].double(), poses[:, context - 1], image_size=image_size, stride=stride
+    )[:, :, context:]  # (B, 6, 1, h, w)
+    return tuple(max(float(v), 1e-6) for v in features.transpose(0, 1).reshape(6, -1).std(dim=1))
 
 
 def trajectory_std(clips: ClipDataset) -> tuple[float, ...]:
@@ -302,8 +321,11 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
         image_size=clips.size,
         trajectory_std=trajectory_std(clips) if args.trajectory else None,
     )
-    data = LatentClipDataset(clips, tokenizer, window=window)
-    heldout = LatentClipDataset(heldout_clips, tokenizer, window=window)
+    data = LatentClipDataset(clips, tokenizer, window=window, max_stride=args.max_frame_stride)
+    heldout = LatentClipDataset(heldout_clips, tokenizer, window=window, max_stride=args.max_frame_stride)
+    if args.camera:
+        scale = camera_scale(data, args.context_frames, clips.size, tokenizer.spatial_factor)
+        conditioning = dataclasses.replace(conditioning, camera_scale=scale)
     norm = LatentNorm(tuple(float(m) for m in data.mean), tuple(float(s) for s in data.std), 0.5)
     residual_scale = residual_scale_for(data, norm) if args.residual else None
     action_dim = int(clips.clips[0].arrays["actions"].shape[-1]) if args.actions else 0
@@ -406,11 +428,14 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
     if args.camera:
         # What predict() assumes when a caller gives poses without intrinsics: the first training frame's.
         world["intrinsics"] = clips.clips[0].arrays["intrinsics"][0].tolist()
+        world["camera_scale"] = list(conditioning.camera_scale)
     if args.trajectory:
         world["conditioning"] = "trajectory"
         world["trajectory_std"] = list(conditioning.trajectory_std)
     if args.views:
         world["views"] = list(args.views)
+    if args.max_frame_stride > 1:
+        world["max_frame_stride"] = args.max_frame_stride
     if args.lora_rank:
         world["lora"] = {"rank": args.lora_rank, "alpha": args.lora_alpha or args.lora_rank, "merged": True}
     trainer = Trainer(

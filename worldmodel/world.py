@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from worldmodel import hub
-from worldmodel.conditioning.camera import check_rigid, plucker_map
+from worldmodel.conditioning.camera import camera_features, check_rigid
 from worldmodel.conditioning.tokenize import TOKENIZER_FILE, Tokenize
 from worldmodel.conditioning.trajectory import check_trajectory, ego_motion
 from worldmodel.tokenizer import CausalVideoTokenizer
@@ -361,13 +361,14 @@ class WorldModel:
             camera_map = {}
             if camera is not None:
                 poses, intrinsics = (c[:, i : i + k + 1] for c in camera)
-                camera_map["camera"] = plucker_map(
+                camera_map["camera"] = camera_features(
                     poses,
                     intrinsics,
                     poses[:, k - 1],
                     image_size=self.frame_size,
                     stride=self.tokenizer.spatial_factor,
-                )  # (B, 6, K + 1, h, w)
+                    scale=torch.tensor(self.info["camera_scale"], dtype=poses.dtype),
+                ).float()  # (B, 6, K + 1, h, w)
             with self.autocast():
                 sample = self.wfm.sample(
                     tuple(window.shape),

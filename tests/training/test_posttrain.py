@@ -220,3 +220,41 @@ def test_lora_fine_tune_of_the_shipped_world_model_on_own_shards_trains_saves_lo
     frames, _ = read_video(_first_sample(shards)["frames"])
     out_frames = world.predict(frames[:2], actions=np.zeros((3, 4), np.float32), horizon=3, steps=1)
     assert out_frames.shape == (3, 64, 64, 3)
+
+
+def test_strided_windows_keep_frames_and_camera_poses_aligned(posttrained: dict[str, Path]) -> None:
+    from training.data import ClipDataset
+    from training.latents import LatentClipDataset
+
+    clips = ClipDataset(posttrained["orbit"], frames=2, size=32, arrays=("camera", "intrinsics"))
+    data = LatentClipDataset(clips, hub.load(posttrained["tok"]), window=3, max_stride=3)
+    batch = data.sample_batch(16, np.random.default_rng(0))
+    by_key = {c.key: c for c in data.clips}
+    strides = set()
+    for i, key in enumerate(batch["key"]):
+        clip, poses = by_key[key], batch["camera"][i].numpy()
+        latents = batch["latents"][i].permute(1, 0, 2, 3).numpy()  # (window, C, h, w)
+        matches = [
+            (start, stride)
+            for stride in (1, 2, 3)
+            for start in range(len(clip.latents) - 2 * stride)
+            if np.array_equal(clip.arrays["camera"][start : start + 2 * stride + 1 : stride], poses)
+            and np.array_equal(clip.latents[start : start + 2 * stride + 1 : stride], latents)
+        ]
+        assert matches, f"window {i} is not a strided run of its clip"
+        strides.add(matches[0][1])
+    assert len(strides) > 1
+    with pytest.raises(ValueError, match="per-frame arrays only"):
+        LatentClipDataset(
+            ClipDataset(posttrained["orbit"], frames=2, size=32, arrays=("actions",)),
+            hub.load(posttrained["tok"]),
+            window=2,
+            max_stride=2,
+        )
+
+
+def test_eval_at_a_frame_stride_scores_every_nth_frame(posttrained: dict[str, Path]) -> None:
+    from training.eval_wfm import evaluate_wfm
+
+    result = evaluate_wfm(posttrained["camera"], clips=2, horizon=2, steps=1, batch_size=2, frame_stride=3)
+    assert result["frame_stride"] == 3 and "camera_gain_db" in result

@@ -110,3 +110,30 @@ def plucker_map(
     pixels = cell_centres(*image_size, stride, device=poses.device, dtype=poses.dtype)
     rays = plucker_rays(relative_poses(poses, reference), intrinsics, pixels)  # (B, T, 6, h, w)
     return rays.transpose(1, 2).float()
+
+
+def camera_features(
+    poses: torch.Tensor,
+    intrinsics: torch.Tensor,
+    reference: torch.Tensor,
+    *,
+    image_size: tuple[int, int],
+    stride: int,
+    scale: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The DiT's camera input: each frame's Plücker map minus the reference camera's own map (at that
+    frame's intrinsics), divided by ``scale`` (6,) per channel.
+
+    The reference camera's rays are the same in every window (identity pose), so the raw maps are a
+    constant plus a small motion term (a few hundredths per frame): subtracting the constant and
+    scaling to unit variance hands the network the motion alone at a usable size, and a frame that
+    does not move gets exactly zero input. Shapes as ``plucker_map``: (B, 6, T, h, w).
+    """
+    if intrinsics.ndim == 3:
+        intrinsics = intrinsics[:, None].expand(-1, poses.shape[1], -1, -1)
+    maps = plucker_map(poses, intrinsics, reference, image_size=image_size, stride=stride)
+    still = reference[:, None].expand_as(poses)
+    delta = maps - plucker_map(still, intrinsics, reference, image_size=image_size, stride=stride)
+    if scale is not None:
+        delta = delta / scale.to(delta).view(1, -1, 1, 1, 1)
+    return delta
