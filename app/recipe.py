@@ -223,13 +223,12 @@ def shrink(argv: Sequence[str], overrides: dict[str, str] | None = None) -> tupl
 # The curation classifiers (checkpoints/*-mlp/MODEL_CARD.md), kept here in one place: the labelled
 # clips they train on (`worldfm simulate raw --labelled-clips`), then each one's training command.
 LABELLED_CLIPS = {
-    "clips-train": "--episodes 480 --seed 1 --size 64 --frames 48",
-    "clips-train128": "--episodes 250 --seed 1 --size 128 --frames 48",
+    "clips-train128": "--episodes 480 --seed 1 --size 128 --frames 48",
 }
 CLASSIFIERS = {
     "text-overlay": "--task text-overlay --data {data}/clips-train128 --out {ship}/text-overlay-mlp "
     "--embedder {embedder} --hidden 64 --steps 1500 --lr 0.003 --heldout-fraction 0.2 --seed 0",
-    "category": "--task category --data {data}/clips-train --out {ship}/category-mlp "
+    "category": "--task category --data {data}/clips-train128 --out {ship}/category-mlp "
     "--embedder {embedder} --hidden 64 --steps 1500 --lr 0.003 --heldout-fraction 0.2 --seed 0",
 }
 

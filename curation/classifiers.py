@@ -1,16 +1,22 @@
 """Clip classifiers on clip embeddings: burned-in text and video type (category).
 
-A ``ClipMLP`` maps one clip embedding (``curation.embeddings``, default the pooled
-latents of the shipped tokenizer) to class logits: the embedding is standardised
-with the training set's per-feature mean and std (buffers saved with the weights),
-then goes through ``Linear -> GELU -> Dropout -> Linear``. ``TASKS`` names the two
-tasks and their classes.
+A ``ClipMLP`` maps one clip's input vector to class logits: what its config's ``inputs``
+name, concatenated in order, of the clip embedding (``curation.embeddings``, default the
+pooled latents of the shipped tokenizer) and the clip's text-line features
+(``curation.text_features``, which keep the small burned-in text a 64 px latent loses).
+``TASK_INPUTS`` gives each task's default: text overlay reads the text features alone
+(adding the 272 embedding values, which carry no text, cost 3-4 points in
+cross-validation), video type the embedding.
+The vector is standardised with the training set's per-feature mean and std (buffers
+saved with the weights), then goes through ``Linear -> GELU -> Dropout -> Linear``.
+``TASKS`` names the two tasks and their classes.
 
 Checkpoints follow ``worldmodel.hub``'s layout: ``config.json`` (``format``,
 ``kind: "classifier"``, ``model``, the ``ClipMLPConfig``, the embedding model it was
 trained on, how it was trained) + ``model.safetensors``, written atomically, config
-last. ``load_classifier`` reads them back; ``ClipClassifier`` is what the curate
-stages call.
+last; a classifier reading text features also stores their ``TextFeatureConfig`` there
+(``text_features``), so the curate stage computes them exactly as training did.
+``load_classifier`` reads them back; ``ClipClassifier`` is what the curate stages call.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ import torch
 from safetensors.torch import load_model, save_model
 from torch import nn
 
+from curation.frame_sampling import sample_frames
+from curation.text_features import NAME as TEXT_FEATURES_NAME
+from curation.text_features import TextFeatureConfig, text_features
 from worldmodel import hub
 
 KIND = "classifier"
@@ -41,6 +50,8 @@ DEFAULT_CHECKPOINTS = {
     "text-overlay": CHECKPOINTS / "text-overlay-mlp",
     "category": CHECKPOINTS / "category-mlp",
 }
+INPUTS = ("embedding", "text_features")
+TASK_INPUTS = {"text-overlay": ("text_features",), "category": ("embedding",)}
 
 
 class ClassifierError(ValueError):
@@ -53,10 +64,13 @@ class ClipMLPConfig:
 
     Attributes:
         task: one of ``TASKS``; fixes the classes.
-        input_dim: embedding size (272 for the shipped CI8x8 tokenizer's pooled latents).
+        input_dim: input size: the embedding's (272 for the shipped CI8x8 tokenizer's pooled
+            latents) plus, with text features, their ``TextFeatureConfig.dim``.
         hidden: width of the hidden layer.
         dropout: dropout after the hidden layer while training.
         classes: class names, in logit order (``TASKS[task]``).
+        inputs: what the input vector concatenates, in ``INPUTS`` order: ``embedding``,
+            ``text_features`` or both.
     """
 
     task: str = "text-overlay"
@@ -64,6 +78,7 @@ class ClipMLPConfig:
     hidden: int = 64
     dropout: float = 0.1
     classes: tuple[str, ...] = field(default=())
+    inputs: tuple[str, ...] = ("embedding",)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -77,6 +92,9 @@ class ClipMLPConfig:
             raise ClassifierError(f"input_dim and hidden must be >= 1, got {self.input_dim}, {self.hidden}")
         if not 0.0 <= self.dropout < 1.0:
             raise ClassifierError(f"dropout must be in [0, 1), got {self.dropout}")
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        if not self.inputs or self.inputs != tuple(i for i in INPUTS if i in self.inputs):
+            raise ClassifierError(f"inputs must be a non-empty ordered subset of {INPUTS}, got {self.inputs}")
 
 
 class ClipMLP(nn.Module):
@@ -116,10 +134,15 @@ def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
 
 def save_classifier(model: ClipMLP, directory: str | os.PathLike, *, extra: dict[str, Any]) -> Path:
     """Write ``model`` as a checkpoint directory (module docstring); ``extra`` must name its ``embedding``
-    model (``curation.embeddings.embedder_name``), and may add ``embedder`` (the spec) and ``training``."""
+    model (``curation.embeddings.embedder_name``) and, if its inputs include them, its ``text_features``
+    (``TextFeatureConfig.to_dict()``); it may add ``embedder`` (the spec) and ``training``."""
     if "embedding" not in extra:
         raise ClassifierError(
             "save_classifier needs extra['embedding']: the embedding model it was trained on"
+        )
+    if ("text_features" in model.config.inputs) != ("text_features" in extra):
+        raise ClassifierError(
+            "save_classifier needs extra['text_features'] exactly when the model reads them"
         )
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -181,7 +204,7 @@ def check_classifier(directory: str | os.PathLike, *, task: str, embedding: str)
     if payload.get("kind") != KIND or payload.get("config", {}).get("task") != task:
         found = payload.get("config", {}).get("task") or payload.get("kind")
         raise ClassifierError(f"{path} is not a {task} classifier (it is {found!r})")
-    if payload.get("embedding") != embedding:
+    if "embedding" in payload["config"].get("inputs", INPUTS[:1]) and payload.get("embedding") != embedding:
         raise ClassifierError(
             f"{path} was trained on {payload.get('embedding')} embeddings, but the embed stage makes "
             f"{embedding} ones; pass --embedder {payload.get('embedder', 'tokenizer')} "
@@ -189,14 +212,52 @@ def check_classifier(directory: str | os.PathLike, *, task: str, embedding: str)
         )
 
 
+def text_feature_config(payload: dict) -> TextFeatureConfig | None:
+    """The ``TextFeatureConfig`` a classifier's config.json records, or None if it reads no text features."""
+    if "text_features" not in payload.get("config", {}).get("inputs", ()):
+        return None
+    spec = dict(payload.get("text_features") or {})
+    if spec.pop("name", None) != TEXT_FEATURES_NAME:
+        raise ClassifierError(
+            f"the classifier reads text features {payload.get('text_features')}, but this worldfm computes "
+            f"{TEXT_FEATURES_NAME}; retrain it"
+        )
+    try:
+        return hub.config_from_dict(TextFeatureConfig, spec)
+    except (hub.CheckpointError, ValueError) as e:
+        raise ClassifierError(f"bad text_features in the classifier's config.json: {e}") from None
+
+
 class ClipClassifier:
-    """A loaded classifier: embeddings in, class probabilities out."""
+    """A loaded classifier: clip inputs (``clip_input``) in, class probabilities out."""
 
     def __init__(self, directory: str | os.PathLike, *, task: str | None = None) -> None:
         self.model, self.payload = load_classifier(directory, task=task)
         self.classes = self.model.config.classes
         self.embedding = str(self.payload["embedding"])
+        self.text_features = text_feature_config(self.payload)
         self.name = Path(directory).name
+
+    @property
+    def reads_embedding(self) -> bool:
+        return "embedding" in self.model.config.inputs
+
+    def clip_input(
+        self, embedding: np.ndarray | None, video: str | os.PathLike | bytes | None = None
+    ) -> np.ndarray:
+        """The model's input for one clip, from what it reads: the clip's ``embedding`` (D,) and the
+        text features of ``video`` (a file or its encoded bytes) -> float32 (input_dim,)."""
+        parts = []
+        if self.reads_embedding:
+            if embedding is None:
+                raise ClassifierError(f"{self.name} reads the clip embedding: pass it")
+            parts.append(np.asarray(embedding, dtype=np.float32))
+        if self.text_features is not None:
+            if video is None:
+                raise ClassifierError(f"{self.name} reads text features: pass the clip's video too")
+            frames, _, _ = sample_frames(video, self.text_features.num_frames)
+            parts.append(text_features(frames, self.text_features))
+        return np.concatenate(parts)
 
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
         """embeddings: (N, D) or (D,) float -> (N, K) or (K,) class probabilities."""

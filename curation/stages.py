@@ -330,21 +330,26 @@ def _classifier(path: str, task: str) -> ClipClassifier:
 
 
 def _classify(row: dict, checkpoint: str, task: str) -> tuple[ClipClassifier, np.ndarray]:
-    """The class probabilities of the clip's embedding (the ``embed`` stage's) under ``checkpoint``."""
+    """The class probabilities of the clip under ``checkpoint``, from what it reads
+    (``ClipClassifier.clip_input``): the clip's embedding (the ``embed`` stage's), its text features."""
     model = _classifier(checkpoint, task)
     embedding = json.loads(row["embedding"])
-    if not embedding:
-        raise RuntimeError(f"clip {row['key']} reached {task} without an embedding (run the embed stage)")
-    made_by = json.loads(row["meta"]).get("embedding", {}).get("model")
-    if made_by != model.embedding:
-        raise RuntimeError(f"{model.name} takes {model.embedding} embeddings, the clip has {made_by} ones")
-    return model, model.probabilities(np.asarray(embedding, np.float32))
+    if model.reads_embedding:
+        if not embedding:
+            raise RuntimeError(f"clip {row['key']} reached {task} without an embedding (run the embed stage)")
+        made_by = json.loads(row["meta"]).get("embedding", {}).get("model")
+        if made_by != model.embedding:
+            raise RuntimeError(
+                f"{model.name} takes {model.embedding} embeddings, the clip has {made_by} ones"
+            )
+    return model, model.probabilities(model.clip_input(np.asarray(embedding, np.float32), row["mp4"]))
 
 
 @clip_stage("text_overlay")
 def text_overlay_stage(row: dict, *, checkpoint: str, threshold: float, drop: bool) -> dict:
-    """The probability of burned-in text (``curation.classifiers``, on the clip's embedding) into
-    ``text_overlay``; with ``drop``, clips at or over ``threshold`` are dropped as ``text_overlay``."""
+    """The probability of burned-in text (``curation.classifiers``, on the clip's text features)
+    into ``text_overlay``; with ``drop``, clips at or over ``threshold`` are dropped as
+    ``text_overlay``."""
     model, p = _classify(row, checkpoint, "text-overlay")
     probability = float(p[model.classes.index("text")])
     text = probability >= threshold

@@ -3,8 +3,9 @@
     worldfm simulate raw --labelled-clips --episodes 480 --out data/clips --seed 1
     worldfm train classifier --task text-overlay --data data/clips --out checkpoints/text-overlay-mlp
 
-Reads top to bottom: config, data (every clip of ``--data`` embedded once with the
-curate ``embed`` stage's embedder, cached beside the clips), a stratified held-out
+Reads top to bottom: config, data (what the classifier reads of every clip of ``--data``:
+its embedding by the curate ``embed`` stage's embedder and / or its text-line features
+(``curation.text_features``), each computed once and cached beside the clips), a stratified held-out
 split, the model, AdamW with a pure ``get_lr(it)``, one full-batch loop, then the
 held-out evaluation against the majority-class baseline, the checkpoint and its
 ``MODEL_CARD.md``. The data is ``worldfm simulate raw --labelled-clips`` output
@@ -26,9 +27,10 @@ import torch
 from torch.nn import functional as F
 
 from curation.atomic import atomic_write_bytes
-from curation.classifiers import TASKS, ClipMLP, ClipMLPConfig, save_classifier
+from curation.classifiers import INPUTS, TASK_INPUTS, TASKS, ClipMLP, ClipMLPConfig, save_classifier
 from curation.embeddings import EmbedderError, embedder_name, make_embedder
 from curation.frame_sampling import sample_frames
+from curation.text_features import TextFeatureConfig, text_features
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +45,12 @@ class ClassifierTrainArgs:
     """checkpoint directory written"""
     embedder: str = "tokenizer"
     """clip embedder (``curation.embeddings.make_embedder``); the curate ``embed`` stage must use the same"""
+    inputs: tuple[str, ...] = ()
+    """what the MLP reads (``curation.classifiers.INPUTS``); empty: the task's ``TASK_INPUTS``
+    (text overlay: text-line features, as the embedding's 64 px latents lose small burned-in text
+    and stay near 65% held out; category: the embedding)"""
     hidden: int = 64
-    """hidden width of the MLP: the embeddings are small (272), so is the model"""
+    """hidden width of the MLP: the inputs are small (272 or 80 values), so is the model"""
     dropout: float = 0.1
     """dropout after the hidden layer, against a few hundred clips being memorised"""
     steps: int = 1500
@@ -77,6 +83,9 @@ class ClassifierTrainArgs:
             raise ValueError(f"--heldout-fraction must be in (0, 1), got {self.heldout_fraction}")
         if self.steps < 1 or self.hidden < 1:
             raise ValueError(f"--steps and --hidden must be >= 1, got {self.steps}, {self.hidden}")
+        self.inputs = tuple(self.inputs) or TASK_INPUTS[self.task]
+        if self.inputs != tuple(i for i in INPUTS if i in self.inputs):
+            raise ValueError(f"--inputs must be a non-empty ordered subset of {INPUTS}, got {self.inputs}")
         try:
             embedder_name(self.embedder)
         except EmbedderError as e:
@@ -124,6 +133,35 @@ def embed_clips(paths: list[Path], embedder: str) -> np.ndarray:
             vectors.append(model.embed(frames))
             if (i + 1) % 100 == 0:
                 logger.info("embedded %d of %d clips in %s", i + 1, len(files), folder)
+        x = np.stack(vectors).astype(np.float32)
+        tmp = cache.with_name(cache.name + ".tmp.npz")
+        np.savez(tmp, x=x)
+        tmp.replace(cache)
+        out.append(x)
+    return np.concatenate(out)
+
+
+def text_features_of(paths: list[Path], config: TextFeatureConfig) -> np.ndarray:
+    """(N, config.dim) text features of the clips as the curate ``text_overlay`` stage computes them,
+    cached per folder like ``embed_clips`` (keyed by labels.json, the clip names and ``config``)."""
+    out: list[np.ndarray] = []
+    by_folder: dict[Path, list[Path]] = {}
+    for p in paths:
+        by_folder.setdefault(p.parent, []).append(p)
+    for folder, files in by_folder.items():
+        key = hashlib.sha1(
+            (folder / "labels.json").read_bytes()
+            + "\n".join(f.name for f in files).encode()
+            + json.dumps({**config.to_dict(), "dim": config.dim}, sort_keys=True).encode()
+        )
+        cache = folder / f".text-features-{key.hexdigest()[:12]}.npz"
+        if cache.exists():
+            out.append(np.load(cache)["x"])
+            continue
+        vectors = []
+        for f in files:
+            frames, _, _ = sample_frames(f, config.num_frames)
+            vectors.append(text_features(frames, config))
         x = np.stack(vectors).astype(np.float32)
         tmp = cache.with_name(cache.name + ".tmp.npz")
         np.savez(tmp, x=x)
@@ -183,7 +221,13 @@ def train_classifier(args: ClassifierTrainArgs, *, command: str = "") -> dict:
         paths += p
         names += c
     y = np.array([classes.index(c) for c in names])
-    x = embed_clips(paths, args.embedder)
+    text_config = TextFeatureConfig()
+    parts = []
+    if "embedding" in args.inputs:
+        parts.append(embed_clips(paths, args.embedder))
+    if "text_features" in args.inputs:
+        parts.append(text_features_of(paths, text_config))
+    x = np.concatenate(parts, axis=1)
     train_idx, held_idx = heldout_split(y, args.heldout_fraction, args.seed)
     x_train, y_train = torch.from_numpy(x[train_idx]), torch.from_numpy(y[train_idx])
     x_held, y_held = torch.from_numpy(x[held_idx]), y[held_idx]
@@ -192,7 +236,7 @@ def train_classifier(args: ClassifierTrainArgs, *, command: str = "") -> dict:
     # -- model and optimizer (seeded here: building the embedder above draws from torch's generator
     # unless its embeddings were cached, and the weights must not depend on that)
     torch.manual_seed(args.seed)
-    model = ClipMLP(ClipMLPConfig(args.task, x.shape[1], args.hidden, args.dropout))
+    model = ClipMLP(ClipMLPConfig(args.task, x.shape[1], args.hidden, args.dropout, inputs=args.inputs))
     model.set_standardisation(x_train)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
 
@@ -235,6 +279,7 @@ def train_classifier(args: ClassifierTrainArgs, *, command: str = "") -> dict:
     extra = {
         "embedding": embedder_name(args.embedder),
         "embedder": args.embedder,
+        **({"text_features": text_config.to_dict()} if "text_features" in args.inputs else {}),
         "training": {"args": asdict(args), "command": command, "result": result},
     }
     save_classifier(model, args.out, extra=extra)
@@ -266,11 +311,21 @@ def classifier_card(args: ClassifierTrainArgs, result: dict, command: str) -> st
         "camera) or other (a still camera on a still scene)",
     }[args.task]
     make_data = "\n".join(_data_command(folder) for folder in args.data)
+    reads = []
+    if "embedding" in args.inputs:
+        reads.append(
+            f"the clip's embedding (`{embedder_name(args.embedder)}`, the curate `embed` stage's default)"
+        )
+    if "text_features" in args.inputs:
+        reads.append(
+            f"the clip's text-line features (`curation.text_features`, {TextFeatureConfig().dim} values: "
+            "how strongly lines of thin, high-contrast strokes that stay at the same pixels over 6 sampled "
+            "frames stand out from the rows above and below, at up to 256 px)"
+        )
     return f"""# {Path(args.out).name}
 
-A clip classifier for `worldfm curate`: {what}, from the clip's embedding
-(`{embedder_name(args.embedder)}`, the curate `embed` stage's default). A {args.hidden}-unit
-one-hidden-layer MLP over standardised embeddings (`curation.classifiers.ClipMLP`).
+A clip classifier for `worldfm curate`: {what}, from {" and ".join(reads)}. A {args.hidden}-unit
+one-hidden-layer MLP over the standardised inputs (`curation.classifiers.ClipMLP`).
 
 ## Training
 
@@ -285,7 +340,7 @@ one-hidden-layer MLP over standardised embeddings (`curation.classifiers.ClipMLP
   by class (seed {args.seed})
 - {args.steps} full-batch AdamW steps, lr {args.lr:g} (warmup {args.warmup}, cosine), weight decay
   {args.weight_decay:g}, dropout {args.dropout:g}; {result["wall_time_s"]:.0f} s on one CPU
-  (embedding included)
+  (clip features included)
 
 ## Held-out accuracy
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -15,7 +17,9 @@ from curation.classifiers import (
     check_classifier,
     load_classifier,
 )
+from curation.text_features import TextFeatureConfig, text_features
 from envs.sim.raw_clips import CATEGORIES, write_labelled_clips
+from envs.sim.text_overlay import burn_overlays, plan_overlay
 from training.train_classifier import ClassifierTrainArgs, heldout_split, train_classifier
 
 
@@ -49,6 +53,7 @@ def test_category_classifier_trained_on_tiny_clips_learns_above_chance(
     # One held-out clip per class: chance is 25%.
     assert result["heldout_clips"] == 4 and result["heldout_accuracy"] >= 0.5
     model = ClipClassifier(out, task="category")
+    assert model.model.config.inputs == ("embedding",) and model.text_features is None
     p = model.probabilities(np.random.default_rng(0).normal(size=(3, 272)))
     assert p.shape == (3, 4) and np.allclose(p.sum(axis=1), 1.0, atol=1e-5)
     card = (out / "MODEL_CARD.md").read_text()
@@ -59,6 +64,21 @@ def test_category_classifier_trained_on_tiny_clips_learns_above_chance(
         check_classifier(out, task="category", embedding="hf:videomae")
 
 
+def test_text_overlay_classifier_reads_text_features_of_the_video(labelled: Path, tmp_path: Path) -> None:
+    out = tmp_path / "text-overlay-mlp"
+    args = ClassifierTrainArgs(task="text-overlay", data=(str(labelled),), out=str(out), steps=300)
+    result = train_classifier(args, command="worldfm train classifier --task text-overlay")
+    assert result["train_accuracy"] == 1.0
+    model = ClipClassifier(out, task="text-overlay")
+    assert model.model.config.inputs == ("text_features",) and model.text_features == TextFeatureConfig()
+    x = model.clip_input(None, labelled / "clip_00000.mp4")
+    assert x.shape == (TextFeatureConfig().dim,) and model.probabilities(x).shape == (2,)
+    with pytest.raises(ClassifierError, match="reads text features: pass the clip's video"):
+        model.clip_input(None)
+    # It reads no embedding, so any embedder will do for the curate run.
+    check_classifier(out, task="text-overlay", embedding="hf:videomae")
+
+
 def test_heldout_split_is_stratified_and_disjoint() -> None:
     y = np.array([0] * 10 + [1] * 30)
     train, held = heldout_split(y, 0.2, seed=0)
@@ -66,11 +86,44 @@ def test_heldout_split_is_stratified_and_disjoint() -> None:
     assert (y[held] == 0).sum() == 2 and (y[held] == 1).sum() == 6
 
 
+def _moving_scene(frames: int = 8, size: int = 128) -> np.ndarray:
+    """uint8 (T, size, size, 3): a textured scene panning two pixels a frame."""
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(rng.integers(0, 256, (size, size + 2 * frames, 3), dtype=np.uint8), (0, 0), 3)
+    return np.stack([texture[:, 2 * t : 2 * t + size] for t in range(frames)])
+
+
+def _best_contrast(features: np.ndarray) -> float:
+    """The strongest text-line contrast over thresholds, heights and widths."""
+    return float(features[0::2].max())
+
+
+def test_text_features_respond_to_a_burned_in_caption() -> None:
+    clean = _moving_scene()
+    overlay = plan_overlay("subtitle", 0, len(clean), 128, 128, np.random.default_rng(3))
+    captioned = burn_overlays(clean, [overlay], 24.0)
+    config = TextFeatureConfig()
+    f_clean, f_text = text_features(clean, config), text_features(captioned, config)
+    assert f_clean.shape == f_text.shape == (config.dim,) and np.isfinite(f_text).all()
+    assert _best_contrast(f_clean) < 0.1 and _best_contrast(f_text) > 0.5
+
+
+def test_text_features_ignore_text_that_moves_with_the_scene() -> None:
+    scene = _moving_scene()
+    overlay = plan_overlay("subtitle", 0, len(scene), 128, 128, np.random.default_rng(3))
+    burned = text_features(burn_overlays(scene, [overlay], 24.0))
+    # Text painted on the scene (a sign) moves with it as the camera tilts: no stroke stays put.
+    sign = burn_overlays(scene[:1], [dataclasses.replace(overlay, end=1)], 24.0)[0]
+    painted = text_features(np.stack([np.roll(sign, 3 * t, axis=0) for t in range(len(scene))]))
+    assert _best_contrast(painted) < 0.2 * _best_contrast(burned)
+
+
 @pytest.mark.parametrize("task", ["text-overlay", "category"])
 def test_shipped_classifiers_load_and_are_small(task: str) -> None:
     path = DEFAULT_CHECKPOINTS[task]
     model = ClipClassifier(path, task=task)
     assert model.embedding == "tokenizer:tokenizer-ci8x8-fetch64"
+    assert (model.text_features == TextFeatureConfig()) == (task == "text-overlay")
     assert (path / "model.safetensors").stat().st_size <= 1_000_000 and (path / "MODEL_CARD.md").exists()
 
 
