@@ -314,7 +314,11 @@ POSTTRAIN_COMMON = (
 )
 # run -> (task, its data flags, the shipped name)
 POSTTRAINED = {
-    "orbit-camera-wm": ("camera", "--data {data}/orbit64 --context-frames 1", "orbit-camera-dit"),
+    "orbit-camera-wm": (
+        "camera",
+        "--data {data}/orbit64 --context-frames 1 --max-frame-stride 4",
+        "orbit-camera-dit",
+    ),
     "driving-wm": ("driving", "--data {data}/driving64", "driving-wm-dit"),
 }
 

@@ -29,7 +29,12 @@ from training.trainer import TrainConfig, Trainer
 from training.warm_start import initialise_from
 from worldmodel import hub
 from worldmodel.conditioning import TextEncoderConfig
-from worldmodel.conditioning.camera import PLUCKER_CHANNELS, camera_features
+from worldmodel.conditioning.camera import (
+    PLUCKER_CHANNELS,
+    POSE_VECTOR_DIM,
+    camera_features,
+    relative_pose_vectors,
+)
 from worldmodel.conditioning.trajectory import TRAJECTORY_DIM, ego_motion
 from worldmodel.diffusion import DiffusionConfig, DiffusionWorldModel
 from worldmodel.diffusion.configuration_dit import get_config as get_dit_config
@@ -147,6 +152,8 @@ class WindowConditioning:
     """the frames' (H, W), which the intrinsics refer to"""
     camera_scale: tuple[float, ...] | None = None
     """per-channel std of the camera features (``camera_features``' scale)"""
+    pose_std: tuple[float, ...] | None = None
+    """per-component std of the relative pose vectors; set: they are the action input"""
     trajectory_std: tuple[float, ...] | None = None
     """per-component std of the ego motion; set: the ego motion, divided by it, is the action input"""
 
@@ -192,6 +199,13 @@ def window_inputs(
             stride=conditioning.camera_stride,
             scale=torch.tensor(scale, dtype=torch.float64) if scale is not None else None,
         ).float()  # (B, 6, K+1, h, w)
+    if conditioning is not None and conditioning.pose_std is not None:
+        vectors = relative_pose_vectors(
+            batch["camera"].to(x0.device).double(), batch["intrinsics"].to(x0.device).double(), context - 1
+        ).float()  # (B, K+1, 10)
+        actions = vectors / vectors.new_tensor(conditioning.pose_std)
+        actions[:, :context] = 0  # as for robot actions: only the step into the predicted frame
+        inputs["actions"] = actions
     if conditioning is not None and conditioning.trajectory_std is not None:
         motion = ego_motion(batch["trajectory"].to(x0.device).double()).float()  # (B, K, 3)
         motion = motion / motion.new_tensor(conditioning.trajectory_std)
@@ -211,6 +225,13 @@ def camera_scale(
         poses, batch["intrinsics"].double(), poses[:, context - 1], image_size=image_size, stride=stride
     )[:, :, context:]  # (B, 6, 1, h, w)
     return tuple(max(float(v), 1e-6) for v in features.transpose(0, 1).reshape(6, -1).std(dim=1))
+
+
+def pose_std(data: LatentClipDataset, context: int) -> tuple[float, ...]:
+    """Per-component std of the predicted frames' relative pose vectors over 512 training windows."""
+    batch = data.sample_batch(512, np.random.default_rng(1))
+    vectors = relative_pose_vectors(batch["camera"].double(), batch["intrinsics"].double(), context - 1)
+    return tuple(max(float(v), 1e-6) for v in vectors[:, context:].reshape(-1, POSE_VECTOR_DIM).std(dim=0))
 
 
 def trajectory_std(clips: ClipDataset) -> tuple[float, ...]:
@@ -325,11 +346,14 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
     heldout = LatentClipDataset(heldout_clips, tokenizer, window=window, max_stride=args.max_frame_stride)
     if args.camera:
         scale = camera_scale(data, args.context_frames, clips.size, tokenizer.spatial_factor)
-        conditioning = dataclasses.replace(conditioning, camera_scale=scale)
+        conditioning = dataclasses.replace(
+            conditioning, camera_scale=scale, pose_std=pose_std(data, args.context_frames)
+        )
     norm = LatentNorm(tuple(float(m) for m in data.mean), tuple(float(s) for s in data.std), 0.5)
     residual_scale = residual_scale_for(data, norm) if args.residual else None
     action_dim = int(clips.clips[0].arrays["actions"].shape[-1]) if args.actions else 0
     action_dim = TRAJECTORY_DIM if args.trajectory else action_dim
+    action_dim = POSE_VECTOR_DIM if args.camera else action_dim
     dit = get_dit_config(
         args.dit,
         latent_channels=tokenizer.latent_channels,
@@ -429,6 +453,8 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
         # What predict() assumes when a caller gives poses without intrinsics: the first training frame's.
         world["intrinsics"] = clips.clips[0].arrays["intrinsics"][0].tolist()
         world["camera_scale"] = list(conditioning.camera_scale)
+        world["pose_std"] = list(conditioning.pose_std)
+        world["conditioning"] = "camera"
     if args.trajectory:
         world["conditioning"] = "trajectory"
         world["trajectory_std"] = list(conditioning.trajectory_std)

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from worldmodel import hub
-from worldmodel.conditioning.camera import camera_features, check_rigid
+from worldmodel.conditioning.camera import camera_features, check_rigid, relative_pose_vectors
 from worldmodel.conditioning.tokenize import TOKENIZER_FILE, Tokenize
 from worldmodel.conditioning.trajectory import check_trajectory, ego_motion
 from worldmodel.tokenizer import CausalVideoTokenizer
@@ -112,7 +112,7 @@ class WorldModel:
         # Driving models read the ego motion through the DiT's action input; users pass poses.
         self.conditioning = self.info.get("conditioning", "actions")
         model_action_dim = int(getattr(wfm, "action_dim", 0))
-        self.action_dim = 0 if self.conditioning == "trajectory" else model_action_dim
+        self.action_dim = 0 if self.conditioning in ("trajectory", "camera") else model_action_dim
         self.uses_trajectory = self.conditioning == "trajectory" and model_action_dim > 0
         self.camera_dim = int(getattr(wfm, "camera_dim", 0))
         self.views = tuple(self.info.get("views", ()))
@@ -354,7 +354,13 @@ class WorldModel:
         predicted = []
         for i in range(horizon):
             window_actions = None
-            if actions is not None:
+            if camera is not None and self.info.get("pose_std"):
+                poses, intrinsics = (c[:, i : i + k + 1] for c in camera)
+                vectors = relative_pose_vectors(poses, intrinsics, k - 1)  # (B, K + 1, 10)
+                std = torch.tensor(self.info["pose_std"], dtype=vectors.dtype, device=vectors.device)
+                window_actions = (vectors / std).float()
+                window_actions[:, :k] = 0  # only the step into the predicted frame, as in training
+            elif actions is not None:
                 # Only the action into the predicted frame conditions it (training does the same).
                 window_actions = torch.zeros(b, k + 1, actions.shape[-1], device=context.device)
                 window_actions[:, -1] = actions[:, i]

@@ -119,3 +119,21 @@ def test_ego_motion_is_each_step_in_the_frame_of_its_start() -> None:
     # Headings wrap: from +179 deg to -179 deg is +2 deg, not -358.
     wrap = torch.tensor([[0.0, 0.0, math.radians(179)], [0.0, 0.0, math.radians(-179)]])
     np.testing.assert_allclose(ego_motion(wrap)[0, 2].item(), math.radians(2), atol=1e-6)
+
+
+def test_relative_pose_vectors_match_a_hand_computed_case() -> None:
+    from worldmodel.conditioning.camera import relative_pose_vectors
+
+    quarter = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # 90 deg about z
+    reference = _pose(np.eye(3), (1.0, 0.0, 0.0))
+    moved = _pose(quarter, (1.0, 2.0, 0.0))
+    poses = torch.stack([reference, moved])[None]
+    k = torch.tensor([[10.0, 0, 5], [0, 10.0, 5], [0, 0, 1]], dtype=torch.float64)
+    intrinsics = torch.stack([k, k * torch.tensor([[2.0], [2.0], [1.0]], dtype=torch.float64)])[None]
+    vectors = relative_pose_vectors(poses, intrinsics, reference=0)
+    assert vectors.shape == (1, 2, 10)
+    np.testing.assert_allclose(vectors[0, 0].numpy(), 0, atol=1e-12)  # the reference itself
+    # Rotation columns 1 and 2 minus the identity's: (0,1,0)-(1,0,0) and (-1,0,0)-(0,1,0).
+    np.testing.assert_allclose(vectors[0, 1, :6].numpy(), [-1, 1, 0, -1, -1, 0], atol=1e-12)
+    np.testing.assert_allclose(vectors[0, 1, 6:9].numpy(), [0, 2, 0], atol=1e-12)  # translation
+    np.testing.assert_allclose(vectors[0, 1, 9].item(), math.log(2), atol=1e-12)  # zoom x2

@@ -137,3 +137,26 @@ def camera_features(
     if scale is not None:
         delta = delta / scale.to(delta).view(1, -1, 1, 1, 1)
     return delta
+
+
+POSE_VECTOR_DIM = 10
+
+
+def relative_pose_vectors(poses: torch.Tensor, intrinsics: torch.Tensor, reference: int) -> torch.Tensor:
+    """Each frame's camera relative to frame ``reference`` as one vector (B, T, 10): the first two
+    columns of the relative rotation minus the identity's (the continuous 6D rotation of Zhou et al.,
+    arXiv 1812.07035), the relative translation, and the log ratio of focal lengths (zoom).
+
+    The global counterpart of the per-cell Plücker map: a small vector the DiT reads like an action
+    (added to every token and to the AdaLN conditioning), so "where did the camera go" reaches every
+    block at once; the reference frame itself maps to zeros.
+
+    Args:
+        poses: (B, T, 4, 4) camera-to-world; intrinsics: (B, T, 3, 3); reference: a frame index.
+    """
+    rel = relative_poses(poses, poses[:, reference])  # (B, T, 4, 4)
+    eye = torch.eye(3, dtype=rel.dtype, device=rel.device)
+    rotation = (rel[..., :3, :2] - eye[:, :2]).transpose(-1, -2).flatten(-2)  # (B, T, 6)
+    focal = intrinsics[..., 0, 0]  # (B, T)
+    zoom = torch.log(focal / focal[:, reference : reference + 1]).unsqueeze(-1)
+    return torch.cat([rotation, rel[..., :3, 3], zoom], dim=-1)

@@ -204,8 +204,14 @@ class Denoiser(nn.Module):
         )
         camera_args = {}
         if camera is not None:
-            drop_camera = torch.rand(b, generator=generator, device=draw_device) < cfg.camera_drop_prob
-            camera_args = {"camera": camera, "drop_camera": drop_camera.to(device)}
+            drop_camera = (torch.rand(b, generator=generator, device=draw_device) < cfg.camera_drop_prob).to(
+                device
+            )
+            camera_args = {"camera": camera, "drop_camera": drop_camera}
+            if actions is not None:
+                # A camera model's action input is the camera's pose (its global form): "no camera"
+                # drops both together, so the null of both is trained as often as either.
+                drop_actions = drop_camera
         denoised = self(
             x0 + append_dims(sigma, x0.ndim) * noise,
             sigma,
