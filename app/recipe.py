@@ -312,14 +312,41 @@ POSTTRAIN_COMMON = (
     "--out {runs}/{run} --steps 3000 --batch-size 16 --lr 5e-4 --warmup 100 --ema 0.999 --eval-every 500 "
     "--save-every 250 --log-every 50 --p-mean -1.2 --p-std 1.2 --sigma-max 80"
 )
-# run -> (task, its data flags, the shipped name)
+# shipped name -> its training runs in order (run, `worldfm` command) and its evaluation flags.
 POSTTRAINED = {
-    "orbit-camera-wm": (
-        "camera",
-        "--data {data}/orbit64 --context-frames 1 --max-frame-stride 4",
-        "orbit-camera-dit",
+    "orbit-camera-dit": (
+        [
+            (
+                "orbit-camera-wm",
+                "train posttrain --task camera "
+                + POSTTRAIN_COMMON.format(
+                    data_flags="--data {data}/orbit64 --context-frames 1 --max-frame-stride 4",
+                    run="orbit-camera-wm",
+                    ship="{ship}",
+                    runs="{runs}",
+                ),
+            ),
+            (
+                "orbit-camera-wm-ft",
+                "train posttrain --task camera --from {runs}/orbit-camera-wm --data {data}/orbit64 "
+                "--max-frame-stride 4 --out {runs}/orbit-camera-wm-ft --steps 5000 --batch-size 16 --lr 4e-4 "
+                "--warmup 100 --ema 0.999 --eval-every 1000 --save-every 250 --log-every 50",
+            ),
+        ],
+        "--clips 32 --horizon 8 --frame-stride 4 --steps 1 4",
     ),
-    "driving-wm": ("driving", "--data {data}/driving64", "driving-wm-dit"),
+    "driving-wm-dit": (
+        [
+            (
+                "driving-wm",
+                "train posttrain --task driving "
+                + POSTTRAIN_COMMON.format(
+                    data_flags="--data {data}/driving64", run="driving-wm", ship="{ship}", runs="{runs}"
+                ),
+            )
+        ],
+        "--clips 16 --horizon 16 --steps 1 4",
+    ),
 }
 
 
@@ -411,12 +438,18 @@ def fetch64_steps(out: Path, ship_to: Path, *, smoke: bool = False) -> list[Step
     shipped("ship-tokenizer-ci8x8-mixed64", "posttrain", "ci8x8-mixed64-dec", "tokenizer-ci8x8-mixed64")
     card = f"eval tokenizer --ckpt {{ship}}/tokenizer-ci8x8-mixed64 {MIXED_DATA} --clips 64 --card"
     cli("card-tokenizer-ci8x8-mixed64", "posttrain", card)
-    for run, (task, data_flags, name) in POSTTRAINED.items():
-        command = f"train posttrain --task {task} {POSTTRAIN_COMMON.replace('{data_flags}', data_flags)}"
-        cli(f"posttrain-{run}", "posttrain", command, run=run)
-        shipped(f"ship-{name}", "posttrain", run, name, tokenizer="tokenizer-ci8x8-mixed64", half=True)
-        card = "eval wfm --ckpt {ship}/{name} --clips 32 --horizon 8 --steps 1 4 --card"
-        cli(f"card-{name}", "posttrain", card, name=name)
+    for name, (training_runs, eval_flags) in POSTTRAINED.items():
+        for run, command in training_runs:
+            cli(f"posttrain-{run}", "posttrain", command, run=run)
+        shipped(
+            f"ship-{name}",
+            "posttrain",
+            training_runs[-1][0],
+            name,
+            tokenizer="tokenizer-ci8x8-mixed64",
+            half=True,
+        )
+        cli(f"card-{name}", "posttrain", f"eval wfm --ckpt {{ship}}/{name} {eval_flags} --card", name=name)
     return steps
 
 
