@@ -338,6 +338,12 @@ POSTTRAINED = {
                 "--max-frame-stride 4 --out {runs}/orbit-camera-wm-ft2 --steps 5000 --batch-size 16 "
                 "--lr 3e-4 --warmup 100 --ema 0.999 --eval-every 1000 --save-every 250 --log-every 50",
             ),
+            (
+                "orbit-camera-wm-ft3",
+                "train posttrain --task camera --from {runs}/orbit-camera-wm-ft2 --data {data}/orbit64 "
+                "--max-frame-stride 4 --out {runs}/orbit-camera-wm-ft3 --steps 6000 --batch-size 16 "
+                "--lr 3e-4 --warmup 100 --ema 0.999 --eval-every 1000 --save-every 250 --log-every 50",
+            ),
         ],
         "--clips 32 --horizon 8 --frame-stride 4 --steps 1 4",
     ),
