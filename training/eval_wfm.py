@@ -179,10 +179,10 @@ def evaluate_wfm(
         result[f"{name}_gain_db"] = result["psnr"] - result[f"no_{name}_psnr"]
         result[f"no_{name}_psnr_per_step"] = per_step_psnr(truth, without).round(2).tolist()
         if world.views:
+            truth_views = world.split_views(truth)
             for label, frames in (("", predicted), (f"no_{name}_", without), ("copy_last_", copy_last)):
                 for view, part in world.split_views(frames).items():
-                    truth_view = world.split_views(truth)[view]
-                    result[f"{label}psnr_{view}"] = _mean_metric(video_psnr, truth_view, part)
+                    result[f"{label}psnr_{view}"] = _mean_metric(video_psnr, truth_views[view], part)
     if video_out is not None:
         rows = [np.concatenate([truth[i], predicted[i], copy_last[i]], axis=2) for i in range(min(4, clips))]
         write_video(video_out, np.concatenate(rows, axis=1), fps=8)

@@ -354,8 +354,9 @@ class WorldModel:
         predicted = []
         for i in range(horizon):
             window_actions = None
+            if camera is not None:
+                poses, intrinsics = (c[:, i : i + k + 1] for c in camera)  # this window's frames
             if camera is not None and self.info.get("pose_std"):
-                poses, intrinsics = (c[:, i : i + k + 1] for c in camera)
                 vectors = relative_pose_vectors(poses, intrinsics, k - 1)  # (B, K + 1, 10)
                 std = torch.tensor(self.info["pose_std"], dtype=vectors.dtype, device=vectors.device)
                 window_actions = (vectors / std).float()
@@ -366,7 +367,6 @@ class WorldModel:
                 window_actions[:, -1] = actions[:, i]
             camera_map = {}
             if camera is not None:
-                poses, intrinsics = (c[:, i : i + k + 1] for c in camera)
                 camera_map["camera"] = camera_features(
                     poses,
                     intrinsics,
