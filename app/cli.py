@@ -1466,6 +1466,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _user_errors() as e:
         print(f"worldfm {args.command}: error: {e}", file=sys.stderr)
         return 2
+    finally:
+        # Only commands that trained can hold a process group (under `accelerate launch`).
+        trainer = sys.modules.get("training.trainer")
+        if trainer is not None:
+            trainer.end_distributed()
 
 
 if __name__ == "__main__":

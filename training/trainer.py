@@ -482,6 +482,14 @@ class Trainer:
         return True
 
 
+def end_distributed() -> None:
+    """Destroy the process group a multi-process run set up, if any. Call once when a process is
+    done training: left to interpreter exit, gloo's threads can abort a process (SIGABRT,
+    "terminate called without an active exception") after its run has finished and saved."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 def _make_accelerator(config: TrainConfig) -> Accelerator:
     kwargs = {"mixed_precision": config.mixed_precision, "gradient_accumulation_steps": config.grad_accum}
     try:

@@ -18,7 +18,7 @@ import torch
 from training.train_ar import ARTrainArgs, train_ar
 from training.train_tokenizer import TokenizerTrainArgs, train_tokenizer
 from training.train_wfm import WFMTrainArgs, train_wfm
-from training.trainer import TrainConfig
+from training.trainer import TrainConfig, end_distributed
 from worldmodel.tokenizer.losses import TokenizerLossConfig
 
 FAMILIES = ("tokenizer", "ar", "diffusion")
@@ -81,4 +81,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        end_distributed()
