@@ -201,6 +201,7 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[d
         f"- wall time: {wall / 60:.0f} min on this machine's 2 CPU cores"
         if wall
         else "- wall time: not recorded",
+        *lineage_lines(world.get("init_from")),
     ]
     diffusion = payload.get("kind") != "autoregressive"
     if diffusion:

@@ -26,7 +26,7 @@ from training.data import ClipDataset, batches_for
 from training.latents import LatentClipDataset
 from training.text_encoders import load_wordllama_embeddings, wordllama_tokenize
 from training.trainer import TrainConfig, Trainer
-from training.warm_start import initialise_from
+from training.warm_start import initialise_from, lineage
 from worldmodel import hub
 from worldmodel.conditioning import TextEncoderConfig
 from worldmodel.conditioning.camera import (
@@ -462,6 +462,8 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
         world["views"] = list(args.views)
     if args.max_frame_stride > 1:
         world["max_frame_stride"] = args.max_frame_stride
+    if args.init_from:
+        world["init_from"] = lineage(args.init_from)
     if args.lora_rank:
         world["lora"] = {"rank": args.lora_rank, "alpha": args.lora_alpha or args.lora_rank, "merged": True}
     trainer = Trainer(

@@ -23,12 +23,15 @@ A model family supplies three functions and the trainer does the rest:
   random streams.
 
 Multi-process runs (``accelerate launch``, configs in ``training/accelerate/``) are
-data-parallel (DDP): ``batch_size`` is per process and per micro-batch, so the
+data-parallel: DDP (``ddp.yaml``), or fully sharded (FSDP2, ``fsdp.yaml``:
+``training.sharding``) when the model's weights, gradients and AdamW moments should be
+split across processes. ``batch_size`` is per process and per micro-batch, so the
 global batch is ``batch_size * grad_accum * num_processes``; a run keeps its
 losses at another world size when that product is kept (2 processes x
-``grad_accum=1`` = 1 process x ``grad_accum=2``). Only the main process writes
-checkpoints and logs; every process loads ``training_state/`` on resume, which
-works at any world size.
+``grad_accum=1`` = 1 process x ``grad_accum=2``), sharded or not. Only the main
+process writes checkpoints and logs (full weights, gathered when sharded); every
+process loads ``training_state/`` on resume, which works at any world size and
+either way of parallelising.
 
 Outputs in ``out_dir``: the checkpoint (``config.json`` + ``model.safetensors``
 via ``worldmodel.hub.save``; the EMA weights when EMA is on), resume state in
@@ -64,6 +67,7 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 from tqdm.auto import tqdm
 
+from training import sharding
 from training.schedule import lr_at
 from worldmodel import hub
 
@@ -76,8 +80,13 @@ STATE_VERSION = 1
 LOG_DIR = "logs"
 METRICS_FILE = "metrics.csv"
 
-# Data parallelism only: the checkpoints and the EMA need the full weights on every process.
-DISTRIBUTED_TYPES = (DistributedType.NO, DistributedType.MULTI_CPU, DistributedType.MULTI_GPU)
+# Data parallelism, plain or sharded by `training.sharding` (not DeepSpeed, Megatron, XLA ...).
+DISTRIBUTED_TYPES = (
+    DistributedType.NO,
+    DistributedType.MULTI_CPU,
+    DistributedType.MULTI_GPU,
+    DistributedType.FSDP,
+)
 
 LossFn = Callable[[nn.Module, dict, int], tuple[torch.Tensor, dict[str, float]]]
 GetBatch = Callable[[int, int], dict]
@@ -240,28 +249,58 @@ class Trainer:
         self.checkpoint_extra = dict(checkpoint_extra or {})
         self.out_dir = Path(config.out_dir)
         self.accelerator = _make_accelerator(config)
-        if self.accelerator.distributed_type not in DISTRIBUTED_TYPES:
+        acc = self.accelerator
+        if acc.distributed_type not in DISTRIBUTED_TYPES:
             raise ValueError(
-                f"the Trainer is data-parallel only (DDP), got {self.accelerator.distributed_type}: "
-                "launch with training/accelerate/ddp.yaml"
+                f"the Trainer is data-parallel (DDP or FSDP), got {acc.distributed_type}: "
+                "launch with training/accelerate/ddp.yaml or fsdp.yaml"
             )
+        self.fsdp = sharding.fsdp_requested(acc)
         set_seed(config.seed, device_specific=True)
         # Copied before `prepare`, which patches the model's forward with autocast.
         self.ema = EMA(model, config.ema_decay) if config.ema_decay > 0 else None
-        optimizer = make_optimizer(model, lr=config.lr, weight_decay=config.weight_decay, betas=config.betas)
-        self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
-        if self.ema is not None:
-            self.ema.shadow.to(self.accelerator.device)
-            # DDP broadcast the main process's initial weights; the average starts from those everywhere.
-            self.ema.shadow.load_state_dict(self.raw_model.state_dict())
+        self._full: nn.Module | None = None
+        if self.fsdp:
+            # The unsharded model: the gathered weights are loaded into it to be saved and evaluated.
+            self._full = copy.deepcopy(model).to(acc.device if acc.is_main_process else "cpu")
+            reshard = sharding.reshard_after_forward()
+            self.model = sharding.shard(model, acc.device, reshard=reshard)
+            if self.ema is not None:
+                # Sharded like the model, so averaging is shard by shard (and starts from the same weights).
+                sharding.shard(self.ema.shadow, acc.device, reshard=reshard)
+            self.optimizer = make_optimizer(
+                self.model, lr=config.lr, weight_decay=config.weight_decay, betas=config.betas
+            )
+        else:
+            optimizer = make_optimizer(
+                model, lr=config.lr, weight_decay=config.weight_decay, betas=config.betas
+            )
+            self.model, self.optimizer = acc.prepare(model, optimizer)
+            if self.ema is not None:
+                self.ema.shadow.to(acc.device)
+                # DDP broadcast the main process's initial weights; the average starts from those everywhere.
+                self.ema.shadow.load_state_dict(self.raw_model.state_dict())
         self.step = 0
         self.wall_time_s = 0.0  # training time over all runs of this out_dir, resumes included
         self._resume_checked = False
 
     @property
     def raw_model(self) -> nn.Module:
-        """The model without accelerate's wrappers, holding the trained (non-EMA) weights."""
-        return self.accelerator.unwrap_model(self.model)
+        """The model without accelerate's wrappers, holding the trained (non-EMA) weights
+        (its shards, under FSDP)."""
+        return self.model if self.fsdp else self.accelerator.unwrap_model(self.model)
+
+    def _gathered(self, model: nn.Module) -> nn.Module | None:
+        """``model``'s full weights in one unsharded module on the main process (None elsewhere).
+        Under FSDP every process must call it; otherwise it is ``model`` itself."""
+        if not self.fsdp:
+            return model
+        state = sharding.full_state_dict(model)
+        if not self.accelerator.is_main_process:
+            return None
+        assert self._full is not None
+        self._full.load_state_dict(state)
+        return self._full
 
     def lr(self, step: int) -> float:
         """The learning rate of the 0-based ``step``: ``lr_at`` with this run's config."""
@@ -328,6 +367,8 @@ class Trainer:
         lr = self.lr(self.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        if self.fsdp:
+            return self._train_step_sharded(lr)
         total = torch.zeros((), device=acc.device)
         parts: dict[str, float] = {}
         grad_norm = None
@@ -353,6 +394,38 @@ class Trainer:
         scale = 1.0 / cfg.grad_accum
         return total * scale, {k: v * scale for k, v in parts.items()}, grad_norm, lr
 
+    def _train_step_sharded(
+        self, lr: float
+    ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor | None, float]:
+        """``_train_step`` for an FSDP model: the same arithmetic, written out without accelerate's
+        DDP helpers (its ``accumulate`` / ``backward`` / ``clip_grad_norm_`` expect a prepared model)."""
+        cfg, acc = self.config, self.accelerator
+        total = torch.zeros((), device=acc.device)
+        parts: dict[str, float] = {}
+        for micro in range(cfg.grad_accum):
+            index = micro * acc.num_processes + acc.process_index
+            _seed_everything(cfg.seed, self.step, index)
+            batch = self.get_batch(self.step, index)
+            batch = {k: v.to(acc.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+            # Gradients are reduce-scattered (averaged over processes) after the last micro-batch only.
+            self.model.set_requires_gradient_sync(micro == cfg.grad_accum - 1)
+            with acc.autocast():
+                loss, micro_parts = self.loss_fn(self.model, batch, self.step)
+            (loss / cfg.grad_accum).backward()
+            total += loss.detach().float()
+            for name, value in micro_parts.items():
+                parts[name] = parts.get(name, 0.0) + float(value)
+        grad_norm = None
+        if cfg.grad_clip > 0:
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            grad_norm = sharding.full_tensor(norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.model)
+        scale = 1.0 / cfg.grad_accum
+        return total * scale, {k: v * scale for k, v in parts.items()}, grad_norm, lr
+
     def _gather_metrics(
         self, loss: torch.Tensor, parts: dict[str, float], grad_norm: torch.Tensor | None, lr: float
     ) -> dict[str, float]:
@@ -372,8 +445,9 @@ class Trainer:
             return {}
         acc = self.accelerator
         results: dict[str, float] = {}
+        model = self._gathered(self.ema.shadow if self.ema is not None else self.raw_model)
         if acc.is_main_process:
-            model = self.ema.shadow if self.ema is not None else self.raw_model
+            assert model is not None
             was_training = model.training
             model.eval()
             # Evaluation must not shift the random streams, or a run with eval would train differently.
@@ -389,32 +463,63 @@ class Trainer:
         acc = self.accelerator
         acc.wait_for_everyone()
         rng_states = gather_object([_rng_state()])
+        if self.fsdp:
+            # Gathered by every process; only the main one keeps (and writes) them.
+            raw_state = sharding.full_state_dict(self.model)
+            ema_state = sharding.full_state_dict(self.ema.shadow) if self.ema is not None else None
+            optimizer_state = sharding.full_optimizer_state(self.model, self.optimizer)
+        else:
+            raw_state = ema_state = None
+            optimizer_state = self.optimizer.state_dict()
         if acc.is_main_process:
             extra = {
                 "training": {
                     "step": self.step,
                     "wall_time_s": round(self.wall_time_s, 1),
                     "weights": "ema" if self.ema is not None else "raw",
+                    # of the latest session (a resumed run may have changed either)
+                    "processes": acc.num_processes,
+                    "sharded": self.fsdp,
                     "config": dataclasses.asdict(self.config),
                 },
                 **self.checkpoint_extra,
             }
-            weights = self.ema.shadow if self.ema is not None else self.raw_model
+
+            def raw() -> nn.Module:
+                return self._loaded(raw_state) if self.fsdp else self.raw_model
+
+            def ema() -> nn.Module:
+                assert self.ema is not None
+                return self._loaded(ema_state) if self.fsdp else self.ema.shadow
+
+            weights = ema() if self.ema is not None else raw()
             hub.save(self.export(weights) if self.export else weights, self.out_dir, extra=extra)
-            self._write_state(rng_states)
+            self._write_state(rng_states, raw, ema if self.ema is not None else None, optimizer_state)
         acc.wait_for_everyone()
         return self.out_dir
 
-    def _write_state(self, rng_states: list[dict]) -> None:
+    def _loaded(self, state: dict[str, torch.Tensor] | None) -> nn.Module:
+        """The unsharded model holding ``state`` (gathered from an FSDP model)."""
+        assert self._full is not None and state is not None
+        self._full.load_state_dict(state)
+        return self._full
+
+    def _write_state(
+        self,
+        rng_states: list[dict],
+        raw: Callable[[], nn.Module],
+        ema: Callable[[], nn.Module] | None,
+        optimizer_state: dict,
+    ) -> None:
         final = self.out_dir / STATE_DIR
         tmp = final.with_name(STATE_DIR + ".tmp")
         old = final.with_name(STATE_DIR + ".old")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        save_model(self.raw_model, str(tmp / "model.safetensors"))
-        if self.ema is not None:
-            save_model(self.ema.shadow, str(tmp / "ema.safetensors"))
-        tensors, optimizer_meta = _flatten_optimizer(self.optimizer.state_dict())
+        save_model(raw(), str(tmp / "model.safetensors"))
+        if ema is not None:
+            save_model(ema(), str(tmp / "ema.safetensors"))
+        tensors, optimizer_meta = _flatten_optimizer(optimizer_state)
         save_file(tensors, str(tmp / "optimizer.safetensors"))
         state = {
             "format": STATE_FORMAT,
@@ -452,21 +557,25 @@ class Trainer:
         if state.get("format") != STATE_FORMAT or state.get("version", 0) > STATE_VERSION:
             raise TrainingStateError(f"{path} is not a training state this worldfm reads (format/version)")
         try:
-            load_model(self.raw_model, str(path / "model.safetensors"))
+            self._load_weights(self.raw_model, path / "model.safetensors")
             if self.ema is not None:
                 if state["ema_updates"] is None:
                     raise TrainingStateError(
                         f"{path} was saved without EMA but config.ema_decay={self.config.ema_decay}; "
                         "resume with ema_decay=0 or start a new out_dir"
                     )
-                load_model(self.ema.shadow, str(path / "ema.safetensors"))
+                self._load_weights(self.ema.shadow, path / "ema.safetensors")
                 self.ema.num_updates = state["ema_updates"]
         except RuntimeError as e:
             raise TrainingStateError(
                 f"{path} does not match this model ({e}); it was saved for another config, use a new out_dir"
             ) from None
         tensors = load_file(str(path / "optimizer.safetensors"))
-        self.optimizer.load_state_dict(_unflatten_optimizer(tensors, state["optimizer"]))
+        optimizer_state = _unflatten_optimizer(tensors, state["optimizer"])
+        if self.fsdp:
+            sharding.load_full_optimizer_state(self.model, self.optimizer, optimizer_state)
+        else:
+            self.optimizer.load_state_dict(optimizer_state)
         # Training reseeds before each micro-batch; the saved streams only matter to code
         # between steps, which a run at another world size starts afresh.
         rng_states = state["rng"]
@@ -480,6 +589,16 @@ class Trainer:
         self.wall_time_s = float(state.get("wall_time_s", 0.0))
         logger.info("resumed %s at step %d", self.out_dir, self.step)
         return True
+
+    def _load_weights(self, model: nn.Module, path: Path) -> None:
+        """Load a saved (full) state into ``model``, resharding it under FSDP."""
+        if not self.fsdp:
+            load_model(model, str(path))
+            return
+        assert self._full is not None
+        # Through the unsharded model: safetensors stores a tied weight once, the state dict needs both names.
+        load_model(self._full, str(path))
+        sharding.load_full_state_dict(model, self._full.state_dict())
 
 
 def end_distributed() -> None:

@@ -1,4 +1,5 @@
-"""Two gloo processes under ``accelerate launch`` train exactly like one process on the same global batch.
+"""Two gloo processes under ``accelerate launch`` train exactly like one process on the same global batch,
+whether they replicate the model (DDP, ``cpu.yaml``) or shard it (FSDP2, ``fsdp.yaml``).
 
 Each launch trains a tiny tokenizer, autoregressive and diffusion world model in turn
 (``train_tiny.py``). One process with ``grad_accum=2`` and two processes with ``grad_accum=1`` see the
@@ -41,14 +42,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(processes: int, out: Path, *, steps: int, grad_accum: int, data: Path, tokenizers: Path) -> None:
-    """Run ``train_tiny.py`` in ``processes`` CPU processes (gloo, through torchrun) or in one."""
+def launch(
+    processes: int,
+    out: Path,
+    *,
+    steps: int,
+    grad_accum: int,
+    data: Path,
+    tokenizers: Path,
+    config: str = "cpu.yaml",
+) -> None:
+    """Run ``train_tiny.py`` in ``processes`` CPU processes (gloo, through torchrun, with the accelerate
+    ``config``: ``cpu.yaml`` for DDP, ``fsdp.yaml`` for FSDP) or in one."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "ACCELERATE_USE_CPU": "1"}
     launcher = [str(ACCELERATE), "launch", "--num_machines", "1", "--mixed_precision", "no"]
     launcher += ["--dynamo_backend", "no", "--num_processes", str(processes)]
     if processes > 1:
         # accelerate starts several CPU processes only on its torchrun (multi-GPU) path.
-        launcher += ["--config_file", str(REPO / "training/accelerate/cpu.yaml")]
+        launcher += ["--config_file", str(REPO / "training/accelerate" / config)]
         launcher += ["--main_process_port", str(free_port())]
     else:
         launcher += ["--cpu"]
@@ -93,12 +104,16 @@ def runs(tmp_path_factory) -> dict[str, Path]:
         torch.manual_seed(0)
         hub.save(CausalVideoTokenizer(get_config(preset)), tokenizers / name)
     common = {"data": data, "tokenizers": tokenizers}
-    out = {name: root / name for name in ("one", "two", "relay")}
+    out = {name: root / name for name in ("one", "two", "relay", "sharded", "sharded-relay")}
     launch(1, out["one"], steps=STEPS, grad_accum=2, **common)
     launch(2, out["two"], steps=STEPS, grad_accum=1, **common)
+    launch(2, out["sharded"], steps=STEPS, grad_accum=1, config="fsdp.yaml", **common)
     # One run handed between world sizes after each step: 2 processes, then 1, then 2 again.
     for step, processes in enumerate((2, 1, 2), start=1):
         launch(processes, out["relay"], steps=step, grad_accum=3 - processes, **common)
+    # And between ways of parallelising: sharded, then replicated, then sharded again.
+    for step, config in enumerate(("fsdp.yaml", "cpu.yaml", "fsdp.yaml"), start=1):
+        launch(2, out["sharded-relay"], steps=step, grad_accum=1, config=config, **common)
     return out
 
 
@@ -110,11 +125,20 @@ def test_checkpoint_resumes_at_another_world_size_both_ways(runs: dict[str, Path
     assert_same_training(runs["relay"], runs["one"])
 
 
+def test_two_sharded_processes_train_like_one_on_the_same_global_batch(runs: dict[str, Path]) -> None:
+    assert_same_training(runs["sharded"], runs["one"])
+
+
+def test_checkpoint_resumes_between_sharded_and_replicated_runs(runs: dict[str, Path]) -> None:
+    assert_same_training(runs["sharded-relay"], runs["one"])
+
+
 def test_checkpoints_hold_the_final_step_and_every_process_random_state(runs: dict[str, Path]) -> None:
-    for family in FAMILIES:
-        run = runs["two"] / family
+    for run in (runs[name] / family for name in ("two", "sharded") for family in FAMILIES):
         leftovers = [p.name for p in run.rglob("*") if p.name.endswith((".tmp", ".old"))]
         assert not leftovers, leftovers
         state = json.loads((run / "training_state" / "state.json").read_text())
         assert state["step"] == STEPS and len(state["rng"]) == 2
-        assert json.loads((run / "config.json").read_text())["training"]["step"] == STEPS
+        training = json.loads((run / "config.json").read_text())["training"]
+        assert training["step"] == STEPS and training["processes"] == 2
+        assert training["sharded"] == (run.parent == runs["sharded"])

@@ -258,3 +258,14 @@ def test_eval_at_a_frame_stride_scores_every_nth_frame(posttrained: dict[str, Pa
 
     result = evaluate_wfm(posttrained["camera"], clips=2, horizon=2, steps=1, batch_size=2, frame_stride=3)
     assert result["frame_stride"] == 3 and "camera_gain_db" in result
+
+
+def test_fine_tunes_record_every_schedule_behind_their_weights(posttrained: dict[str, Path]) -> None:
+    from training.model_card import lineage_lines
+
+    source = hub.read_config(posttrained["lora"])["world_model"]["init_from"]
+    assert Path(source["path"]) == posttrained["camera"]
+    assert Path(source["init_from"]["path"]) == posttrained["base"]
+    assert source["step"] == hub.read_config(posttrained["camera"])["training"]["step"]
+    lines = lineage_lines(source)
+    assert len(lines) == 2 and str(posttrained["camera"]) in lines[0] and str(posttrained["base"]) in lines[1]
