@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 from curation.atomic import atomic_write_bytes
@@ -287,3 +288,35 @@ def write_card(ckpt: str | Path, text: str) -> Path:
     path = Path(ckpt) / "MODEL_CARD.md"
     atomic_write_bytes(path, text.encode())
     return path
+
+
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+
+
+def card_metrics(text: str) -> dict[str, float]:
+    """The headline numbers of a model card: the first table under its ``## Held-out ...`` heading,
+    as ``{"<row> [<column>]": value}`` (a cell holding ``a / b`` gives ``[<column> 1]`` and ``2``).
+
+    What ``benchmarks/recipe_reproduction.py`` compares between two cards of the same model.
+    """
+    metrics: dict[str, float] = {}
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("## Held-out")), None)
+    if start is None:
+        return metrics
+    table = []
+    for line in lines[start + 1 :]:
+        if line.startswith("|"):
+            table.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        elif table or line.startswith("## "):
+            break
+    if len(table) < 3:
+        return metrics
+    header, rows = table[0], table[2:]
+    for row in rows:
+        for column, cell in zip(header[1:], row[1:], strict=False):
+            parts = [p for p in cell.split(" / ") if _NUMBER.search(p)]
+            for i, part in enumerate(parts):
+                suffix = f" {i + 1}" if len(parts) > 1 else ""
+                metrics[f"{row[0]} [{column}{suffix}]"] = float(_NUMBER.search(part).group())
+    return metrics

@@ -1,0 +1,95 @@
+"""Do the recipe's checkpoints reproduce the shipped model cards? One table, shipped next to rerun.
+
+    worldfm recipe fetch64 --out runs/recipe                       # about 9.5 h on 2 CPU cores, resumable
+    python benchmarks/recipe_reproduction.py --recipe runs/recipe/checkpoints [--shipped checkpoints]
+
+For every shipped checkpoint with a ``MODEL_CARD.md``, the headline table of its card
+(``training.model_card.card_metrics``) is compared number by number with the card the recipe
+wrote for its own copy. A number is *within noise* when it differs by no more than:
+
+- 0.5 dB for a PSNR or a gain in dB (held-out PSNR is a mean over 16-64 clips of one evaluation
+  seed, and a retrained model draws its noise and batches anew);
+- 0.02 for SSIM;
+- 3 points for an accuracy in % (one or two of the 96 held-out clips);
+- 15 % (relative) for anything else (latent MSE).
+
+Baselines in the same table (copy-last, bilinear, majority class) are recomputed by the recipe's
+evaluation too, so they show how much of a difference comes from the data rather than the model.
+A checkpoint the recipe has not reached yet gets one "not yet" row; the script exits 1 if any
+number is outside its tolerance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from training.model_card import card_metrics
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tolerance(metric: str) -> tuple[float, bool]:
+    """The allowed difference for ``metric`` and whether it is relative."""
+    name = metric.lower()
+    if "ssim" in name:
+        return 0.02, False
+    if "psnr" in name or "(db)" in name:
+        return 0.5, False
+    if "accuracy" in name:
+        return 3.0, False
+    return 0.15, True
+
+
+def compare(shipped: Path, recipe: Path) -> list[tuple[str, str, str, str, str, str]]:
+    """Rows (checkpoint, metric, shipped, recipe, difference, verdict) for every shipped card."""
+    rows = []
+    for card in sorted(shipped.glob("*/MODEL_CARD.md")):
+        name = card.parent.name
+        ours = card_metrics(card.read_text())
+        theirs_card = recipe / name / "MODEL_CARD.md"
+        if not theirs_card.exists():
+            rows.append((name, "-", "-", "-", "-", "not yet (the recipe has not written this card)"))
+            continue
+        theirs = card_metrics(theirs_card.read_text())
+        for metric, value in ours.items():
+            if metric not in theirs:
+                rows.append((name, metric, f"{value:g}", "-", "-", "missing from the recipe's card"))
+                continue
+            diff = theirs[metric] - value
+            allowed, relative = tolerance(metric)
+            off = abs(diff) / max(abs(value), 1e-12) if relative else abs(diff)
+            verdict = "within noise" if off <= allowed else "OUTSIDE"
+            bound = f"{allowed:.0%}" if relative else f"{allowed:g}"
+            rows.append(
+                (name, metric, f"{value:g}", f"{theirs[metric]:g}", f"{diff:+.3g}", f"{verdict} (±{bound})")
+            )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", type=Path, required=True, help="the recipe's --ship-to folder")
+    parser.add_argument("--shipped", type=Path, default=REPO / "checkpoints")
+    args = parser.parse_args(argv)
+    if not args.recipe.is_dir():
+        parser.error(f"--recipe {args.recipe} is not a folder: run `worldfm recipe fetch64 --out DIR` first")
+    rows = compare(args.shipped, args.recipe)
+    header = ("checkpoint", "metric", "shipped", "recipe", "recipe - shipped", "verdict")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    checked = [r for r in rows if r[3] != "-"]
+    outside = [r for r in checked if r[5].startswith("OUTSIDE")]
+    waiting = sorted({r[0] for r in rows if r[5].startswith("not yet")})
+    print(
+        f"\n{len(checked)} numbers compared, {len(outside)} outside their tolerance; "
+        f"{len(waiting)} checkpoint(s) not reproduced yet" + (f": {', '.join(waiting)}" if waiting else "")
+    )
+    return 1 if outside else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""The recipe-reproduction table reads model cards' headline tables and judges each number."""
+
+from pathlib import Path
+
+from benchmarks.recipe_reproduction import compare, main
+from training.model_card import card_metrics
+
+CARD = """# orbit-camera-dit
+
+## Held-out evaluation
+
+`worldfm eval wfm ...`
+
+| 32 rollouts of 8 frames, 4 sampler steps, fp32 | world model | copy last frame |
+|---|---:|---:|
+| PSNR (dB) | {psnr} | 19.65 |
+| SSIM | 0.6097 | 0.5600 |
+| gain from the camera input (dB) | +1.81 | |
+| front view PSNR (dB): model / without trajectory | 17.79 / 16.75 | 15.10 |
+
+| another table | 1 |
+|---|---:|
+| ignored | 2 |
+
+## Reproduce
+"""
+
+
+def write(folder: Path, name: str, text: str) -> None:
+    (folder / name).mkdir(parents=True)
+    (folder / name / "MODEL_CARD.md").write_text(text)
+
+
+def test_card_metrics_reads_the_first_held_out_table_cell_by_cell() -> None:
+    metrics = card_metrics(CARD.format(psnr="22.10"))
+    assert metrics["PSNR (dB) [world model]"] == 22.10
+    assert metrics["PSNR (dB) [copy last frame]"] == 19.65
+    assert metrics["gain from the camera input (dB) [world model]"] == 1.81
+    assert metrics["front view PSNR (dB): model / without trajectory [world model 2]"] == 16.75
+    assert not any("ignored" in key for key in metrics)
+    assert card_metrics("# a card without an evaluation\n") == {}
+
+
+def test_numbers_beyond_their_tolerance_and_missing_cards_are_reported(tmp_path: Path, capsys) -> None:
+    shipped, recipe = tmp_path / "shipped", tmp_path / "recipe"
+    write(shipped, "orbit-camera-dit", CARD.format(psnr="22.10"))
+    write(shipped, "driving-wm-dit", CARD.format(psnr="16.27"))
+    write(recipe, "orbit-camera-dit", CARD.format(psnr="21.50"))
+    rows = {(r[0], r[1]): r for r in compare(shipped, recipe)}
+    assert rows[("orbit-camera-dit", "PSNR (dB) [world model]")][5].startswith("OUTSIDE")
+    assert rows[("orbit-camera-dit", "SSIM [world model]")][5].startswith("within noise")
+    assert rows[("driving-wm-dit", "-")][5].startswith("not yet")
+    assert main(["--recipe", str(recipe), "--shipped", str(shipped)]) == 1
+    write(recipe, "driving-wm-dit", CARD.format(psnr="16.60"))
+    assert main(["--recipe", str(recipe), "--shipped", str(shipped)]) == 1  # orbit is still 0.6 dB off
+    (recipe / "orbit-camera-dit" / "MODEL_CARD.md").write_text(CARD.format(psnr="22.30"))
+    assert main(["--recipe", str(recipe), "--shipped", str(shipped)]) == 0
+    assert "0 outside their tolerance" in capsys.readouterr().out
