@@ -19,6 +19,13 @@ def eval_curve(ckpt: str | Path, metric: str = "eval/psnr") -> list[tuple[int, f
         return [(int(row["step"]), float(row[metric])) for row in csv.DictReader(f) if row.get(metric)]
 
 
+REPRODUCE = (
+    "`worldfm recipe fetch64 --out DIR` regenerates this checkpoint and its card from scratch with every "
+    "other shipped one (`--list` shows each step's command; `--out . --ship-to checkpoints` writes them "
+    "here); `python benchmarks/recipe_reproduction.py --recipe DIR/checkpoints` compares the cards."
+)
+
+
 def lineage_lines(source: dict | None) -> list[str]:
     """Card lines for a run warm-started from another checkpoint (its steps count towards the total)."""
     if not source:
@@ -103,9 +110,7 @@ def tokenizer_card(ckpt: str | Path, result: dict, *, data: list[str], eval_comm
         "",
         "## Reproduce",
         "",
-        "`make tokenizer-checkpoints` records the data (`worldfm simulate fetch --episodes 240 --size 64 "
-        "--seed 100 --out data/fetch64`), runs the `worldfm train tokenizer` commands in the Makefile "
-        "and writes this card.",
+        REPRODUCE,
     ]
     curve = eval_curve(ckpt)
     if curve:
@@ -249,7 +254,7 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[d
         "",
         "## Reproduce",
         "",
-        "`make world-model-checkpoints` trains, evaluates and writes the cards of the shipped world models.",
+        REPRODUCE,
     ]
     if sweep and len(sweep) > 1:
         lines += [
