@@ -159,6 +159,11 @@ class TrainingStateError(ValueError):
     """``training_state/`` cannot be resumed from; the message names the path and the fix."""
 
 
+class OutDirBusyError(TrainingStateError):
+    """Another process is training into the same ``out_dir``: two runs would overwrite each
+    other's checkpoints and training state."""
+
+
 class EMA:
     """Exponential moving average of a model's weights.
 
@@ -319,11 +324,15 @@ class Trainer:
                 The metrics CSV is cut back to the step training starts from either way,
                 so it never holds a step twice.
         """
+        stop = self.config.steps if max_steps is None else min(max_steps, self.config.steps)
+        with _out_dir_lock(self.out_dir, enabled=self.accelerator.is_main_process):
+            return self._fit(stop=stop, resume=resume)
+
+    def _fit(self, *, stop: int, resume: bool) -> dict[str, float]:
         cfg, acc = self.config, self.accelerator
         if resume and not self._resume_checked:
             self.resume()
         self._resume_checked = True
-        stop = cfg.steps if max_steps is None else min(max_steps, cfg.steps)
         # Another Trainer in this process may have changed accelerate's shared accumulation count.
         acc.gradient_accumulation_steps = cfg.grad_accum
         log = _MetricsLog(self.out_dir / LOG_DIR, start_step=self.step, enabled=acc.is_main_process)
@@ -621,6 +630,46 @@ def _make_accelerator(config: TrainConfig) -> Accelerator:
             raise
         AcceleratorState._reset_state()
         return Accelerator(**kwargs)
+
+
+LOCK_FILE = ".training.lock"
+
+
+@contextlib.contextmanager
+def _out_dir_lock(out_dir: Path, *, enabled: bool) -> Iterator[None]:
+    """Hold an exclusive lock on ``out_dir`` while training into it (the main process only).
+
+    ``flock`` is released by the kernel when the holder dies, so a killed run never leaves a
+    stale lock behind; where ``fcntl`` is missing (Windows) nothing is locked.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    if not enabled or fcntl is None:
+        yield
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / LOCK_FILE
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            raise OutDirBusyError(
+                f"{out_dir} is being trained by another process (pid {holder}): two runs would overwrite "
+                "each other's checkpoints; wait for it to finish (it resumes from the latest state), "
+                "or pass another --out"
+            ) from None
+        try:
+            f.seek(0)
+            f.truncate()
+            f.write(str(os.getpid()))
+            f.flush()
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _find_state(out_dir: Path) -> Path | None:

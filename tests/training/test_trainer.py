@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from training.schedule import lr_at
-from training.trainer import EMA, TrainConfig, Trainer, make_optimizer
+from training.trainer import EMA, OutDirBusyError, TrainConfig, Trainer, make_optimizer
 from worldmodel import hub
 
 W_TRUE = torch.tensor([[1.0, -2.0], [0.5, 0.0], [0.0, 1.5], [-1.0, 0.25]])  # (4, 2)
@@ -256,6 +256,26 @@ def test_killed_training_process_resumes_to_the_same_losses_and_weights(tmp_path
     full, resumed = state_weights(tmp_path / "full"), state_weights(out_dir)
     for name in full:
         torch.testing.assert_close(resumed[name], full[name], atol=1e-6, rtol=0)
+
+
+def test_a_second_run_into_a_busy_out_dir_is_refused_until_the_first_dies(tmp_path: Path) -> None:
+    out_dir = tmp_path / "busy"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TRAINER_TEST_BATCH_DELAY_S": "0.2"}
+    process = subprocess.Popen([sys.executable, __file__, str(out_dir)], cwd=REPO, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not (out_dir / "training_state" / "state.json").exists():
+            assert process.poll() is None, "the training script exited before its first checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint within 60 s"
+            time.sleep(0.01)
+        with pytest.raises(OutDirBusyError, match=rf"pid {process.pid}\).*another --out"):
+            make_trainer(out_dir).fit()
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    # The kernel dropped the dead process's lock: the run resumes and finishes.
+    make_trainer(out_dir).fit()
+    assert sorted(losses(out_dir)) == list(range(1, 11))
 
 
 if __name__ == "__main__":
