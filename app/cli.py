@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -58,7 +59,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def _summary(message: str) -> None:
-    print(message, flush=True)
+    # Under `accelerate launch` every process runs the command: one summary, from the main one.
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(message, flush=True)
 
 
 def _simulate_episodes(args: argparse.Namespace):  # noqa: ANN202 - an iterator of Episode

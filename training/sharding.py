@@ -20,6 +20,7 @@ or without sharding.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import torch
@@ -69,6 +70,10 @@ def fsdp_units(model: nn.Module) -> list[nn.Module]:
 
 def shard(model: nn.Module, device: torch.device, *, reshard: bool = True) -> nn.Module:
     """Shard ``model`` in place across every process (its weights are the main process's)."""
+    # FSDP2 warns on every step that a model returned a view (the tokenizer's latents and frames are
+    # reshaped ones), which an in-place op would cut off from backward; the losses only use
+    # out-of-place ops on model outputs, and tests/distributed checks the gradients against DDP's.
+    warnings.filterwarnings("ignore", message=r"FSDP2-wrapped module .* returned a view tensor")
     model.to(device)
     # Every process must start from the same weights (DDP broadcasts them in `prepare` too).
     with torch.no_grad():
