@@ -301,11 +301,7 @@ class Trainer:
         if not self.fsdp:
             return model
         state = sharding.full_state_dict(model)
-        if not self.accelerator.is_main_process:
-            return None
-        assert self._full is not None
-        self._full.load_state_dict(state)
-        return self._full
+        return self._loaded(state) if self.accelerator.is_main_process else None
 
     def lr(self, step: int) -> float:
         """The learning rate of the 0-based ``step``: ``lr_at`` with this run's config."""
