@@ -1,3 +1,4 @@
+import contextlib
 import csv
 import json
 import math
@@ -6,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -229,9 +231,11 @@ def test_weight_decay_applies_to_matrices_only() -> None:
     assert plain["weight_decay"] == 0.0 and all(p.dim() == 1 for p in plain["params"])
 
 
-def test_killed_training_process_resumes_to_the_same_losses_and_weights(tmp_path: Path) -> None:
-    out_dir = tmp_path / "killed"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TRAINER_TEST_BATCH_DELAY_S": "0.05"}
+@contextlib.contextmanager
+def training_process(out_dir: Path, *, batch_delay_s: float) -> Iterator[subprocess.Popen]:
+    """This file's tiny run into ``out_dir`` in another process, each batch slowed by ``batch_delay_s``;
+    yielded once it has saved its first checkpoint, killed with SIGKILL on exit."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TRAINER_TEST_BATCH_DELAY_S": str(batch_delay_s)}
     process = subprocess.Popen([sys.executable, __file__, str(out_dir)], cwd=REPO, env=env)
     try:
         deadline = time.monotonic() + 60
@@ -239,9 +243,17 @@ def test_killed_training_process_resumes_to_the_same_losses_and_weights(tmp_path
             assert process.poll() is None, "the training script exited before its first checkpoint"
             assert time.monotonic() < deadline, "no checkpoint within 60 s"
             time.sleep(0.005)
-        process.send_signal(signal.SIGKILL)
+        yield process
     finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
         process.wait()
+
+
+def test_killed_training_process_resumes_to_the_same_losses_and_weights(tmp_path: Path) -> None:
+    out_dir = tmp_path / "killed"
+    with training_process(out_dir, batch_delay_s=0.05) as process:
+        pass
     assert process.returncode == -signal.SIGKILL
     saved = json.loads((out_dir / "training_state" / "state.json").read_text())["step"]
     assert 3 <= saved < 10
@@ -260,19 +272,10 @@ def test_killed_training_process_resumes_to_the_same_losses_and_weights(tmp_path
 
 def test_a_second_run_into_a_busy_out_dir_is_refused_until_the_first_dies(tmp_path: Path) -> None:
     out_dir = tmp_path / "busy"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TRAINER_TEST_BATCH_DELAY_S": "0.2"}
-    process = subprocess.Popen([sys.executable, __file__, str(out_dir)], cwd=REPO, env=env)
-    try:
-        deadline = time.monotonic() + 60
-        while not (out_dir / "training_state" / "state.json").exists():
-            assert process.poll() is None, "the training script exited before its first checkpoint"
-            assert time.monotonic() < deadline, "no checkpoint within 60 s"
-            time.sleep(0.01)
+    with training_process(out_dir, batch_delay_s=0.2) as process:  # noqa: SIM117 - the match needs its pid
         with pytest.raises(OutDirBusyError, match=rf"pid {process.pid}\).*another --out"):
             make_trainer(out_dir).fit()
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.wait()
+    assert process.returncode == -signal.SIGKILL
     # The kernel dropped the dead process's lock: the run resumes and finishes.
     make_trainer(out_dir).fit()
     assert sorted(losses(out_dir)) == list(range(1, 11))
