@@ -40,5 +40,7 @@ def lineage(path: str) -> dict:
         "wall_time_s": training.get("wall_time_s"),
         "batch_size": training.get("config", {}).get("batch_size"),
         # The source's own ancestry, so a card can list every schedule behind the weights.
-        "init_from": (payload.get("dataset") or payload.get("world_model") or {}).get("init_from"),
+        # (a tokenizer records it under `dataset`, a world model under `world_model`)
+        "init_from": (payload.get("dataset") or {}).get("init_from")
+        or (payload.get("world_model") or {}).get("init_from"),
     }
