@@ -23,6 +23,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from curation.model_device import model_device
+
 CAPTIONERS = ("metadata", "vlm")
 DEFAULT_PROMPT = "Describe this video clip in one sentence."
 
@@ -162,6 +164,8 @@ class VLMCaptioner:
         try:
             self.processor = AutoProcessor.from_pretrained(path, local_files_only=True)
             self.model = AutoModelForImageTextToText.from_pretrained(path, local_files_only=True).eval()
+            self.device = model_device()
+            self.model.to(self.device)
         except (OSError, ValueError, KeyError) as e:
             raise CaptionError(
                 f"{path} is not a loadable vision-language model ({type(e).__name__}: {e}); pass a directory "
@@ -190,7 +194,7 @@ class VLMCaptioner:
             images.append(np.ascontiguousarray(frames[len(frames) // 2]))
         inputs = self.processor(
             images=images, text=[self._text()] * len(images), return_tensors="pt", padding=True
-        )
+        ).to(self.device)
         with self._torch.inference_mode():
             out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
         if self._chat:

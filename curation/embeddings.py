@@ -22,6 +22,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from curation.model_device import model_device
+
 DEFAULT_TOKENIZER = Path(__file__).resolve().parents[1] / "checkpoints" / "tokenizer-ci8x8-fetch64"
 EMBEDDERS = ("tokenizer", "hf")
 
@@ -113,6 +115,8 @@ class TokenizerEmbedder:
             self.model = hub.load(path, expect_kind="tokenizer")
         except hub.CheckpointError as e:
             raise EmbedderError(str(e)) from None
+        self.device = model_device()
+        self.model.to(self.device)
         if size is None:
             trained = int(json.loads((path / "config.json").read_text()).get("dataset", {}).get("size", 64))
             size = (trained, trained)
@@ -147,12 +151,12 @@ class TokenizerEmbedder:
         if f == 1:
             x = x.permute(2, 1, 0, 3, 4)  # (T, 3, 1, H, W): frames as a batch of images
         with torch.inference_mode():
-            latent = self.model.encode(x)
+            latent = self.model.encode(x.to(self.device))
         if isinstance(latent, tuple):
             latent = latent[0]
         if f == 1:
             latent = latent.permute(2, 1, 0, 3, 4)  # (1, C, T, h, w)
-        return pool_latents(latent[0].float().numpy(), self.grid)
+        return pool_latents(latent[0].float().cpu().numpy(), self.grid)
 
 
 class HFVideoEmbedder:
@@ -178,18 +182,19 @@ class HFVideoEmbedder:
                 f"the hf embedder needs transformers (pip install worldfm[t5]): {e}"
             ) from None
         self.processor = AutoProcessor.from_pretrained(path, local_files_only=True)
-        self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+        self.device = model_device()
+        self.model = AutoModel.from_pretrained(path, local_files_only=True).eval().to(self.device)
         self.num_frames = num_frames
         self.name = f"hf:{path.name}"
         self._torch = torch
 
     def embed(self, frames: np.ndarray) -> np.ndarray:
         _check_frames(frames)
-        inputs = self.processor(videos=[list(frames)], return_tensors="pt")
+        inputs = self.processor(videos=[list(frames)], return_tensors="pt").to(self.device)
         with self._torch.inference_mode():
             out = self.model(**inputs)
         hidden = out.last_hidden_state  # (1, N, D)
-        return l2_normalise(hidden.mean(dim=1)[0].float().numpy())
+        return l2_normalise(hidden.mean(dim=1)[0].float().cpu().numpy())
 
 
 def check_embedder_spec(spec: str) -> None:

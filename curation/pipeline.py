@@ -42,6 +42,7 @@ from curation.captions import DEFAULT_PROMPT, CaptionError, check_captioner_spec
 from curation.classifiers import DEFAULT_CHECKPOINTS, TASKS, ClassifierError, check_classifier
 from curation.dedup import DedupConfig, semantic_dedup
 from curation.embeddings import EmbedderError, check_embedder_spec, embedder_name
+from curation.model_device import DEVICE_ENV, model_device
 from curation.motion import MotionConfig
 from curation.quality import QualityConfig
 from curation.quarantine import QUARANTINE, write_quarantine
@@ -372,6 +373,8 @@ def _build_dataset(todo: list[dict], config: CurateConfig, resources: Resources,
             batch_format="pandas",
             compute=ray.data.ActorPoolStrategy(size=1),
             num_cpus=1,
+            # Metadata captions need no GPU; a vision-language model gets one when there is one.
+            num_gpus=0 if config.captioner == "metadata" else gpus,
         )
     return ds
 
@@ -381,7 +384,7 @@ def _splitter_name(config: CurateConfig) -> str:
 
 
 def model_stage_gpus(cluster: dict[str, float]) -> int:
-    """GPUs one task of a model stage (TransNetV2, embeddings) asks for, given
+    """GPUs one task of a model stage (TransNetV2, embeddings, VLM captions) asks for, given
     ``ray.cluster_resources()``: one when the cluster has a GPU, else none (Ray would wait forever)."""
     return 1 if cluster.get("GPU", 0) >= 1 else 0
 
@@ -428,6 +431,12 @@ def curate(
             or (with ``resources.fail_fast``) the first input that had to be quarantined.
     """
     start = time.perf_counter()
+    if ray_address is None and os.environ.get(DEVICE_ENV):
+        # Here, not in every model task: a bad value would otherwise drop every clip as failed.
+        try:
+            model_device()
+        except ValueError as e:
+            raise CurateError(str(e)) from None
     out = Path(out_dir)
     files, root = find_inputs(inputs)
     # An output folder inside the input folder holds staged clips: they are not inputs.

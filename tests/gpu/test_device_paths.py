@@ -160,3 +160,35 @@ def test_trainer_runs_bf16_steps_on_the_gpu_and_saves_a_loadable_checkpoint(tmp_
     assert np.isfinite(metrics["losses/total"])
     loaded = hub.load(tmp_path, expect_kind="tokenizer")
     assert isinstance(loaded, CausalVideoTokenizer)
+
+
+@DEVICES
+def test_curation_networks_run_on_the_chosen_device_and_agree_with_the_cpu(
+    device: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TransNetV2 and the tokenizer embedder, as a Ray task given that device would run them."""
+    from curation.embeddings import DEFAULT_TOKENIZER, TokenizerEmbedder
+    from curation.model_device import DEVICE_ENV
+    from curation.splitters import _IsolatedTransNetV2
+
+    rng = np.random.default_rng(0)
+    shots = rng.integers(0, 256, (2, 1, 27, 48, 3), dtype=np.uint8)
+    frames = np.repeat(shots, 60, axis=1).reshape(120, 27, 48, 3)  # one hard cut at frame 60
+    clip = rng.integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
+
+    def run(name: str):  # noqa: ANN202
+        monkeypatch.setenv(DEVICE_ENV, name)
+        net = _IsolatedTransNetV2()
+        assert next(net.model.parameters()).device.type == name
+        outputs = [*net.predict(frames), *net.predict_window(frames[40:80])]
+        if (DEFAULT_TOKENIZER / "config.json").exists():
+            embedder = TokenizerEmbedder()
+            assert next(embedder.model.parameters()).device.type == name
+            outputs.append(embedder.embed(clip))
+        return outputs
+
+    on_device, on_cpu = run(device), run("cpu")
+    assert np.argmax(on_device[0]) in (59, 60)  # the cut
+    for a, b in zip(on_device, on_cpu, strict=True):
+        assert isinstance(a, np.ndarray)
+        np.testing.assert_allclose(a, b, atol=2e-3)
