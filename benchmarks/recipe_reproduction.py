@@ -13,6 +13,9 @@ wrote for its own copy. A number is *within noise* when it differs by no more th
 - 3 points for an accuracy in % (one or two of the 96 held-out clips);
 - 15 % (relative) for anything else (latent MSE).
 
+A world model shipped with a reward head (``reward_head.json``, from ``worldfm train reward``) also
+has the head's held-out metrics compared (accuracies as %, under the same rules).
+
 Baselines in the same table (copy-last, bilinear, majority class) are recomputed by the recipe's
 evaluation too, so they show how much of a difference comes from the data rather than the model.
 A checkpoint the recipe has not reached yet gets one "not yet" row; the script exits 1 if any
@@ -22,6 +25,7 @@ number is outside its tolerance.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -42,17 +46,34 @@ def tolerance(metric: str) -> tuple[float, bool]:
     return 0.15, True
 
 
+def reward_head_metrics(checkpoint: Path) -> dict[str, float]:
+    """The held-out metrics a reward head recorded (``eval/...`` in ``reward_head.json``), accuracies
+    in %; empty when the checkpoint has no reward head."""
+    path = checkpoint / "reward_head.json"
+    if not path.exists():
+        return {}
+    recorded = json.loads(path.read_text()).get("metrics", {})
+    metrics = {}
+    for key, value in recorded.items():
+        if key.startswith("eval/"):
+            percent = "accuracy" in key
+            metrics[f"reward head {key[5:]}" + (" (%)" if percent else "")] = (
+                value * 100 if percent else value
+            )
+    return metrics
+
+
 def compare(shipped: Path, recipe: Path) -> list[tuple[str, str, str, str, str, str]]:
     """Rows (checkpoint, metric, shipped, recipe, difference, verdict) for every shipped card."""
     rows = []
     for card in sorted(shipped.glob("*/MODEL_CARD.md")):
         name = card.parent.name
-        ours = card_metrics(card.read_text())
+        ours = card_metrics(card.read_text()) | reward_head_metrics(card.parent)
         theirs_card = recipe / name / "MODEL_CARD.md"
         if not theirs_card.exists():
             rows.append((name, "-", "-", "-", "-", "not yet (the recipe has not written this card)"))
             continue
-        theirs = card_metrics(theirs_card.read_text())
+        theirs = card_metrics(theirs_card.read_text()) | reward_head_metrics(recipe / name)
         for metric, value in ours.items():
             if metric not in theirs:
                 rows.append((name, metric, f"{value:g}", "-", "-", "missing from the recipe's card"))

@@ -1,5 +1,6 @@
 """The recipe-reproduction table reads model cards' headline tables and judges each number."""
 
+import json
 from pathlib import Path
 
 from benchmarks.recipe_reproduction import compare, main
@@ -56,3 +57,20 @@ def test_numbers_beyond_their_tolerance_and_missing_cards_are_reported(tmp_path:
     (recipe / "orbit-camera-dit" / "MODEL_CARD.md").write_text(CARD.format(psnr="22.30"))
     assert main(["--recipe", str(recipe), "--shipped", str(shipped)]) == 0
     assert "0 outside their tolerance" in capsys.readouterr().out
+
+
+def test_a_reward_head_is_compared_too_and_missing_until_the_recipe_trains_it(tmp_path: Path) -> None:
+    shipped, recipe = tmp_path / "shipped", tmp_path / "recipe"
+    write(shipped, "fetchpush-wm-dit", CARD.format(psnr="19.64"))
+    write(recipe, "fetchpush-wm-dit", CARD.format(psnr="19.87"))
+    head = {"eval/success_accuracy": 0.848, "eval/progress_corr": 0.61, "losses/reward": 0.1}
+    (shipped / "fetchpush-wm-dit" / "reward_head.json").write_text(json.dumps({"metrics": head}))
+    rows = {r[1]: r for r in compare(shipped, recipe)}
+    assert rows["reward head success_accuracy (%)"][5] == "missing from the recipe's card"
+    assert not any("losses" in metric for metric in rows)  # training losses are not held-out numbers
+    head = {"eval/success_accuracy": 0.80, "eval/progress_corr": 0.60}
+    (recipe / "fetchpush-wm-dit" / "reward_head.json").write_text(json.dumps({"metrics": head}))
+    rows = {r[1]: r for r in compare(shipped, recipe)}
+    assert rows["reward head success_accuracy (%)"][2:5] == ("84.8", "80", "-4.8")
+    assert rows["reward head success_accuracy (%)"][5] == "OUTSIDE (±3)"
+    assert rows["reward head progress_corr"][5] == "within noise (±15%)"
