@@ -31,7 +31,7 @@ DEFAULT_PROMPT = "Describe this video clip in one sentence."
 CATEGORY_PHRASES = {
     "manipulation": "robot manipulation footage",
     "driving": "driving footage",
-    "camera_motion": "a scene filmed by a moving camera",
+    "camera_motion": "scene filmed by a moving camera",
     "other": "footage",
 }
 MOTION_PHRASES = {
@@ -111,6 +111,12 @@ def _quality_phrase(score: float) -> str:
     return "low-quality"
 
 
+def _article(seconds: float) -> str:
+    """ "An" before a number said with a vowel sound (8, 11, 18, 80-89 ... seconds), else "A"."""
+    whole = int(f"{seconds:.1f}".split(".")[0])
+    return "An" if str(whole).startswith("8") or whole in (11, 18) else "A"
+
+
 def metadata_caption(meta: dict) -> str:
     """A descriptive caption from a clip's json (module docstring); uses whatever fields it has."""
     seconds = meta["num_frames"] / meta["fps"] if meta.get("fps") else meta["end_s"] - meta["start_s"]
@@ -118,8 +124,9 @@ def metadata_caption(meta: dict) -> str:
     category = meta.get("category", {}).get("label")
     adjective = f"{_quality_phrase(quality)} " if quality is not None else ""
     what = CATEGORY_PHRASES.get(category, "clip") if category else "clip"
-    first = f"A {seconds:.1f}-second {adjective}{meta['width']}x{meta['height']} {what}."
-    sentences = [first[0].upper() + first[1:]]
+    sentences = [
+        f"{_article(seconds)} {seconds:.1f}-second {adjective}{meta['width']}x{meta['height']} {what}."
+    ]
     frames = meta.get("source_frames")
     sim = simulator_labels(meta.get("source", ""), tuple(frames) if frames else None)
     if sim.get("caption"):

@@ -1,9 +1,10 @@
-"""Curate: split uploaded videos into fixed-length clips and write them as WebDataset shards.
+"""Curate: run the curation pipeline (``curation.pipeline.curate``) on uploaded videos.
 
-What exists of the curation pipeline runs here: decoding with clear errors for bad files
-(``curation.video_io``), fixed windows (``iter_windows``), the clip-sample contract and bucketed
-shards with a manifest (``curation.shards.ShardWriter``). Shot splitting, motion / quality
-filters, captions and deduplication (the Ray pipeline) are not built yet, and the page says so.
+The same run as ``worldfm curate``: shot splitting, the clip rules, H.264 clips, and whichever
+filters are ticked (motion, quality, burned-in text, video type, captions, semantic dedup), on a
+local Ray started for the click (or the one this process already runs). The page shows every kept
+clip with its labels, what was dropped and why, the inputs that were quarantined, and offers the
+WebDataset shards as a ``.tar.gz``.
 """
 
 from __future__ import annotations
@@ -17,13 +18,20 @@ import gradio as gr
 import pandas as pd
 
 from app.web.media import VIDEO_TYPES, Outputs, check_type, upload_path, user_errors
-from curation.sample import ClipSample
-from curation.shards import ShardWriter
-from curation.video_io import VideoError, encode_video, iter_windows, probe
+from curation.pipeline import STAGE_NEEDS, CurateConfig, curate
+from curation.shards import read_samples
+from curation.splitters import SPLITTERS
 
 MAX_VIDEOS = 8
-MAX_CLIPS_PER_VIDEO = 32
-NOT_BUILT = "not built yet"
+# The clip filters offered, in pipeline order; split and transcode always run.
+FILTERS = {
+    "motion": "motion (drop static clips)",
+    "quality": "quality score",
+    "text_overlay": "burned-in text (drop)",
+    "category": "video type",
+    "caption": "captions",
+    "dedup": "semantic dedup",
+}
 COLUMNS = [
     "key",
     "source",
@@ -31,18 +39,72 @@ COLUMNS = [
     "end_s",
     "frames",
     "size",
-    "fps",
     "bucket",
-    "label",
+    "motion",
+    "quality",
+    "text",
+    "type",
     "caption",
     "dedup",
 ]
 
 
-def source_id(name: str, index: int) -> str:
-    """A clip-key-safe id for an upload: its stem with other characters replaced, plus its index."""
-    stem = re.sub(r"[^A-Za-z0-9_]+", "_", Path(name).stem).strip("_") or "video"
-    return f"{stem[:40]}_{index}"
+def safe_name(name: str, index: int) -> str:
+    """An upload's file name made safe for a folder of inputs, unique by its index."""
+    path = Path(name)
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", path.stem).strip("_") or "video"
+    return f"{index:02d}_{stem[:40]}{path.suffix.lower()}"
+
+
+def stages_for(filters: list[str], split: bool) -> tuple[str, ...]:
+    """The pipeline stages for the ticked filters, with ``embed`` added where one needs it."""
+    unknown = [f for f in filters if f not in FILTERS]
+    if unknown:
+        raise ValueError(f"unknown filter(s) {unknown}; choose among {', '.join(FILTERS)}")
+    stages = {"transcode", *filters}
+    if split:
+        stages.add("split")
+    stages |= {STAGE_NEEDS[s] for s in filters if s in STAGE_NEEDS}
+    return tuple(stages)
+
+
+def clip_row(key: str, meta: dict, names: dict[str, str], bucket: str) -> dict:
+    """One table row from a shard sample's json; ``names`` maps input paths to upload names."""
+    motion, quality = meta.get("motion"), meta.get("quality")
+    text, category, dedup = meta.get("text_overlay"), meta.get("category"), meta.get("dedup")
+    return {
+        "key": key,
+        "source": names.get(meta["source"], Path(meta["source"]).name),
+        "start_s": round(meta["start_s"], 2),
+        "end_s": round(meta["end_s"], 2),
+        "frames": meta["num_frames"],
+        "size": f"{meta['width']}x{meta['height']}",
+        "bucket": bucket,
+        "motion": f"{motion['label']} ({motion['speed']:.2f})" if motion else "",
+        "quality": round(quality["score"], 3) if quality else "",
+        "text": f"{text['probability']:.2f}" if text else "",
+        "type": f"{category['label']} ({category['probability']:.2f})" if category else "",
+        "caption": meta.get("caption", ""),
+        "dedup": (f"cluster {dedup['cluster']}" if dedup else ""),
+    }
+
+
+def summary_text(manifest: dict, quarantined: list[dict], names: dict[str, str], folder: str) -> str:
+    stats = manifest["stats"]
+    lines = [
+        f"**{stats['clips']} clips** from {stats['inputs_curated']} of {stats['inputs']} video(s) "
+        f"({stats['video_seconds']:.1f} s in, {stats['clip_seconds']:.1f} s of clips) in `{folder}/shards`."
+    ]
+    if stats["dropped"]:
+        why = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in stats["dropped"].items())
+        lines.append(f"Dropped clips: {why}.")
+    if "dedup" in stats:
+        d = stats["dedup"]
+        lines.append(f"Dedup: {d['removed']} of {d['clips']} clips removed as near-duplicates.")
+    for record in quarantined:
+        name = names.get(record["path"], Path(record["path"]).name)
+        lines.append(f"Quarantined {name}: {record['reason'].replace(record['path'], name)}")
+    return "\n\n".join(lines)
 
 
 class CurateTab:
@@ -53,95 +115,96 @@ class CurateTab:
     def curate(
         self,
         uploads: list[Any] | None,
-        clip_seconds: float,
-        size: float,
+        filters: list[str] | None,
+        splitter: str,
+        min_seconds: float,
+        max_seconds: float,
+        height: float,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[pd.DataFrame, str, str]:
-        """Returns the clips table, a summary and a ``.tar.gz`` of the shard folder."""
+        """Returns the kept clips' table, a summary (drops, dedup, quarantine) and a ``.tar.gz`` of
+        the shard folder."""
         if not uploads:
             raise gr.Error("Upload one or more videos first.")
         if len(uploads) > MAX_VIDEOS:
             raise gr.Error(f"upload at most {MAX_VIDEOS} videos at a time, got {len(uploads)}")
-        if clip_seconds <= 0:
-            raise gr.Error(f"clip length must be > 0 seconds, got {clip_seconds}")
-        folder = self.outputs.new("curate")
-        rows, skipped = [], []
-        side = int(size)
-        with ShardWriter(folder / "shards") as writer:
-            for i, upload in enumerate(progress.tqdm(uploads, desc="videos")):
-                path = upload_path(upload, "a video")
-                check_type(path, VIDEO_TYPES)
-                try:
-                    rows += self._split(writer, path, source_id(path.name, i), clip_seconds, side)
-                except VideoError as err:
-                    skipped.append(f"{path.name}: {err.reason.replace(str(path), path.name)}")
-            if not rows:
-                raise gr.Error("No clip could be read. " + "; ".join(skipped))
-        archive = shutil.make_archive(str(folder / "shards"), "gztar", root_dir=folder, base_dir="shards")
-        summary = f"{len(rows)} clips from {len(uploads) - len(skipped)} video(s) in {folder.name}/shards"
-        if skipped:
-            gr.Warning(f"skipped {len(skipped)} unreadable video(s)")
-            summary += ". Skipped: " + "; ".join(skipped)
-        summary += (
-            ". Motion / quality labels, captions and duplicate clusters come from the curation pipeline, "
-            f"which is {NOT_BUILT} (issue 7): those columns stay empty."
-        )
-        return pd.DataFrame(rows, columns=COLUMNS), summary, archive
-
-    @staticmethod
-    def _split(writer: ShardWriter, path: Path, source: str, clip_seconds: float, side: int) -> list[dict]:
-        info = probe(path)
-        window = max(1, round(clip_seconds * info.fps))
-        # Keep the aspect ratio; even sides, as H.264 yuv420p wants.
-        h = side
-        w = max(2, round(side * info.width / info.height / 2) * 2)
-        rows = []
-        for index, (start, clip) in enumerate(iter_windows(path, window, size=(h, w))):
-            if index >= MAX_CLIPS_PER_VIDEO:
-                gr.Warning(f"{path.name}: kept its first {MAX_CLIPS_PER_VIDEO} clips")
-                break
-            meta = {
-                "source": path.name,
-                "start_s": start / info.fps,
-                "end_s": (start + len(clip)) / info.fps,
-                "fps": info.fps,
-                "width": w,
-                "height": h,
-                "num_frames": len(clip),
-            }
-            key = f"{source}-{index}"
-            bucket = writer.write(ClipSample(key, encode_video(clip, info.fps), meta))
-            rows.append(
-                {
-                    "key": key,
-                    "source": path.name,
-                    "start_s": round(meta["start_s"], 2),
-                    "end_s": round(meta["end_s"], 2),
-                    "frames": len(clip),
-                    "size": f"{w}x{h}",
-                    "fps": round(info.fps, 2),
-                    "bucket": bucket,
-                    "label": NOT_BUILT,
-                    "caption": NOT_BUILT,
-                    "dedup": NOT_BUILT,
-                }
+        paths = [upload_path(u, "a video") for u in uploads]
+        for path in paths:
+            check_type(path, VIDEO_TYPES)
+        if min_seconds > max_seconds:
+            raise gr.Error(
+                f"the shortest clip ({min_seconds:g} s) is longer than the longest ({max_seconds:g} s); "
+                "raise the longest or lower the shortest"
             )
-        return rows
+        side = int(height)
+        config = CurateConfig(
+            stages=stages_for(list(filters or []), split=splitter != "none"),
+            splitter=splitter if splitter != "none" else "cascade",
+            min_clip_seconds=float(min_seconds),
+            max_clip_seconds=float(max_seconds),
+            max_height=side,
+            # Wide enough for 16:9 at that height, so the height is what limits the size.
+            max_width=2 * round(side * 16 / 9 / 2),
+        )
+        folder = self.outputs.new("curate")
+        inputs = folder / "inputs"
+        inputs.mkdir()
+        names = {}
+        for i, path in enumerate(paths):
+            copy = inputs / safe_name(path.name, i)
+            shutil.copyfile(path, copy)
+            names[str(copy)] = path.name
+        done = [0]
+
+        def advance(_record: dict) -> None:
+            done[0] += 1
+            progress((done[0], len(paths)), desc="videos curated")
+
+        progress((0, len(paths)), desc="videos curated")
+        result = curate(str(inputs), folder / "shards", config, progress=advance)
+        kept = (
+            read_samples(folder / "shards", decode_video=False) if result.manifest["stats"]["clips"] else []
+        )
+        rows = [clip_row(s["key"], s["meta"], names, Path(s["shard"]).parent.name) for s in kept]
+        summary = summary_text(result.manifest, result.quarantined, names, folder.name)
+        if result.quarantined:
+            gr.Warning(f"{len(result.quarantined)} video(s) could not be curated (see the summary)")
+        if not rows:
+            gr.Warning("no clip was kept (see the summary for why)")
+        shutil.rmtree(inputs)
+        archive = shutil.make_archive(str(folder / "shards"), "gztar", root_dir=folder, base_dir="shards")
+        return pd.DataFrame(rows, columns=COLUMNS), summary, archive
 
 
 def build_curate_tab(tab: CurateTab) -> None:
     gr.Markdown(
-        "Upload a few videos: each is decoded (unreadable files are reported and skipped), split into "
-        "fixed-length clips and written as WebDataset shards (`<H>x<W>_<duration>/shard-*.tar` + "
-        "`manifest.json`), the format training reads. **Not built yet:** shot detection, motion and "
-        "quality filters, captions and duplicate clusters (the Ray curation pipeline, issue 7)."
+        "Upload a few videos and run the curation pipeline on them (`worldfm curate`): shot splitting, "
+        "the clip length rules, H.264 clips and the filters you tick. Kept clips come back as WebDataset "
+        "shards (`<H>x<W>_<duration>/shard-*.tar` + `manifest.json`), the format training reads; the "
+        "summary says what was dropped and why. Unreadable or corrupt uploads are quarantined, not fatal."
     )
     with gr.Row():
         uploads = gr.File(label="videos", file_count="multiple", file_types=list(VIDEO_TYPES), height=120)
-        clip_seconds = gr.Slider(0.5, 10, value=2, step=0.5, label="clip length (s)")
-        size = gr.Slider(32, 256, value=64, step=16, label="clip height (pixels)")
+        with gr.Column():
+            filters = gr.CheckboxGroup(
+                [(label, name) for name, label in FILTERS.items()],
+                value=["motion", "quality"],
+                label="filters",
+            )
+            splitter = gr.Dropdown(
+                [*SPLITTERS, "none"], value="cascade", label="shot splitter (none: fixed-length pieces)"
+            )
+    with gr.Row():
+        min_seconds = gr.Slider(0.5, 10, value=2, step=0.5, label="shortest clip (s)")
+        max_seconds = gr.Slider(0.5, 60, value=10, step=0.5, label="longest clip (s; longer shots are cut)")
+        height = gr.Slider(32, 720, value=256, step=16, label="largest clip height (pixels)")
     run = gr.Button("Curate", variant="primary")
     summary = gr.Markdown()
-    table = gr.Dataframe(headers=COLUMNS, label="clips", interactive=False)
+    table = gr.Dataframe(headers=COLUMNS, label="kept clips", interactive=False)
     archive = gr.File(label="shards (.tar.gz)", interactive=False)
-    run.click(tab.curate, [uploads, clip_seconds, size], [table, summary, archive], api_name="curate")
+    run.click(
+        tab.curate,
+        [uploads, filters, splitter, min_seconds, max_seconds, height],
+        [table, summary, archive],
+        api_name="curate",
+    )

@@ -254,16 +254,31 @@ def test_web_tokenize_scores_the_reconstruction(client, clip) -> None:
     assert image_array(latents).ndim == 3
 
 
-def test_web_curate_writes_shards_that_read_back(client, clip, tmp_path) -> None:
-    table, summary, archive = client.predict(
-        [handle_file(str(clip)), handle_file(str(clip))], 0.5, 32, api_name="/curate"
-    )
-    rows = table["data"]
-    assert len(rows) == 6 and "not built yet" in summary  # 12 frames at 8 fps in 0.5 s clips, twice
+def test_web_curate_runs_the_pipeline_and_its_shards_read_back(client, clip, tmp_path, ray_address) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(clip.read_bytes()[:300])
+    uploads = [handle_file(str(clip)), handle_file(str(clip)), handle_file(str(broken))]
+    filters = ["motion", "quality", "category", "caption", "dedup"]
+    # 12 frames at 8 fps, no cut: three 0.5 s clips per upload; the second upload's are duplicates.
+    table, summary, archive = client.predict(uploads, filters, "cascade", 0.5, 0.5, 32, api_name="/curate")
+    rows = [dict(zip(table["headers"], row, strict=True)) for row in table["data"]]
+    assert len(rows) == 3 and {r["source"] for r in rows} == {"square clip.mp4"}
+    assert all(r["size"] == "42x32" and r["motion"].startswith("pan_left") for r in rows)
+    assert all(r["type"] and r["caption"].startswith("A 0.5-second") and r["dedup"] for r in rows)
+    assert "3 duplicate" in summary and "Quarantined broken.mp4" in summary
+    assert str(tmp_path) not in summary  # names the user's file, not server paths
     with tarfile.open(archive) as tar:
         tar.extractall(tmp_path, filter="data")
     samples = list(read_samples(tmp_path / "shards"))
-    assert len(samples) == 6 and samples[0]["frames"].shape == (4, 32, 42, 3)
+    assert len(samples) == 3 and samples[0]["frames"].shape == (4, 32, 42, 3)
+    assert samples[0]["meta"]["caption"] == rows[0]["caption"]
+
+
+def test_web_curate_settings_the_pipeline_refuses_are_clear_errors(client, clip) -> None:
+    with pytest.raises(Exception, match="Upload one or more videos first"):
+        client.predict([], [], "cascade", 2, 10, 64, api_name="/curate")
+    with pytest.raises(Exception, match=r"the shortest clip \(5 s\) is longer than the longest \(2 s\)"):
+        client.predict([handle_file(str(clip))], [], "cascade", 5, 2, 64, api_name="/curate")
 
 
 def test_web_bad_uploads_give_errors_and_the_app_keeps_working(client, clip, tmp_path) -> None:

@@ -61,6 +61,8 @@ def test_metadata_caption_says_what_the_stages_found(tmp_path: Path) -> None:
     # The overlay starts at frame 80, after these frames: the simulator saw no text there.
     assert simulator_labels(meta["source"], (32, 80))["text"] is False
     assert metadata_caption(META) == "A 2.0-second 96x64 clip."
+    moving = {**META, "category": {"label": "camera_motion"}, "num_frames": 88, "fps": 11}
+    assert metadata_caption(moving) == "An 8.0-second 96x64 scene filmed by a moving camera."
 
 
 def _tiny_blip(folder: Path) -> Path:
