@@ -207,4 +207,6 @@ def build_curate_tab(tab: CurateTab) -> None:
         [uploads, filters, splitter, min_seconds, max_seconds, height],
         [table, summary, archive],
         api_name="curate",
+        # One run at a time: a run that started Ray shuts it down when it ends.
+        concurrency_limit=1,
     )
