@@ -2,6 +2,7 @@
 
     worldfm recipe fetch64 --out runs/recipe                       # about 9.5 h on 2 CPU cores, resumable
     python benchmarks/recipe_reproduction.py --recipe runs/recipe/checkpoints [--shipped checkpoints]
+        [--replicates DIR]
 
 For every shipped checkpoint with a ``MODEL_CARD.md``, the headline table of its card
 (``training.model_card.card_metrics``) is compared number by number with the card the recipe
@@ -15,6 +16,13 @@ wrote for its own copy. A number is *within noise* when it differs by no more th
 
 A world model shipped with a reward head (``reward_head.json``, from ``worldfm train reward``) also
 has the head's held-out metrics compared (accuracies as %, under the same rules).
+
+How large run-to-run variation really is can be measured: train a checkpoint again with another
+``--seed`` (same command otherwise), evaluate it with ``--card``, and put its folder (or a link to
+it) under ``--replicates DIR`` with the checkpoint's name. The table then shows, beside each
+number, the second recipe run's value minus the first's, so a difference from the shipped card can
+be read against the recipe's own seed-to-seed difference. The verdicts still use the fixed
+tolerances above.
 
 Baselines in the same table (copy-last, bilinear, majority class) are recomputed by the recipe's
 evaluation too, so they show how much of a difference comes from the data rather than the model.
@@ -63,28 +71,47 @@ def reward_head_metrics(checkpoint: Path) -> dict[str, float]:
     return metrics
 
 
-def compare(shipped: Path, recipe: Path) -> list[tuple[str, str, str, str, str, str]]:
-    """Rows (checkpoint, metric, shipped, recipe, difference, verdict) for every shipped card."""
-    rows = []
+Row = tuple[str, str, str, str, str, str, str]
+
+
+def _metrics(checkpoint: Path) -> dict[str, float]:
+    card = checkpoint / "MODEL_CARD.md"
+    card_numbers = card_metrics(card.read_text()) if card.exists() else {}
+    return card_numbers | reward_head_metrics(checkpoint)
+
+
+def compare(shipped: Path, recipe: Path, replicates: Path | None = None) -> list[Row]:
+    """Rows (checkpoint, metric, shipped, recipe, difference, seed-to-seed difference, verdict) for
+    every shipped card; the seed-to-seed column is "-" where ``replicates`` has no second run."""
+    rows: list[Row] = []
     for card in sorted(shipped.glob("*/MODEL_CARD.md")):
         name = card.parent.name
-        ours = card_metrics(card.read_text()) | reward_head_metrics(card.parent)
-        theirs_card = recipe / name / "MODEL_CARD.md"
-        if not theirs_card.exists():
-            rows.append((name, "-", "-", "-", "-", "not yet (the recipe has not written this card)"))
+        ours = _metrics(card.parent)
+        if not (recipe / name / "MODEL_CARD.md").exists():
+            rows.append((name, "-", "-", "-", "-", "-", "not yet (the recipe has not written this card)"))
             continue
-        theirs = card_metrics(theirs_card.read_text()) | reward_head_metrics(recipe / name)
+        theirs = _metrics(recipe / name)
+        again = _metrics(replicates / name) if replicates is not None and (replicates / name).is_dir() else {}
         for metric, value in ours.items():
             if metric not in theirs:
-                rows.append((name, metric, f"{value:g}", "-", "-", "missing from the recipe's card"))
+                rows.append((name, metric, f"{value:g}", "-", "-", "-", "missing from the recipe's card"))
                 continue
             diff = theirs[metric] - value
+            seeds = f"{again[metric] - theirs[metric]:+.3g}" if metric in again else "-"
             allowed, relative = tolerance(metric)
             off = abs(diff) / max(abs(value), 1e-12) if relative else abs(diff)
             verdict = "within noise" if off <= allowed else "OUTSIDE"
             bound = f"{allowed:.0%}" if relative else f"{allowed:g}"
             rows.append(
-                (name, metric, f"{value:g}", f"{theirs[metric]:g}", f"{diff:+.3g}", f"{verdict} (±{bound})")
+                (
+                    name,
+                    metric,
+                    f"{value:g}",
+                    f"{theirs[metric]:g}",
+                    f"{diff:+.3g}",
+                    seeds,
+                    f"{verdict} (±{bound})",
+                )
             )
     return rows
 
@@ -93,18 +120,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", type=Path, required=True, help="the recipe's --ship-to folder")
     parser.add_argument("--shipped", type=Path, default=REPO / "checkpoints")
+    parser.add_argument(
+        "--replicates", type=Path, help="folder of second recipe runs (other --seed), named like checkpoints"
+    )
     args = parser.parse_args(argv)
     if not args.recipe.is_dir():
         parser.error(f"--recipe {args.recipe} is not a folder: run `worldfm recipe fetch64 --out DIR` first")
-    rows = compare(args.shipped, args.recipe)
-    header = ("checkpoint", "metric", "shipped", "recipe", "recipe - shipped", "verdict")
+    if args.replicates is not None and not args.replicates.is_dir():
+        parser.error(f"--replicates {args.replicates} is not a folder")
+    rows = compare(args.shipped, args.recipe, args.replicates)
+    header = ("checkpoint", "metric", "shipped", "recipe", "recipe - shipped", "seed 1 - seed 0", "verdict")
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" for _ in header) + "|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
     checked = [r for r in rows if r[3] != "-"]
-    outside = [r for r in checked if r[5].startswith("OUTSIDE")]
-    waiting = sorted({r[0] for r in rows if r[5].startswith("not yet")})
+    outside = [r for r in checked if r[6].startswith("OUTSIDE")]
+    waiting = sorted({r[0] for r in rows if r[6].startswith("not yet")})
     print(
         f"\n{len(checked)} numbers compared, {len(outside)} outside their tolerance; "
         f"{len(waiting)} checkpoint(s) not reproduced yet" + (f": {', '.join(waiting)}" if waiting else "")

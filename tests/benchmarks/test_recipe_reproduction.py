@@ -48,9 +48,9 @@ def test_numbers_beyond_their_tolerance_and_missing_cards_are_reported(tmp_path:
     write(shipped, "driving-wm-dit", CARD.format(psnr="16.27"))
     write(recipe, "orbit-camera-dit", CARD.format(psnr="21.50"))
     rows = {(r[0], r[1]): r for r in compare(shipped, recipe)}
-    assert rows[("orbit-camera-dit", "PSNR (dB) [world model]")][5].startswith("OUTSIDE")
-    assert rows[("orbit-camera-dit", "SSIM [world model]")][5].startswith("within noise")
-    assert rows[("driving-wm-dit", "-")][5].startswith("not yet")
+    assert rows[("orbit-camera-dit", "PSNR (dB) [world model]")][6].startswith("OUTSIDE")
+    assert rows[("orbit-camera-dit", "SSIM [world model]")][6].startswith("within noise")
+    assert rows[("driving-wm-dit", "-")][6].startswith("not yet")
     assert main(["--recipe", str(recipe), "--shipped", str(shipped)]) == 1
     write(recipe, "driving-wm-dit", CARD.format(psnr="16.60"))
     assert main(["--recipe", str(recipe), "--shipped", str(shipped)]) == 1  # orbit is still 0.6 dB off
@@ -66,11 +66,24 @@ def test_a_reward_head_is_compared_too_and_missing_until_the_recipe_trains_it(tm
     head = {"eval/success_accuracy": 0.848, "eval/progress_corr": 0.61, "losses/reward": 0.1}
     (shipped / "fetchpush-wm-dit" / "reward_head.json").write_text(json.dumps({"metrics": head}))
     rows = {r[1]: r for r in compare(shipped, recipe)}
-    assert rows["reward head success_accuracy (%)"][5] == "missing from the recipe's card"
+    assert rows["reward head success_accuracy (%)"][6] == "missing from the recipe's card"
     assert not any("losses" in metric for metric in rows)  # training losses are not held-out numbers
     head = {"eval/success_accuracy": 0.80, "eval/progress_corr": 0.60}
     (recipe / "fetchpush-wm-dit" / "reward_head.json").write_text(json.dumps({"metrics": head}))
     rows = {r[1]: r for r in compare(shipped, recipe)}
     assert rows["reward head success_accuracy (%)"][2:5] == ("84.8", "80", "-4.8")
-    assert rows["reward head success_accuracy (%)"][5] == "OUTSIDE (±3)"
-    assert rows["reward head progress_corr"][5] == "within noise (±15%)"
+    assert rows["reward head success_accuracy (%)"][6] == "OUTSIDE (±3)"
+    assert rows["reward head progress_corr"][6] == "within noise (±15%)"
+
+
+def test_a_second_recipe_run_shows_the_seed_to_seed_difference(tmp_path: Path, capsys) -> None:
+    shipped, recipe, replicates = tmp_path / "shipped", tmp_path / "recipe", tmp_path / "replicates"
+    write(shipped, "orbit-camera-dit", CARD.format(psnr="22.10"))
+    write(recipe, "orbit-camera-dit", CARD.format(psnr="21.50"))
+    write(replicates, "orbit-camera-dit", CARD.format(psnr="21.90"))
+    rows = {r[1]: r for r in compare(shipped, recipe, replicates)}
+    assert rows["PSNR (dB) [world model]"][4:] == ("-0.6", "+0.4", "OUTSIDE (±0.5)")
+    assert rows["PSNR (dB) [copy last frame]"][5] == "+0"
+    assert {r[5] for r in compare(shipped, recipe)} == {"-"}  # no second run given
+    assert main(["--recipe", str(recipe), "--shipped", str(shipped), "--replicates", str(replicates)]) == 1
+    assert "| seed 1 - seed 0 |" in capsys.readouterr().out
