@@ -64,10 +64,10 @@ def reward_head_metrics(checkpoint: Path) -> dict[str, float]:
     metrics = {}
     for key, value in recorded.items():
         if key.startswith("eval/"):
-            percent = "accuracy" in key
-            metrics[f"reward head {key[5:]}" + (" (%)" if percent else "")] = (
-                value * 100 if percent else value
-            )
+            if "accuracy" in key:
+                metrics[f"reward head {key[5:]} (%)"] = round(value * 100, 2)
+            else:
+                metrics[f"reward head {key[5:]}"] = round(value, 4)
     return metrics
 
 
