@@ -112,7 +112,8 @@ def _quality_phrase(score: float) -> str:
 
 
 def _article(seconds: float) -> str:
-    """ "An" before a number said with a vowel sound (8, 11, 18, 80-89 ... seconds), else "A"."""
+    """The article before a duration: "An" where the number starts with a vowel sound (8, 11, 18,
+    80-89 ... seconds), else "A"."""
     whole = int(f"{seconds:.1f}".split(".")[0])
     return "An" if str(whole).startswith("8") or whole in (11, 18) else "A"
 
@@ -171,13 +172,13 @@ class VLMCaptioner:
         try:
             self.processor = AutoProcessor.from_pretrained(path, local_files_only=True)
             self.model = AutoModelForImageTextToText.from_pretrained(path, local_files_only=True).eval()
-            self.device = model_device()
-            self.model.to(self.device)
         except (OSError, ValueError, KeyError) as e:
             raise CaptionError(
                 f"{path} is not a loadable vision-language model ({type(e).__name__}: {e}); pass a directory "
                 "written by save_pretrained of an image-text-to-text model and its processor"
             ) from None
+        self.device = model_device()
+        self.model.to(self.device)
         self.prompt = prompt
         self.max_new_tokens = max_new_tokens
         self.name = f"vlm:{path.name}"
