@@ -91,7 +91,8 @@ def compare(shipped: Path, recipe: Path, replicates: Path | None = None) -> list
             rows.append((name, "-", "-", "-", "-", "-", "not yet (the recipe has not written this card)"))
             continue
         theirs = _metrics(recipe / name)
-        again = _metrics(replicates / name) if replicates is not None and (replicates / name).is_dir() else {}
+        # _metrics is empty for a checkpoint with no second run.
+        again = _metrics(replicates / name) if replicates is not None else {}
         for metric, value in ours.items():
             if metric not in theirs:
                 rows.append((name, metric, f"{value:g}", "-", "-", "-", "missing from the recipe's card"))
