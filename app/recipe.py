@@ -117,11 +117,14 @@ SHIPPED_FILES = ("model.safetensors", "logs/metrics.csv", "text_tokenizer.json",
 """copied in this order: config.json last, so a half-copied checkpoint never looks shipped"""
 
 
-def ship(run: Path, dest: Path, *, tokenizer: str | None = None, half: bool = False) -> None:
+def ship(
+    run: Path, dest: Path, *, tokenizer: str | None = None, half: bool = False, env_id: str | None = None
+) -> None:
     """Copy ``run``'s checkpoint and training curve into ``dest`` (each file atomically).
 
     ``tokenizer``: the shipped tokenizer folder the world model names (``../<tokenizer>``);
-    ``half``: store the weights as float16 (``hub.store_half``).
+    ``half``: store the weights as float16 (``hub.store_half``);
+    ``env_id``: the Gymnasium id it registers, where the folder name would give a taken one.
     """
     from worldmodel import hub
 
@@ -138,37 +141,49 @@ def ship(run: Path, dest: Path, *, tokenizer: str | None = None, half: bool = Fa
         os.replace(tmp, target)
     if tokenizer is not None:
         hub.update_section(dest, "world_model", {"tokenizer": f"../{tokenizer}"})
+    if env_id is not None:
+        hub.update_section(dest, "world_model", {"env_id": env_id})
     if half:
         hub.store_half(dest)
 
 
-def _shipped(run: Path, dest: Path, *, tokenizer: str | None, half: bool) -> bool:
+def _shipped(run: Path, dest: Path, *, tokenizer: str | None, half: bool, env_id: str | None) -> bool:
     """``dest`` holds ``run``'s current weights (same training record), relinked and halved."""
     shipped, trained = _read_json(dest / "config.json"), _read_json(run / "config.json")
+    world = shipped.get("world_model") or {}
     return (
         (dest / "model.safetensors").exists()
         and bool(trained.get("training"))
         and shipped.get("training") == trained.get("training")
-        and (tokenizer is None or (shipped.get("world_model") or {}).get("tokenizer") == f"../{tokenizer}")
+        and (tokenizer is None or world.get("tokenizer") == f"../{tokenizer}")
+        and (env_id is None or world.get("env_id") == env_id)
         and (not half or shipped.get("storage_dtype") == "float16")
     )
 
 
 def ship_step(
-    name: str, group: str, run: Path, dest: Path, *, tokenizer: str | None = None, half: bool = False
+    name: str,
+    group: str,
+    run: Path,
+    dest: Path,
+    *,
+    tokenizer: str | None = None,
+    half: bool = False,
+    env_id: str | None = None,
 ) -> Step:
     files = f"{{{','.join(n for n in SHIPPED_FILES)}}}"
     describe = (
         f"copy {run}/{files} -> {dest}/"
         + (f"; hub.update_section(world_model.tokenizer='../{tokenizer}')" if tokenizer else "")
+        + (f"; hub.update_section(world_model.env_id='{env_id}')" if env_id else "")
         + ("; hub.store_half" if half else "")
     )
     return Step(
         name,
         group,
-        func=lambda: ship(run, dest, tokenizer=tokenizer, half=half),
+        func=lambda: ship(run, dest, tokenizer=tokenizer, half=half, env_id=env_id),
         describe=describe,
-        done=lambda: _shipped(run, dest, tokenizer=tokenizer, half=half),
+        done=lambda: _shipped(run, dest, tokenizer=tokenizer, half=half, env_id=env_id),
         output=dest,
     )
 
@@ -461,6 +476,8 @@ def fetch64_steps(out: Path, ship_to: Path, *, smoke: bool = False) -> list[Step
         "fetchpush-wm-ar",
         "fetchpush-wm-ar",
         tokenizer="tokenizer-di8x8-fetch64",
+        # by folder name it would take fetchpush-wm-dit's worldfm/FetchPush-WM-v0
+        env_id="worldfm/FetchPush-WM-AR-v0",
     )
     card = "eval wfm --ckpt {ship}/fetchpush-wm-ar --clips 32 --horizon 16 --precision fp32 bf16 --card"
     cli("card-fetchpush-wm-ar", "world-models", card)

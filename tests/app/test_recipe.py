@@ -1,5 +1,6 @@
 """``worldfm recipe``: the whole chain that regenerates the shipped checkpoints, in smoke form."""
 
+import json
 import shlex
 from pathlib import Path
 
@@ -7,6 +8,7 @@ import pytest
 
 from app.cli import DEFAULT_CHECKPOINTS, UserError, main
 from app.recipe import SMOKE, fetch64_steps, select_steps
+from envs.registration import world_model_env_id
 
 SHIPPED = (
     "tokenizer-ci8x8-fetch64",
@@ -37,6 +39,12 @@ def test_recipe_smoke_runs_every_step_ships_every_checkpoint_and_a_rerun_skips_a
         assert {"config.json", "model.safetensors", "MODEL_CARD.md"} <= files, name
     assert (tmp_path / "checkpoints" / "fetchpush-wm-dit" / "reward_head.json").exists()
     assert (tmp_path / "data" / "curated" / "manifest.json").exists()
+    # Copied into checkpoints/, each world model registers the env id the repo's own one does.
+    for name in SHIPPED:
+        repo_world = json.loads((DEFAULT_CHECKPOINTS / name / "config.json").read_text()).get("world_model")
+        if repo_world is not None:
+            world = json.loads((tmp_path / "checkpoints" / name / "config.json").read_text())["world_model"]
+            assert world_model_env_id(Path(name), world) == world_model_env_id(Path(name), repo_world), name
 
     assert main(["recipe", "fetch64", "--out", str(tmp_path), "--smoke"]) == 0
     out = capsys.readouterr().out
