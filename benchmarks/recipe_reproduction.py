@@ -1,6 +1,6 @@
 """Do the recipe's checkpoints reproduce the shipped model cards? One table, shipped next to rerun.
 
-    worldfm recipe fetch64 --out runs/recipe                       # about 9.5 h on 2 CPU cores, resumable
+    worldfm recipe fetch64 --out runs/recipe                       # about 11 h on 2 CPU cores, resumable
     python benchmarks/recipe_reproduction.py --recipe runs/recipe/checkpoints [--shipped checkpoints]
         [--replicates DIR [DIR ...]]
 
