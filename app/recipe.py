@@ -148,7 +148,8 @@ def ship(
 
 
 def _shipped(run: Path, dest: Path, *, tokenizer: str | None, half: bool, env_id: str | None) -> bool:
-    """``dest`` holds ``run``'s current weights (same training record), relinked, renamed and halved."""
+    """``dest`` holds ``run``'s current weights (same training record), relinked, given its env id
+    and halved."""
     shipped, trained = _read_json(dest / "config.json"), _read_json(run / "config.json")
     world = shipped.get("world_model") or {}
     return (
