@@ -925,6 +925,7 @@ def cmd_recipe(args: argparse.Namespace) -> int:
         from_step=args.from_step,
         list_steps=args.list,
         dry_run=args.dry_run,
+        seed=args.seed,
     )
 
 
@@ -1386,7 +1387,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
         "  worldfm recipe fetch64 --out . --ship-to checkpoints   # regenerate checkpoints/\n"
         "  worldfm recipe fetch64 --out /tmp/r --smoke --list\n"
-        "  worldfm recipe fetch64 --out . --ship-to checkpoints --only simulate-fetch64,tokenizers\n",
+        "  worldfm recipe fetch64 --out . --ship-to checkpoints --only simulate-fetch64,tokenizers\n"
+        "  worldfm recipe fetch64 --out /tmp/r1 --seed 1   # the whole chain again, other seeds\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     rec.add_argument("recipe", choices=["fetch64"], help="which recipe")
@@ -1399,6 +1401,12 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--from-step", default=None, help="start at this step (earlier ones are not run)")
     rec.add_argument("--list", action="store_true", help="print the steps and their commands, run nothing")
     rec.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
+    rec.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="every training's seed (data keep theirs): a second run of the whole chain, for its spread",
+    )
     rec.set_defaults(func=cmd_recipe)
 
     demo = sub.add_parser(

@@ -234,6 +234,34 @@ def shrink(argv: Sequence[str], overrides: dict[str, str] | None = None) -> tupl
     return tuple(out)
 
 
+def reseed(argv: Sequence[str], seed: int | None) -> tuple[str, ...]:
+    """``argv`` training with ``--seed seed``; other commands (simulate, curate, eval) unchanged.
+
+    The data keep their seeds, so two recipe runs with different ``--seed`` s differ only in
+    their trainings' random streams: the run-to-run spread of the whole chain.
+    """
+    if seed is None or tuple(argv[:1]) != ("train",):
+        return tuple(argv)
+    out = list(argv)
+    if "--seed" in out:
+        out[out.index("--seed") + 1] = str(seed)
+    else:
+        out += ["--seed", str(seed)]
+    return tuple(out)
+
+
+def _recorded_seed_mismatch(step: Step) -> str | None:
+    """A trainer's ``--out`` already holding a run with another seed: resuming would mix chains."""
+    if tuple(step.argv[:1]) != ("train",) or "--out" not in step.argv or step.output is None:
+        return None
+    training = _read_json(step.output / "config.json").get("training") or {}
+    recorded = (training.get("config") or {}).get("seed")
+    wanted = int(_flag(step.argv, "--seed")) if "--seed" in step.argv else 0
+    if recorded is None or int(recorded) == wanted:
+        return None
+    return f"{step.output} holds a run trained with --seed {recorded}, this recipe asks for --seed {wanted}"
+
+
 # --- the fetch64 recipe -----------------------------------------------------------------------
 
 # The curation classifiers (checkpoints/*-mlp/MODEL_CARD.md), kept here in one place: the labelled
@@ -398,8 +426,10 @@ POSTTRAINED = {
 }
 
 
-def fetch64_steps(out: Path, ship_to: Path, *, smoke: bool = False) -> list[Step]:
+def fetch64_steps(out: Path, ship_to: Path, *, smoke: bool = False, seed: int | None = None) -> list[Step]:
     """Every shipped checkpoint from the Fetch / orbit / driving simulators at 64 px.
+
+    ``seed`` replaces every training's ``--seed`` (see ``reseed``); None keeps the shipped ones.
 
     Order: simulate -> tokenizers -> curation (its classifiers embed clips with the shipped
     CI8x8 tokenizer) -> world models -> post-training; each shipped model is copied from its
@@ -421,6 +451,7 @@ def fetch64_steps(out: Path, ship_to: Path, *, smoke: bool = False) -> list[Step
         argv = tuple(token.format(**paths, **fields) for token in shlex.split(template))
         if smoke:
             argv = shrink(argv, smoke_overrides)
+        argv = reseed(argv, seed)
         done, output = _done_check(argv)
         steps.append(Step(name, group, argv=argv, done=done, output=output))
 
@@ -609,6 +640,7 @@ def run_recipe(
     from_step: str | None = None,
     list_steps: bool = False,
     dry_run: bool = False,
+    seed: int | None = None,
 ) -> int:
     """``worldfm recipe``: list, dry-run or run the recipe ``name`` into ``out``."""
     if name not in RECIPES:
@@ -619,9 +651,12 @@ def run_recipe(
         raise UserError(
             f"--smoke would replace the shipped checkpoints in {ship} with tiny ones; pick another --ship-to"
         )
-    steps = select_steps(RECIPES[name](out, ship, smoke=smoke), only=only, from_step=from_step)
+    steps = select_steps(RECIPES[name](out, ship, smoke=smoke, seed=seed), only=only, from_step=from_step)
     if not steps:
         raise UserError("no step selected")
+    mixed = [m for m in map(_recorded_seed_mismatch, steps) if m is not None]
+    if mixed and not list_steps:
+        raise UserError(f"{mixed[0]}: give this --seed its own --out (or pass the seed that run used)")
     if list_steps or dry_run:
         width = max(len(s.name) for s in steps)
         for s in steps:
@@ -630,6 +665,7 @@ def run_recipe(
         return 0
     tail = f" --out {shlex.quote(str(out))}" + (f" --ship-to {shlex.quote(str(ship_to))}" if ship_to else "")
     tail += " --smoke" if smoke else ""
+    tail += f" --seed {seed}" if seed is not None else ""
     tail += f" --only {only}" if only else ""
     return run_steps(
         steps, resume_command=lambda step: f"worldfm recipe {name}{tail} --from-step {step.name}"

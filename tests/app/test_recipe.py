@@ -123,3 +123,34 @@ def test_recipe_smoke_refuses_to_ship_into_the_repo_checkpoints(tmp_path, capsys
     args = ["recipe", "fetch64", "--out", str(tmp_path), "--smoke", "--ship-to", str(DEFAULT_CHECKPOINTS)]
     assert main(args) == 2
     assert "--smoke would replace the shipped checkpoints" in capsys.readouterr().err
+
+
+def test_recipe_seed_reseeds_every_training_and_keeps_the_data_seeds(tmp_path):
+    shipped = fetch64_steps(tmp_path, tmp_path / "ship")
+    reseeded = fetch64_steps(tmp_path, tmp_path / "ship", seed=7)
+    trainings = 0
+    for f, r in zip(shipped, reseeded, strict=True):
+        (_, flags_f), (words_r, flags_r) = _parse(f.argv), _parse(r.argv)
+        if words_r[:1] == ["train"]:
+            trainings += 1
+            assert flags_r["--seed"] == ["7"], r.name
+            assert {k: v for k, v in flags_r.items() if k != "--seed"} == {
+                k: v for k, v in flags_f.items() if k != "--seed"
+            }, r.name
+        else:  # simulate, curate, eval, copy: the same data and the same evaluation
+            assert f.command == r.command, r.name
+    assert trainings >= 15
+
+
+def test_recipe_seed_refuses_an_out_holding_runs_of_another_seed(tmp_path, capsys):
+    run = tmp_path / "runs" / "ci8x8-fetch64"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"training": {"step": 10, "config": {"seed": 0}}}))
+    args = ["recipe", "fetch64", "--out", str(tmp_path), "--only", "tokenizer-ci8x8-fetch64"]
+    assert main([*args, "--seed", "1"]) == 2
+    error = capsys.readouterr().err
+    assert "trained with --seed 0, this recipe asks for --seed 1: give this --seed its own --out" in error
+    # the seed that run used (0, the shipped one) is accepted: --dry-run shows it would resume
+    assert main([*args, "--seed", "0", "--dry-run"]) == 0
+    assert main([*args, "--dry-run"]) == 0
+    assert "would run" in capsys.readouterr().out
