@@ -25,7 +25,7 @@ from training.data import ClipDataset, batches_for
 from training.latents import LatentClipDataset
 from training.text_encoders import load_wordllama_embeddings, wordllama_tokenize
 from training.train_wfm import WorldModelRunArgs, world_model_section
-from training.trainer import GetBatch, Trainer
+from training.trainer import GetBatch, Trainer, seed_initialisation
 from worldmodel import hub
 from worldmodel.autoregressive import ARConfig, AutoregressiveWorldModel
 from worldmodel.autoregressive.configuration_gpt import get_config as get_gpt_config
@@ -150,6 +150,7 @@ def train_ar(args: ARTrainArgs) -> dict[str, float]:
     config = ARConfig(
         gpt=gpt, text=text_config, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p
     )
+    seed_initialisation(args.train.seed)
     model = AutoregressiveWorldModel(config)
     if args.text:
         # wordllama's vectors are Matryoshka-trained: their first 64 dimensions work on their own.

@@ -19,7 +19,7 @@ from torch import nn
 from training.data import ClipDataset, batches_for
 from training.flow import estimate_flow_with_mask
 from training.perceptual import load_vgg19
-from training.trainer import TrainConfig, Trainer
+from training.trainer import TrainConfig, Trainer, seed_initialisation
 from training.warm_start import initialise_from, lineage
 from worldmodel.tokenizer import CausalVideoTokenizer, get_config
 from worldmodel.tokenizer.losses import TokenizerLossConfig, psnr, tokenizer_loss
@@ -134,6 +134,7 @@ def heldout_psnr(model: nn.Module, batch: dict) -> dict[str, float]:
 def train_tokenizer(args: TokenizerTrainArgs) -> dict[str, float]:
     """Train (or resume) a tokenizer; returns the last logged metrics."""
     config = get_config(args.config)
+    seed_initialisation(args.train.seed)
     model = CausalVideoTokenizer(config)
     if args.init_from:
         initialise_from(model, args.init_from, kind="tokenizer")

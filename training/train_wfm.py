@@ -25,7 +25,7 @@ from torch import nn
 from training.data import ClipDataset, batches_for
 from training.latents import LatentClipDataset
 from training.text_encoders import load_wordllama_embeddings, wordllama_tokenize
-from training.trainer import TrainConfig, Trainer
+from training.trainer import TrainConfig, Trainer, seed_initialisation
 from training.warm_start import initialise_from, lineage
 from worldmodel import hub
 from worldmodel.conditioning import TextEncoderConfig
@@ -365,6 +365,7 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
     if args.text:
         text_config = TextEncoderConfig(embed_dim=64, dim=64, layers=2, heads=4, max_len=32)
         dit = dataclasses.replace(dit, text_dim=text_config.dim)
+    seed_initialisation(args.train.seed)
     model = DiffusionWorldModel(
         DiffusionConfig(
             dit=dit,

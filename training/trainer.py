@@ -710,6 +710,16 @@ def _decode_bytes(text: str) -> torch.Tensor:
     return torch.frombuffer(bytearray(base64.b64decode(text)), dtype=torch.uint8)
 
 
+def seed_initialisation(seed: int) -> None:
+    """Seed every global stream before a trainer builds its model, from the run's ``--seed``.
+
+    This torch starts each process from a random seed, so an unseeded build gave every run of
+    the same command its own initial weights (the DiT's zero-initialised gates even hide that from
+    the first loss); seeded here, the same command and seed give the same weights.
+    """
+    set_seed(seed)
+
+
 def _seed_everything(seed: int, step: int, micro: int) -> None:
     """Seed the python, numpy and torch (CUDA included) global streams from ``(seed, step, micro)``."""
     value = int(np.random.SeedSequence([seed, step, micro]).generate_state(1)[0])

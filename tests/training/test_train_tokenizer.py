@@ -191,3 +191,35 @@ def test_freeze_encoder_without_a_source_is_a_clear_error(tmp_path: Path, shards
     args += ["--out", str(tmp_path / "o")]
     assert main([*args, "--freeze-encoder"]) != 0
     assert "--init-from" in capsys.readouterr().err
+
+
+def test_the_same_tokenizer_command_and_seed_train_bit_identical_weights(
+    tmp_path: Path, shards: Path
+) -> None:
+    def run(name: str, seed: int) -> bytes:
+        args = [
+            "train",
+            "tokenizer",
+            "--config",
+            "CI8x8-tiny",
+            "--data",
+            str(shards),
+            "--out",
+            str(tmp_path / name),
+        ]
+        args += [
+            "--size",
+            "16",
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--eval-every",
+            "2",
+            "--seed",
+            str(seed),
+        ]
+        assert main(args) == 0
+        return (tmp_path / name / "model.safetensors").read_bytes()
+
+    assert run("a", 1) == run("b", 1) != run("c", 2)
