@@ -11,6 +11,7 @@ from curation.sample import ClipSample
 from curation.shards import ShardWriter
 from curation.video_io import encode_video
 from tests.pushed_square import pushed_square_clip
+from tests.seeding import assert_seed_decides_weights
 from training.train_ar import ARTrainArgs, train_ar
 from training.trainer import TrainConfig
 from worldmodel import hub
@@ -169,12 +170,9 @@ def test_train_ar_cli_trains_a_checkpoint_world_model_loads(trained: dict, tmp_p
 def test_the_same_ar_command_and_seed_train_bit_identical_weights(trained: dict, tmp_path) -> None:
     base = {"tokenizer": str(trained["tok"]), "data": [str(trained["shards"])], "size": 32, "eval_clips": 4}
     train = dataclasses.replace(TRAIN, steps=2, eval_every=2, save_every=2)
-    weights = []
-    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
-        train_ar(
-            ARTrainArgs(
-                **base, out=str(tmp_path / name), actions=True, train=dataclasses.replace(train, seed=seed)
-            )
-        )
-        weights.append((tmp_path / name / "model.safetensors").read_bytes())
-    assert weights[0] == weights[1] and weights[0] != weights[2]
+    assert_seed_decides_weights(
+        lambda out, seed: train_ar(
+            ARTrainArgs(**base, out=str(out), actions=True, train=dataclasses.replace(train, seed=seed))
+        ),
+        tmp_path,
+    )

@@ -9,8 +9,27 @@ from curation.sample import ClipSample
 from curation.shards import ShardWriter
 from curation.video_io import encode_video
 from tests.pushed_square import pushed_square_clip
+from tests.seeding import assert_seed_decides_weights
 from training.train_wfm import window_inputs
 from worldmodel.world import LatentNorm, WorldModel
+
+# The tiny run every test trains with.
+COMMON = [
+    "--size",
+    "32",
+    "--steps",
+    "3",
+    "--batch-size",
+    "2",
+    "--eval-every",
+    "3",
+    "--save-every",
+    "3",
+    "--log-every",
+    "1",
+    "--warmup",
+    "1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -32,22 +51,6 @@ def trained(tmp_path_factory) -> dict[str, Path]:
             writer.write(
                 ClipSample(f"push-{i}", encode_video(frames, 10.0), meta, arrays={"actions": actions})
             )
-    common = [
-        "--size",
-        "32",
-        "--steps",
-        "3",
-        "--batch-size",
-        "2",
-        "--eval-every",
-        "3",
-        "--save-every",
-        "3",
-        "--log-every",
-        "1",
-        "--warmup",
-        "1",
-    ]
     tok = root / "tok"
     assert (
         main(
@@ -60,7 +63,7 @@ def trained(tmp_path_factory) -> dict[str, Path]:
                 str(shards),
                 "--out",
                 str(tok),
-                *common,
+                *COMMON,
             ]
         )
         == 0
@@ -79,7 +82,7 @@ def trained(tmp_path_factory) -> dict[str, Path]:
                 str(wfm),
                 "--dit",
                 "DiT-tiny",
-                *common,
+                *COMMON,
             ]
         )
         == 0
@@ -102,7 +105,7 @@ def trained(tmp_path_factory) -> dict[str, Path]:
                 str(robot),
                 "--dit",
                 "DiT-tiny",
-                *common,
+                *COMMON,
             ]
         )
         == 0
@@ -122,7 +125,7 @@ def trained(tmp_path_factory) -> dict[str, Path]:
                 str(text),
                 "--dit",
                 "DiT-tiny",
-                *common,
+                *COMMON,
             ]
         )
         == 0
@@ -144,7 +147,7 @@ def trained(tmp_path_factory) -> dict[str, Path]:
                 str(residual),
                 "--dit",
                 "DiT-tiny",
-                *common,
+                *COMMON,
             ]
         )
         == 0
@@ -295,26 +298,10 @@ def test_residual_with_text_is_refused_with_the_reason(trained: dict[str, Path],
 
 def test_the_same_command_and_seed_train_bit_identical_weights(trained: dict[str, Path], tmp_path) -> None:
     # Text model: its zero-initialised DiT gates hide a different initialisation from the first
-    # loss, so only the weights show it. The second run also starts from another global state.
-    def run(out: Path, seed: int) -> bytes:
+    # loss, so only the weights show it.
+    def train(out: Path, seed: int) -> None:
         args = ["train", "diffusion", "--text", "--tokenizer", str(trained["tok"])]
-        args += ["--data", str(trained["shards"]), "--out", str(out), "--dit", "DiT-tiny", "--size", "32"]
-        args += [
-            "--steps",
-            "2",
-            "--batch-size",
-            "2",
-            "--eval-every",
-            "2",
-            "--warmup",
-            "1",
-            "--seed",
-            str(seed),
-        ]
-        assert main(args) == 0
-        return (out / "model.safetensors").read_bytes()
+        args += ["--data", str(trained["shards"]), "--out", str(out), "--dit", "DiT-tiny", *COMMON]
+        assert main([*args, "--seed", str(seed)]) == 0
 
-    first = run(tmp_path / "a", 3)
-    torch.rand(7)  # what an earlier model build or draw would leave in torch's global generator
-    assert run(tmp_path / "b", 3) == first
-    assert run(tmp_path / "c", 4) != first
+    assert_seed_decides_weights(train, tmp_path)
