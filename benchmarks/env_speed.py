@@ -1,7 +1,13 @@
 """Learned-env speed: env steps/s of a world model as a Gymnasium env, against the Fetch simulator.
 
-    python benchmarks/env_speed.py --wfm runs/fetch-wm [--batch-sizes 1 16] [--sampler-steps 8 4]
-        [--precision fp32 bf16] [--steps 20] [--device cpu|cuda]
+    python benchmarks/env_speed.py --wfm checkpoints/fetchpush-wm-dit [--batch-sizes 1 16]
+        [--sampler-steps 8 4] [--precision fp32 bf16] [--steps 20] [--device cpu|cuda]
+
+The first learned-env rows use the defaults a user gets (the precision ``WorldModel`` chooses
+for this machine, the checkpoint's sampler steps); then every requested precision. The header
+names the CPU and whether it has bf16 units: bf16 is about 2x fp32 with AVX512-BF16 / AMX and
+20-100x slower without (``ONEDNN_MAX_CPU_ISA=AVX2`` makes an AVX512-BF16 CPU behave like one
+without, to measure that case).
 
 The learned env is ``WorldModelVectorEnv`` (one batched ``WorldModel.predict`` per ``step()``),
 timed at each batch size and sampler-step count after one warm-up step; an env step is one
@@ -20,6 +26,7 @@ import torch
 
 from envs.sim.fetch import FetchSimEnv
 from envs.world_env import WorldModelVectorEnv
+from worldmodel.precision import bf16_is_fast
 from worldmodel.world import WorldModel
 
 
@@ -67,13 +74,27 @@ def fetch_rate(task: str, size: int, steps: int) -> float:
     return steps / elapsed
 
 
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
+    except OSError:
+        return "?"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--wfm", required=True, help="an action-conditioned world-model checkpoint")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16])
-    parser.add_argument("--sampler-steps", type=int, nargs="+", default=[8], help="diffusion steps per frame")
+    parser.add_argument(
+        "--sampler-steps",
+        type=int,
+        nargs="+",
+        default=None,
+        help="diffusion steps per frame (default: the checkpoint's)",
+    )
     parser.add_argument(
         "--precision", nargs="+", choices=["fp32", "bf16"], default=["fp32", "bf16"], help="WorldModel dtype"
     )
@@ -85,12 +106,24 @@ def main() -> None:
     args = parser.parse_args()
 
     world = WorldModel.from_pretrained(args.wfm, device=args.device)
+    default_precision, default_steps = world.precision, world.default_steps
     size = world.frame_size[0]
+    fast, hardware = bf16_is_fast(world.device)
+    print(
+        f"CPU: {cpu_name()}, {torch.get_num_threads()} threads; bf16 {'native' if fast else 'NOT native'}: "
+        f"{hardware}; "
+        f"the checkpoint's defaults here: {default_precision}, {default_steps} sampler steps\n"
+    )
     fetch = fetch_rate(args.task, size, max(args.steps, 50))
     rows = [(f"Fetch {args.task} simulator (step + render, CPU)", 1, "-", "-", fetch)]
+    for batch in args.batch_sizes:
+        rate = learned_env_rate(world, batch, default_steps, args.steps)
+        rows.append(
+            (f"learned env ({args.device}), defaults", batch, str(default_steps), default_precision, rate)
+        )
     for precision in args.precision:
         world.precision = precision
-        for sampler_steps in args.sampler_steps:
+        for sampler_steps in args.sampler_steps or [default_steps]:
             for batch in args.batch_sizes:
                 rate = learned_env_rate(world, batch, sampler_steps, args.steps)
                 rows.append((f"learned env ({args.device})", batch, str(sampler_steps), precision, rate))

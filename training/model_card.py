@@ -269,11 +269,17 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[d
             precision = r.get("precision", "fp32")
             steps = r["steps"] if diffusion else "-"
             lines.append(f"| {steps} | {precision} | {r['psnr']:.2f} | {r['ssim']:.4f} | {shuffled} |")
+        cost = (payload.get("world_model") or {}).get("bf16_cost_db")
         lines.append(
             "\nThe checkpoint's defaults: "
-            + (f"`world_model.sampler_steps` {result['steps']}, " if diffusion else "")
-            + f"`world_model.precision` {result.get('precision', 'fp32')} (bf16 wins within 0.1 dB: it runs "
-            "about 2x faster)."
+            + (f"`world_model.sampler_steps` {result['steps']}" if diffusion else "no sampler steps")
+            + (
+                f"; `world_model.bf16_cost_db` {cost:g} (fp32 minus bf16 PSNR). Precision is chosen per "
+                "machine at load time: bf16 on CUDA and on CPUs with AVX512-BF16 / AMX when the cost is "
+                "under 0.1 dB, fp32 elsewhere (bf16 is 20-100x slower on AVX2-only CPUs)."
+                if cost is not None
+                else "."
+            )
         )
     curve = eval_curve(ckpt, "eval/latent_mse")
     if curve:

@@ -118,13 +118,17 @@ def save(model: nn.Module, directory: str | os.PathLike, *, extra: dict[str, Any
     return directory
 
 
-def update_section(directory: str | os.PathLike, section: str, values: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``values`` into ``config.json``'s ``section`` (atomically) and return the new payload.
+def update_section(
+    directory: str | os.PathLike, section: str, values: dict[str, Any], *, remove: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Merge ``values`` into ``config.json``'s ``section`` (atomically), drop the ``remove`` keys,
+    and return the new payload.
 
     For facts learned after training, such as a world model's best sampler step count.
     """
     payload = read_config(directory)
-    payload[section] = {**(payload.get(section) or {}), **values}
+    merged = {**(payload.get(section) or {}), **values}
+    payload[section] = {k: v for k, v in merged.items() if k not in remove}
     text = json.dumps(payload, indent=2, sort_keys=False)
     _atomic_write(Path(directory) / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
     return payload

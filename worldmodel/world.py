@@ -14,6 +14,7 @@ latents and the action, and decodes it, so each action shows in the very next fr
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,13 @@ from worldmodel import hub
 from worldmodel.conditioning.camera import camera_features, check_rigid, relative_pose_vectors
 from worldmodel.conditioning.tokenize import TOKENIZER_FILE, Tokenize
 from worldmodel.conditioning.trajectory import check_trajectory, ego_motion
+from worldmodel.precision import (
+    bf16_cost,
+    bf16_is_fast,
+    check_precision,
+    choose_precision,
+    requested_precision,
+)
 from worldmodel.tokenizer import CausalVideoTokenizer
 
 
@@ -52,7 +60,8 @@ class LatentNorm:
         return z / self.sigma_data * std + mean
 
 
-PRECISIONS = ("fp32", "bf16")
+# Precision choices already announced in this process (each is printed once).
+_ANNOUNCED: set[str] = set()
 # Under bf16 autocast torch's RMSNorm sees bf16 inputs with float32 weights and says it falls back
 # from its fused kernel; the result is right and the fallback is what autocast intends.
 warnings.filterwarnings("ignore", message="Mismatch dtype between input and weight", category=UserWarning)
@@ -83,7 +92,8 @@ class WorldModel:
         guardrails: any object with ``check_prompt(str)`` and ``postprocess(frames) -> frames``
             (``curation.guardrails.Guardrails``); applied by ``predict`` unless ``guardrails=False``.
         precision: "fp32", or "bf16" to run the tokenizer and WFM under bfloat16 autocast (about
-            2x faster on CPUs with bf16 units and on GPUs; latents are kept in float32 between steps).
+            2x faster on GPUs and on CPUs with AVX512-BF16 / AMX, 20-100x slower on AVX2-only CPUs;
+            latents are kept in float32 between steps). ``from_pretrained`` chooses it per machine.
     """
 
     def __init__(
@@ -98,8 +108,7 @@ class WorldModel:
         guardrails: object | None = None,
         precision: str = "fp32",
     ) -> None:
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        check_precision(precision)
         if tokenizer.temporal_factor != 1:
             raise ValueError(
                 "WorldModel predicts one frame per step and needs an image tokenizer (CI8x8, ...)"
@@ -144,8 +153,9 @@ class WorldModel:
     ) -> WorldModel:
         """Load a world-model checkpoint and the tokenizer its ``config.json`` names.
 
-        ``precision`` None takes the checkpoint's ``world_model.precision`` (measured by
-        ``worldfm eval wfm --precision``), else fp32.
+        ``precision`` None (and no ``WORLDFM_PRECISION``) chooses for this machine
+        (``worldmodel.precision.choose_precision``): bf16 where the device runs it natively and
+        the checkpoint measured it within 0.1 dB of fp32, else fp32. The choice is printed once.
         """
         directory = Path(directory)
         payload = hub.read_config(directory)
@@ -173,7 +183,7 @@ class WorldModel:
             context_frames=int(world["context_frames"]),
             info=world,
             tokenize=tokenize,
-            precision=precision or world.get("precision") or "fp32",
+            precision=_load_precision(directory, world, precision, device),
         )
         model.directory = directory
         return model
@@ -521,3 +531,17 @@ class WorldModel:
         if use_guardrails:
             out = np.stack([self.guardrails.postprocess(video) for video in out])
         return out if batched else out[0]
+
+
+def _load_precision(directory: Path, info: dict, precision: str | None, device: str | torch.device) -> str:
+    """``choose_precision`` for a checkpoint on ``device``, announced once per process and choice."""
+    fast, hardware = bf16_is_fast(device)
+    chosen, why = choose_precision(
+        requested=requested_precision(precision), cost_db=bf16_cost(info), bf16_fast=fast
+    )
+    message = f"worldfm: {directory.name} runs in {chosen} on {hardware} ({why}"
+    message += "; precision= or WORLDFM_PRECISION overrides)" if why != "requested" else ")"
+    if message not in _ANNOUNCED:
+        _ANNOUNCED.add(message)
+        print(message, file=sys.stderr)
+    return chosen

@@ -36,7 +36,8 @@ class WebApp:
         self.blocks = self._build()
 
     def _build(self) -> gr.Blocks:
-        with gr.Blocks(title="worldfm") as blocks:
+        # No usage analytics or version check calls to Gradio's servers: the app works offline.
+        with gr.Blocks(title="worldfm", analytics_enabled=False) as blocks:
             gr.Markdown(
                 "# worldfm\nAn open world-foundation-model platform: drive a learned world, generate, "
                 f"tokenize, curate and inspect. Checkpoints: `{self.config.checkpoints.name}/`."

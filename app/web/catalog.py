@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from curation.guardrails import Guardrails
+from training.model_card import card_metrics
 from worldmodel import hub
 from worldmodel.conditioning.tokenize import TOKENIZER_FILE
 from worldmodel.tokenizer import CausalVideoTokenizer
@@ -36,6 +37,8 @@ class Entry:
     temporal_factor: int = 1
     camera: bool = False  # follows a camera path (Plücker-ray conditioning)
     views: tuple[str, ...] = ()  # a driving model's camera views, left to right on its canvas
+    family: str = ""  # a world model's kind: "diffusion" or "autoregressive"
+    card_psnr: float | None = None  # held-out PSNR (dB) on its MODEL_CARD.md, if it has one
 
     @property
     def control(self) -> str:
@@ -63,6 +66,8 @@ class Entry:
             parts.append("image" if self.temporal_factor == 1 else f"video {self.temporal_factor}x time")
         if self.frame_size:
             parts.append(f"{self.frame_size[0]}x{self.frame_size[1]}")
+        if self.card_psnr is not None:
+            parts.append(f"{self.card_psnr:.1f} dB held-out")
         return f"{self.name} ({', '.join(parts)})" if parts else self.name
 
 
@@ -99,8 +104,18 @@ def describe(path: Path) -> Entry | None:
             context_frames=int(world.get("context_frames", 0)),
             camera=int(dit.get("camera_dim") or 0) > 0,
             views=tuple(world.get("views") or ()) if driving else (),
+            family=kind,
+            card_psnr=card_psnr(path),
         )
     return None
+
+
+def card_psnr(path: Path) -> float | None:
+    """The world model's held-out PSNR from its ``MODEL_CARD.md`` (None without a card or figure)."""
+    card = path / "MODEL_CARD.md"
+    if not card.is_file():
+        return None
+    return card_metrics(card.read_text(errors="replace")).get("PSNR (dB) [world model]")
 
 
 class Catalog:

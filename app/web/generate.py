@@ -11,6 +11,7 @@ When the context comes from a simulator, the simulator replays the same path bes
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import gradio as gr
@@ -30,14 +31,16 @@ from app.web.controls import (
 )
 from app.web.media import (
     IMAGE_TYPES,
+    UPLOAD_HEIGHT,
     VIDEO_TYPES,
     Outputs,
+    cleared,
     read_upload,
     resize_frames,
     side_by_side,
     user_errors,
 )
-from app.web.play import Simulators
+from app.web.play import Simulators, steps_setting, steps_slider
 from app.web.recording import save_rollout_rrd
 from envs.rerun_recorder import psnr
 from envs.sim.camera_paths import MOTIONS
@@ -60,18 +63,38 @@ DRIVING_UPLOAD = "uploaded left / front / right images"
 # Which controls the page shows for each kind of world model (``Entry.control``).
 PANELS = ("general", "camera", "driving")
 MAX_HORIZON = 32
+# Longer prompts are refused: the text models read 32 tokens, and a huge prompt only costs memory.
+MAX_PROMPT_CHARS = 1000
 
 
-def check_horizon(horizon: float) -> int:
-    horizon = int(horizon)
-    if not 1 <= horizon <= MAX_HORIZON:
-        raise gr.Error(f"horizon must be in [1, {MAX_HORIZON}], got {horizon}")
-    return horizon
+def check_horizon(horizon: float | None) -> int:
+    if horizon is None or float(horizon) != int(horizon) or not 1 <= int(horizon) <= MAX_HORIZON:
+        raise gr.Error(f"horizon must be a whole number of frames in [1, {MAX_HORIZON}], got {horizon}")
+    return int(horizon)
+
+
+def check_prompt_length(prompt: str) -> None:
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise gr.Error(
+            f"the prompt is {len(prompt):,} characters; at most {MAX_PROMPT_CHARS:,} are accepted "
+            "(the text models read its first 32 tokens)"
+        )
+
+
+def blur_note(faces: int) -> str:
+    return f"; guardrail blurred {faces} face detection(s)" if faces else ""
 
 
 def frame_psnr(predicted: np.ndarray, true: np.ndarray) -> list[float]:
     """PSNR (dB) of each predicted frame against the simulator's, both (T, H, W, 3)."""
     return [psnr(p, t) for p, t in zip(predicted, true, strict=True)]
+
+
+def postprocess(world: WorldModel, frames: np.ndarray) -> tuple[np.ndarray, int]:
+    """The guardrails' face blur on generated ``frames``, and how many faces it blurred."""
+    if world.guardrails is None:
+        return frames, 0
+    return world.guardrails.postprocess_report(frames)
 
 
 class GenerateTab:
@@ -123,8 +146,9 @@ class GenerateTab:
                 f"for it (API: /generate_{control})"
             )
         progress(0.05, desc="loading the world model")
+        check_prompt_length(prompt or "")
         world = self.catalog.world(checkpoint)
-        text = prompt.strip() or None
+        text = (prompt or "").strip() or None
         if text is not None and world.tokenize is None:
             raise gr.Error(f"{checkpoint} was not trained with text; clear the prompt or pick a text model")
         if world.guardrails is not None:
@@ -155,7 +179,9 @@ class GenerateTab:
             seed=int(seed),
             steps=int(steps),
             guidance=float(guidance),
+            guardrails=False,  # checked above; the blur runs below, so the page can report it
         )
+        frames, faces = postprocess(world, frames)
         shown = frames if context is None else np.concatenate([context, frames])
         folder = self.outputs.new("generate")
         mp4 = self.outputs.write_video(folder, "generated.mp4", shown, fps=8)
@@ -164,6 +190,12 @@ class GenerateTab:
             f"{mode}: {len(frames)} frames of {frames.shape[1]}x{frames.shape[2]}"
             + (f" after {len(context)} context frames" if context is not None else "")
             + f", {int(steps)} sampler steps, guidance {float(guidance):g}, seed {int(seed)}; guardrails on"
+            + blur_note(faces)
+            + (
+                f"; the model read only the prompt's first {world.tokenize.max_len} tokens"
+                if text is not None and world.tokenize.truncates(text)
+                else ""
+            )
         )
         return mp4, summary, str(rrd)
 
@@ -238,7 +270,9 @@ class GenerateTab:
             seed=int(seed),
             steps=int(steps),
             guidance=float(guidance),
+            guardrails=False,
         )
+        frames, faces = postprocess(world, frames)
         actions_shown = np.concatenate([np.zeros((k - 1, actions.shape[1]), np.float32), actions])
         return self._save(
             "camera",
@@ -248,6 +282,7 @@ class GenerateTab:
             f"camera path {motion} at speed {float(speed):g}",
             steps=steps,
             seed=seed,
+            faces=faces,
             actions=actions_shown,
             camera=poses,
             intrinsics=intrinsics,
@@ -316,7 +351,9 @@ class GenerateTab:
             seed=int(seed),
             steps=int(steps),
             guidance=float(guidance),
+            guardrails=False,
         )
+        frames, faces = postprocess(world, frames)
         actions_shown = np.concatenate([np.zeros((k - 1, 2), np.float32), actions])
         return self._save(
             "driving",
@@ -327,6 +364,7 @@ class GenerateTab:
             f"from {start_speed:.1f} m/s",
             steps=steps,
             seed=seed,
+            faces=faces,
             actions=actions_shown,
             trajectory=trajectory,
         )
@@ -341,6 +379,7 @@ class GenerateTab:
         *,
         steps: float,
         seed: float,
+        faces: int,
         actions: np.ndarray,
         **poses: np.ndarray,
     ) -> tuple[str, str, str]:
@@ -349,7 +388,7 @@ class GenerateTab:
         shown = np.concatenate([context, frames])
         summary = (
             f"{what}: {len(frames)} frames of {frames.shape[1]}x{frames.shape[2]} after {len(context)} "
-            f"context frame(s), {int(steps)} sampler steps, seed {int(seed)}"
+            f"context frame(s), {int(steps)} sampler steps, seed {int(seed)}" + blur_note(faces)
         )
         folder = self.outputs.new(f"generate-{kind}")
         truth, scores = None, None
@@ -382,20 +421,25 @@ def build_generate_tab(tab: GenerateTab, catalog: Catalog, last_rrd: gr.State) -
     )
     checkpoint = gr.Dropdown([(e.label, e.name) for e in worlds], value=default, label="world model")
     with gr.Row():
-        horizon = gr.Slider(1, MAX_HORIZON, value=8, step=1, label="horizon (frames)")
-        steps = gr.Slider(1, 32, value=8, step=1, label="sampler steps")
+        horizon = gr.Number(8, label=f"horizon (frames, 1-{MAX_HORIZON})", precision=0)
+        steps_value, steps_label = steps_setting(catalog, default)
+        steps = gr.Slider(1, 32, value=steps_value, step=1, label=steps_label)
         guidance = gr.Slider(0.0, 7.0, value=1.0, step=0.5, label="guidance")
         seed = gr.Number(0, label="seed", precision=0)
     shown = tab.panel(default)
     with gr.Group(visible=shown == "general") as general:
         mode = gr.Radio(list(MODES), value="Video2World", label="mode")
         prompt = gr.Textbox(
-            label="prompt", placeholder="A Fetch robot arm pushes a black block to a red target."
+            label=f"prompt (at most {MAX_PROMPT_CHARS:,} characters)",
+            placeholder="A Fetch robot arm pushes a black block to a red target.",
+            max_length=MAX_PROMPT_CHARS,
         )
-        with gr.Row():
+        with gr.Row() as context_row:
             source = gr.Dropdown([*SAMPLES, UPLOAD], value=next(iter(SAMPLES)), label="context (Video2World)")
             upload = gr.File(
-                label="context video or image", file_types=list(VIDEO_TYPES + IMAGE_TYPES), height=90
+                label="context video or image",
+                file_types=list(VIDEO_TYPES + IMAGE_TYPES),
+                height=UPLOAD_HEIGHT,
             )
         run = gr.Button("Generate", variant="primary")
     with gr.Group(visible=shown == "camera") as camera:
@@ -406,7 +450,7 @@ def build_generate_tab(tab: GenerateTab, catalog: Catalog, last_rrd: gr.State) -
             camera_source = gr.Dropdown(
                 [*CAMERA_SAMPLES, CAMERA_UPLOAD], value=next(iter(CAMERA_SAMPLES)), label="start"
             )
-            camera_upload = gr.File(label="start image", file_types=list(IMAGE_TYPES), height=90)
+            camera_upload = gr.File(label="start image", file_types=list(IMAGE_TYPES), height=UPLOAD_HEIGHT)
         run_camera = gr.Button("Generate along the camera path", variant="primary")
     with gr.Group(visible=shown == "driving") as driving:
         with gr.Row():
@@ -419,27 +463,35 @@ def build_generate_tab(tab: GenerateTab, catalog: Catalog, last_rrd: gr.State) -
                 [*DRIVING_SAMPLES, DRIVING_UPLOAD], value=next(iter(DRIVING_SAMPLES)), label="start"
             )
             views = [
-                gr.File(label=f"{v} view", file_types=list(IMAGE_TYPES), height=90)
+                gr.File(label=f"{v} view", file_types=list(IMAGE_TYPES), height=UPLOAD_HEIGHT)
                 for v in ("left", "front", "right")
             ]
         run_driving = gr.Button("Drive", variant="primary")
-    video = gr.Video(label="generated (context, then prediction; the simulator beside it)", height=320)
+    # The summary says what the video shows: context then prediction, and where the simulator is.
+    video = gr.Video(label="generated video (layout in the summary)", height=320)
     summary = gr.Markdown()
+    results = [video, summary]
     checkpoint.change(tab.show_panel, checkpoint, [general, camera, driving], api_name=False)
+    checkpoint.change(partial(steps_slider, catalog), checkpoint, steps, api_name=False)
+    mode.change(lambda m: gr.update(visible=m == "Video2World"), mode, context_row, api_name=False)
     shared = [horizon, steps, guidance, seed]
-    run.click(
+
+    def clear() -> tuple:
+        return cleared(*results)
+
+    run.click(clear, None, results, queue=False, api_visibility="private").then(
         tab.generate,
         [checkpoint, mode, prompt, source, upload, *shared],
         [video, summary, last_rrd],
         api_name="generate",
     )
-    run_camera.click(
+    run_camera.click(clear, None, results, queue=False, api_visibility="private").then(
         tab.generate_camera,
         [checkpoint, motion, camera_speed, camera_source, camera_upload, *shared],
         [video, summary, last_rrd],
         api_name="generate_camera",
     )
-    run_driving.click(
+    run_driving.click(clear, None, results, queue=False, api_visibility="private").then(
         tab.generate_driving,
         [checkpoint, drive, steer, throttle, speed, driving_source, *views, *shared],
         [video, summary, last_rrd],

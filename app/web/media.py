@@ -27,6 +27,8 @@ from worldmodel.hub import CheckpointError
 
 logger = logging.getLogger(__name__)
 
+# Upload boxes this tall show Gradio's "Drop File Here - or - Click to Upload" in full.
+UPLOAD_HEIGHT = 150
 VIDEO_TYPES = (".mp4", ".mov", ".webm", ".mkv", ".avi")
 IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 # What users can fix themselves: shown as the message, without a traceback.
@@ -38,22 +40,34 @@ F = TypeVar("F", bound=Callable[..., Any])
 def user_errors(fn: F) -> F:
     """Turn a handler's expected failures into ``gr.Error`` messages shown in the page.
 
-    Anything unexpected is logged with its traceback on the server and shown as one line.
+    A user error is one line in the server log (Gradio would print its traceback); anything
+    unexpected is logged with its traceback and shown as one line.
     """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except gr.Error:
+        except gr.Error as err:
+            err.print_exception = False
+            logger.info("%s: %s", fn.__name__, err.message)
             raise
         except USER_ERRORS as err:
-            raise gr.Error(str(err)) from None
+            logger.info("%s: %s", fn.__name__, err)
+            raise gr.Error(str(err), print_exception=False) from None
         except Exception as err:
             logger.exception("handler %s failed", fn.__name__)
-            raise gr.Error(f"Internal error ({type(err).__name__}); the server log has the details") from None
+            raise gr.Error(
+                f"Internal error ({type(err).__name__}); the server log has the details", print_exception=False
+            ) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def cleared(*outputs: Any) -> tuple:
+    """Empty values for ``outputs``: a run clears the last result first, so a failed run leaves
+    no stale video or summary under its error."""
+    return tuple(None for _ in outputs)
 
 
 def upload_path(upload: Any, what: str) -> Path:

@@ -24,7 +24,16 @@ import numpy as np
 import pandas as pd
 
 from app.web.catalog import Catalog
-from app.web.media import IMAGE_TYPES, Outputs, enlarge, read_upload, resize_frames, side_by_side, user_errors
+from app.web.media import (
+    IMAGE_TYPES,
+    UPLOAD_HEIGHT,
+    Outputs,
+    enlarge,
+    read_upload,
+    resize_frames,
+    side_by_side,
+    user_errors,
+)
 from app.web.recording import save_rollout_rrd
 from envs.evaluate import simulator_start
 from envs.registration import simulator_for
@@ -206,7 +215,14 @@ class PlayTab:
             raise gr.Error(f"episodes stop at {self.max_frames} steps here; reset to play again")
         world = self._world(episode.checkpoint)
         _, space = world_spaces(world)
+        asked = np.asarray(action, np.float32)
         action = check_actions(action, space)
+        clipped = not np.array_equal(action, asked)
+        if clipped:
+            gr.Warning(
+                f"action ({_numbers(asked)}) is outside the model's range "
+                f"[{_numbers(space.low)}] to [{_numbers(space.high)}]; used ({_numbers(action)})"
+            )
         if progress is not None:
             progress(0.2, desc="predicting the next frame")
         frame = world.predict(
@@ -229,7 +245,9 @@ class PlayTab:
             else:
                 episode.true.append(true)
                 episode.psnr.append(psnr(frame, true))
-        return self._show(episode)
+        return self._show(
+            episode, note=f"clipped into the model's range from ({_numbers(asked)})" if clipped else ""
+        )
 
     # -- saving -----------------------------------------------------------------------------
     @user_errors
@@ -254,12 +272,25 @@ class PlayTab:
             raise gr.Error(f"{checkpoint} is not action-conditioned; Play needs a robot post-trained model")
         return world
 
+    def change_model(self, checkpoint: str | None, episode: Episode | None) -> tuple:
+        """A new model in the dropdown: its sampler-step default, and the episode ends (an episode
+        belongs to the model that started it; stepping it with another would mix two worlds)."""
+        steps = steps_slider(self.catalog, checkpoint)
+        if episode is None or episode.checkpoint == checkpoint:
+            return steps, gr.skip(), gr.skip(), gr.skip(), episode
+        info = (
+            f"World model changed to **{checkpoint}**; the {episode.checkpoint} episode ended. "
+            "Press **Reset** to start an episode with the new model."
+        )
+        return steps, None, None, info, None
+
     @staticmethod
-    def _show(episode: Episode) -> tuple:
+    def _show(episode: Episode, note: str = "") -> tuple:
         step = len(episode.frames) - 1
         if episode.actions:
-            last = ", ".join(f"{v:+.2f}" for v in episode.actions[-1])
-            info = f"**step {step}**, action ({last})"
+            info = f"**step {step}**, action ({_numbers(episode.actions[-1], signed=True)})"
+            if note:
+                info += f" ({note})"
         else:
             info = "**step 0**: press a direction button or a key"
         if episode.psnr:
@@ -273,6 +304,10 @@ class PlayTab:
         return enlarge(episode.frames[-1]), true, info, plot, episode
 
 
+def _numbers(values: np.ndarray, *, signed: bool = False) -> str:
+    return ", ".join(f"{v:+.2f}" if signed else f"{v:g}" for v in np.asarray(values, float))
+
+
 def recommended_steps(catalog: Catalog, name: str | None) -> int:
     """A world model's default sampler steps (``world_model.sampler_steps``, measured by
     ``worldfm eval wfm --steps ... --card``), read from its config without loading it; else 8."""
@@ -282,9 +317,37 @@ def recommended_steps(catalog: Catalog, name: str | None) -> int:
     return int(world.get("sampler_steps") or 8)
 
 
+def steps_setting(catalog: Catalog, name: str | None) -> tuple[int, str]:
+    """The sampler-steps slider's value and label for ``name``: its checkpoint's default, said so
+    (an autoregressive model samples tokens and has no sampler steps)."""
+    try:
+        entry = catalog.entry(name)
+    except ValueError:
+        return 8, "sampler steps per frame"
+    if entry.family == "autoregressive":
+        return 1, "sampler steps per frame (not used: autoregressive model)"
+    steps = recommended_steps(catalog, name)
+    return steps, f"sampler steps per frame (this model's measured best: {steps})"
+
+
+def steps_slider(catalog: Catalog, name: str | None) -> dict:
+    value, label = steps_setting(catalog, name)
+    return gr.update(value=value, label=label)
+
+
+def default_play_model(catalog: Catalog) -> str | None:
+    """The action-conditioned world model with the best held-out PSNR on its model card (models
+    without a card last), so a first visit starts on the model that plays best."""
+    worlds = catalog.worlds(actions=True)
+    if not worlds:
+        return None
+    return max(worlds, key=lambda e: (e.card_psnr is not None, e.card_psnr or 0.0, e.name)).name
+
+
 def build_play_tab(tab: PlayTab, catalog: Catalog, last_rrd: gr.State) -> None:
     """The Play tab's components and events (inside a ``gr.Blocks``)."""
-    worlds = [e.name for e in catalog.worlds(actions=True)]
+    worlds = catalog.worlds(actions=True)
+    default = default_play_model(catalog)
     gr.Markdown(
         "Drive a learned world: each action is one frame predicted by the world model, beside the "
         "real simulator's frame after the same action. Keys **W A S D** move the gripper in the "
@@ -293,19 +356,19 @@ def build_play_tab(tab: PlayTab, catalog: Catalog, last_rrd: gr.State) -> None:
     )
     episode = gr.State(None)
     with gr.Row():
-        checkpoint = gr.Dropdown(worlds, value=worlds[0] if worlds else None, label="world model")
-        seed = gr.Number(0, label="seed", precision=0)
-        sampler_steps = gr.Slider(
-            1,
-            32,
-            value=recommended_steps(catalog, worlds[0] if worlds else None),
-            step=1,
-            label="sampler steps per frame",
+        checkpoint = gr.Dropdown(
+            [(e.label, e.name) for e in worlds],
+            value=default,
+            label="world model (held-out PSNR from its model card)",
+            scale=2,
         )
+        seed = gr.Number(0, label="seed", precision=0)
+        steps_value, steps_label = steps_setting(catalog, default)
+        sampler_steps = gr.Slider(1, 32, value=steps_value, step=1, label=steps_label)
         scale = gr.Slider(0.1, 1.0, value=1.0, step=0.1, label="action size (fraction of the range)")
     with gr.Row():
         reset = gr.Button("Reset from the simulator", variant="primary")
-        image = gr.File(label="or start from an image", file_types=list(IMAGE_TYPES), height=90)
+        image = gr.File(label="or start from an image", file_types=list(IMAGE_TYPES), height=UPLOAD_HEIGHT)
         reset_image = gr.Button("Reset from the image")
     with gr.Row():
         model_view = gr.Image(label="world model", interactive=False, height=320)
@@ -314,7 +377,12 @@ def build_play_tab(tab: PlayTab, catalog: Catalog, last_rrd: gr.State) -> None:
     # Rendered below the buttons, but the buttons' events need it first.
     plot = gr.LinePlot(x="step", y="psnr_db", label="PSNR per step (dB)", height=220, render=False)
     views = [model_view, true_view, info, plot, episode]
-    checkpoint.change(partial(recommended_steps, catalog), checkpoint, sampler_steps, api_name=False)
+    checkpoint.change(
+        tab.change_model,
+        [checkpoint, episode],
+        [sampler_steps, model_view, true_view, info, episode],
+        api_visibility="private",
+    )
     with gr.Row():
         for label, axis, sign, key in BUTTONS:
             button = gr.Button(label, elem_id=f"play-key-{key}", min_width=60)

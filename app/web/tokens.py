@@ -16,8 +16,10 @@ import torch
 from app.web.catalog import Catalog
 from app.web.media import (
     IMAGE_TYPES,
+    UPLOAD_HEIGHT,
     VIDEO_TYPES,
     Outputs,
+    cleared,
     enlarge,
     read_upload,
     resize_frames,
@@ -145,7 +147,9 @@ def build_tokenize_tab(tab: TokenizeTab, catalog: Catalog) -> None:
     )
     with gr.Row():
         name = gr.Dropdown(names, value=names[0] if names else None, label="tokenizer")
-        upload = gr.File(label="video or image", file_types=list(VIDEO_TYPES + IMAGE_TYPES), height=90)
+        upload = gr.File(
+            label="video or image", file_types=list(VIDEO_TYPES + IMAGE_TYPES), height=UPLOAD_HEIGHT
+        )
         height = gr.Slider(16, 256, value=64, step=8, label="code at height (pixels)")
     run = gr.Button("Tokenize", variant="primary")
     summary = gr.Markdown()
@@ -153,4 +157,7 @@ def build_tokenize_tab(tab: TokenizeTab, catalog: Catalog) -> None:
         video = gr.Video(label="original | reconstruction", height=300)
         latents = gr.Image(label="latent frames (channels 0-2)", interactive=False, height=300)
     metrics = gr.JSON(label="metrics")
-    run.click(tab.tokenize, [name, upload, height], [video, latents, metrics, summary], api_name="tokenize")
+    results = [video, latents, metrics, summary]
+    run.click(lambda: cleared(*results), None, results, queue=False, api_visibility="private").then(
+        tab.tokenize, [name, upload, height], results, api_name="tokenize"
+    )

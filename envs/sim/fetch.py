@@ -167,6 +167,13 @@ class FetchSimEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     def render(self) -> np.ndarray:
         """The current frame, ``uint8 (size, size, 3)``."""
+        # Gymnasium's offscreen viewer makes its GL context current only when it is created, so a
+        # renderer made (or freed) since on this thread, e.g. the driving simulator's, would get
+        # this frame: black, or another scene. Each render claims its own context first.
+        viewer = getattr(self._env, "mujoco_renderer", None)
+        viewer = viewer and viewer._viewers.get("rgb_array")
+        if viewer is not None:
+            viewer.make_context_current()
         return np.ascontiguousarray(self._env.render(), dtype=np.uint8)
 
     def close(self) -> None:

@@ -398,14 +398,14 @@ def test_register_world_model_envs_names_ids_and_simulators(tmp_path: Path) -> N
             gym.registry.pop(env_id, None)
 
 
-def test_bf16_precision_predicts_what_fp32_does_and_is_chosen_by_the_checkpoint(
-    trained: dict[str, Path], tmp_path: Path
+def test_bf16_precision_predicts_what_fp32_does_and_is_chosen_for_the_machine(
+    trained: dict[str, Path], tmp_path: Path, monkeypatch, capfd
 ) -> None:
     import shutil
 
     import torch
 
-    from worldmodel import hub
+    from worldmodel import hub, precision
 
     fp32 = WorldModel.from_pretrained(trained["robot"])
     bf16 = WorldModel.from_pretrained(trained["robot"], precision="bf16")
@@ -418,14 +418,25 @@ def test_bf16_precision_predicts_what_fp32_does_and_is_chosen_by_the_checkpoint(
     latents = bf16.encode(context[None])
     assert latents.dtype == torch.float32
 
-    # A checkpoint measured to be as accurate in bf16 records it; an explicit argument still wins.
+    # A checkpoint measured to lose nothing in bf16 runs in bf16 only where the hardware has bf16
+    # units; an explicit argument or WORLDFM_PRECISION still wins.
     copy = tmp_path / "robot-bf16"
     shutil.copytree(trained["robot"], copy)
-    hub.update_section(copy, "world_model", {"precision": "bf16", "tokenizer": str(trained["tok"])})
+    hub.update_section(copy, "world_model", {"bf16_cost_db": 0.01, "tokenizer": str(trained["tok"])})
+    monkeypatch.setattr("worldmodel.world.bf16_is_fast", lambda device: (False, "an AVX2 CPU"))
+    assert WorldModel.from_pretrained(copy).precision == "fp32"
+    assert "robot-bf16 runs in fp32 on an AVX2 CPU (bf16 is slow on this hardware" in capfd.readouterr().err
+    monkeypatch.setattr("worldmodel.world.bf16_is_fast", lambda device: (True, "an AMX CPU"))
     assert WorldModel.from_pretrained(copy).precision == "bf16"
     assert WorldModel.from_pretrained(copy, precision="fp32").precision == "fp32"
+    monkeypatch.setenv(precision.PRECISION_ENV, "fp32")
+    assert WorldModel.from_pretrained(copy).precision == "fp32"
+    monkeypatch.delenv(precision.PRECISION_ENV)
     env = make_world_env(copy, sim_factory=PushedSquareSim, precision="fp32")
     assert env.world.precision == "fp32"
     env.close()
+    # Checkpoints from before the cost was recorded stored the sweep's winner: "bf16" reads as free.
+    hub.update_section(copy, "world_model", {"precision": "bf16"}, remove=("bf16_cost_db",))
+    assert WorldModel.from_pretrained(copy).precision == "bf16"
     with pytest.raises(ValueError, match="precision must be one of"):
         WorldModel.from_pretrained(trained["robot"], precision="fp16")

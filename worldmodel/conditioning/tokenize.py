@@ -51,6 +51,10 @@ class Tokenize:
         mask = torch.tensor([e.attention_mask for e in encodings], dtype=torch.bool)  # (B, L)
         return token_ids, mask
 
+    def truncates(self, text: str) -> bool:
+        """Whether ``text`` is longer than the ``max_len`` tokens the model reads (the rest is cut)."""
+        return bool(self.tokenizer.encode(text).overflowing)
+
     def save(self, directory: str | os.PathLike) -> Path:
         """Write the tokenizer (with max_len and pad id) to ``directory/text_tokenizer.json`` atomically."""
         path = Path(directory) / TOKENIZER_FILE
