@@ -300,7 +300,9 @@ def build_curate_tab(tab: CurateTab) -> None:
         with gr.Column():
             filters = gr.CheckboxGroup(
                 [(label, name) for name, label in FILTERS.items()],
-                value=["motion", "quality"],
+                # Quality is offered, not ticked: at its threshold it drops some rendered robot clips
+                # (large flat tables score low), which a first run should not hide.
+                value=["motion"],
                 label="filters",
             )
             with gr.Row():

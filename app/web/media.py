@@ -57,9 +57,8 @@ def user_errors(fn: F) -> F:
             raise gr.Error(str(err), print_exception=False) from None
         except Exception as err:
             logger.exception("handler %s failed", fn.__name__)
-            raise gr.Error(
-                f"Internal error ({type(err).__name__}); the server log has the details", print_exception=False
-            ) from None
+            message = f"Internal error ({type(err).__name__}); the server log has the details"
+            raise gr.Error(message, print_exception=False) from None
 
     return wrapper  # type: ignore[return-value]
 
