@@ -246,9 +246,13 @@ class Guardrails:
 
     def postprocess(self, frames: np.ndarray) -> np.ndarray:
         """frames: (T, H, W, 3) uint8 -> the same with faces blurred (unchanged when disabled)."""
+        return self.postprocess_report(frames)[0]
+
+    def postprocess_report(self, frames: np.ndarray) -> tuple[np.ndarray, int]:
+        """``postprocess`` and how many face boxes it blurred, so a page can say it happened."""
         if not self.face_blur_enabled:
-            return frames
+            return frames, 0
         frames, num_faces = blur_faces(frames, detector=self.detector)
         if num_faces:
             logger.info("guardrail blurred %d face detections in %d frames", num_faces, len(frames))
-        return frames
+        return frames, num_faces
