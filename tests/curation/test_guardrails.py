@@ -99,7 +99,7 @@ def _noise_video(t: int, h: int, w: int) -> np.ndarray:
 
 def test_blur_faces_blurs_only_boxes_from_an_injected_detector():
     frames = _noise_video(2, 240, 320)
-    out, num_faces = blur_faces(frames, detector=lambda gray: [(100, 60, 80, 80)])
+    out, num_faces = blur_faces(frames, detector=lambda gray: [(100, 60, 80, 80)], confidence=None)
     assert num_faces == 2 and out.shape == frames.shape and out.dtype == np.uint8
     face, blurred = frames[:, 60:140, 100:180].astype(float), out[:, 60:140, 100:180].astype(float)
     assert blurred.std() < 0.2 * face.std()  # noise in the box is smoothed away
@@ -116,7 +116,7 @@ def test_small_frames_are_upsampled_for_detection_and_boxes_mapped_back():
         seen.append(gray.shape)
         return [(96, 48, 96, 96)]  # in upsampled pixels: (32, 16, 32, 32) in the frame
 
-    out, _ = blur_faces(frames, detector=detector, detect_min_side=192)
+    out, _ = blur_faces(frames, detector=detector, detect_min_side=192, confidence=None)
     assert seen == [(192, 288)]
     assert out[0, 16:48, 32:64].std() < 0.2 * frames[0, 16:48, 32:64].std()
     assert np.array_equal(out[0, :, 72:], frames[0, :, 72:])
@@ -151,3 +151,98 @@ def test_lbp_cascade_finds_no_face_in_a_plain_simulator_like_frame():
     assert len(default_face_detector()(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))) == 0
     out, num_faces = blur_faces(frame[None])
     assert num_faces == 0 and np.array_equal(out[0], frame)
+
+
+def test_grouping_keeps_scikit_images_faces_and_counts_their_windows():
+    """``LBPFaceDetector`` groups the cascade's windows itself, as scikit-image does, to count them."""
+    gray = cv2.cvtColor(_astronaut_video(256)[0], cv2.COLOR_RGB2GRAY)
+    detector = default_face_detector()
+    theirs = detector.cascade.detect_multi_scale(
+        img=gray,
+        scale_factor=1.2,
+        step_ratio=1.0,
+        min_size=(24, 24),
+        max_size=(256, 256),
+        min_neighbor_number=4,
+    )
+    assert len(theirs) >= 1
+    assert sorted(detector(gray)) == sorted((d["c"], d["r"], d["width"], d["height"]) for d in theirs)
+    counted = detector.detect_scored(gray, min_neighbors=1)
+    assert sorted(box for box, n in counted if n >= 4) == sorted(detector(gray))
+    assert len(counted) > len(theirs)
+
+
+def _driving_canvas(seed: int, frames: int) -> np.ndarray:
+    """The first scripted driving episode of ``seed``: the world model's 64 x 192 left | front | right."""
+    from envs.sim.driving import generate_episodes
+
+    episode = next(iter(generate_episodes(1, size=64, seed=seed, frames_per_episode=frames)))
+    return np.concatenate([episode.frames[view] for view in ("left", "front", "right")], axis=2)
+
+
+def test_driving_frames_the_old_rule_blurred_are_left_alone():
+    """A grey facade's window bands at the left | front seam pass the cascade with 6 windows in frame 0.
+
+    The old rule blurred them (issue 22); they hold no skin colour, so the new one leaves them.
+    """
+    canvas = _driving_canvas(seed=4, frames=16)[:8]
+    gray = cv2.resize(cv2.cvtColor(canvas[0], cv2.COLOR_RGB2GRAY), (576, 192), interpolation=cv2.INTER_LINEAR)
+    old_rule = default_face_detector()(gray)  # the old rule blurred every detection of 4+ windows
+    assert len(old_rule) == 1, (
+        "the old rule no longer fires on this clip; pick another with benchmarks/face_blur.py"
+    )
+    out, num_faces = blur_faces(canvas)
+    assert num_faces == 0 and np.array_equal(out, canvas)
+
+
+def _astronaut_clip(size: int, frames: int) -> np.ndarray:
+    """The astronaut photo at ``size`` px, the view panning 1 px a frame: a face clip as a model makes."""
+    image = cv2.resize(skimage_data.astronaut(), (size + frames, size + frames), interpolation=cv2.INTER_AREA)
+    return np.stack([image[t // 2 : t // 2 + size, t : t + size] for t in range(frames)])
+
+
+def test_a_real_face_clip_is_still_blurred():
+    frames = _astronaut_clip(128, 8)
+    out, num_faces = blur_faces(frames)
+    assert num_faces >= len(frames) - 1
+    r0, r1, c0, c1 = (int(f * 128) for f in (0.16, 0.30, 0.36, 0.48))
+    face, blurred = frames[:, r0:r1, c0:c1].astype(float), out[:, r0:r1, c0:c1].astype(float)
+    assert np.abs(np.diff(blurred, axis=2)).mean() < 0.5 * np.abs(np.diff(face, axis=2)).mean()
+
+
+ASTRONAUT_FACE_256 = (90, 40, 40, 40)
+# her face's box (x, y, w, h) in the 256 px astronaut frame.
+
+
+def test_a_detection_in_one_frame_alone_is_not_blurred():
+    frames = np.repeat(_astronaut_video(256), 5, axis=0)
+    flicker = iter([[], [], [ASTRONAUT_FACE_256], [], []])
+    out, num_faces = blur_faces(frames, detector=lambda gray: next(flicker))
+    assert num_faces == 0 and np.array_equal(out, frames)
+    out, num_faces = blur_faces(frames, detector=lambda gray: [ASTRONAUT_FACE_256])
+    assert num_faces == 5 and not np.array_equal(out, frames)
+
+
+def test_a_box_without_skin_colour_is_blurred_only_in_black_and_white_frames():
+    """Colour frames need a skin-coloured box centre; black and white can't tell skin, so it can't veto."""
+    frame = np.zeros((96, 96, 3), dtype=np.uint8)
+    frame[:48], frame[48:] = (90, 140, 220), (60, 140, 50)  # sky, grass
+    frame[24:72, 24:72] = 150  # a grey facade
+    frame[36:42, 24:72] = frame[54:60, 24:72] = 60  # with dark window bands
+    colour = np.repeat(frame[None], 3, axis=0)
+    gray = np.repeat(cv2.cvtColor(colour.reshape(-1, 96, 3), cv2.COLOR_RGB2GRAY)[..., None], 3, -1)
+    facade = (48, 48, 96, 96)  # in the 2x upsampled frame the detector sees: (24, 24, 48, 48) in the frame
+    assert blur_faces(colour, detector=lambda g: [facade])[1] == 0
+    assert blur_faces(gray.reshape(colour.shape), detector=lambda g: [facade])[1] == 3
+
+
+def test_postprocess_report_returns_the_frames_and_the_number_of_faces_blurred():
+    frames = np.repeat(_astronaut_video(256), 3, axis=0)
+    guardrails = Guardrails(detector=lambda gray: [ASTRONAUT_FACE_256])
+    out, num_faces = guardrails.postprocess_report(frames)
+    assert num_faces == 3 and not np.array_equal(out, frames)
+    assert np.array_equal(guardrails.postprocess(frames), out)
+    out, num_faces = Guardrails(face_blur_enabled=False).postprocess_report(frames)
+    assert out is frames and num_faces == 0
+    out, num_faces = Guardrails(detector=lambda gray: []).postprocess_report(frames)
+    assert num_faces == 0 and np.array_equal(out, frames)
