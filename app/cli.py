@@ -394,7 +394,6 @@ def cmd_train_ar(args: argparse.Namespace) -> int:
     return 0
 
 
-
 def pick_sweep_defaults(results: dict[tuple[int, str], dict]) -> tuple[dict, float | None]:
     """The best result of a steps x precision sweep and bf16's PSNR cost at its step count.
 

@@ -308,25 +308,19 @@ def _numbers(values: np.ndarray, *, signed: bool = False) -> str:
     return ", ".join(f"{v:+.2f}" if signed else f"{v:g}" for v in np.asarray(values, float))
 
 
-def recommended_steps(catalog: Catalog, name: str | None) -> int:
-    """A world model's default sampler steps (``world_model.sampler_steps``, measured by
-    ``worldfm eval wfm --steps ... --card``), read from its config without loading it; else 8."""
-    if not name:
-        return 8
-    world = hub.read_config(catalog.entry(name).path).get("world_model") or {}
-    return int(world.get("sampler_steps") or 8)
-
-
 def steps_setting(catalog: Catalog, name: str | None) -> tuple[int, str]:
-    """The sampler-steps slider's value and label for ``name``: its checkpoint's default, said so
-    (an autoregressive model samples tokens and has no sampler steps)."""
+    """The sampler-steps slider's value and label for ``name``: its checkpoint's default
+    (``world_model.sampler_steps``, measured by ``worldfm eval wfm --steps ... --card``, read from
+    its config without loading it; else 8), said so. An autoregressive model samples tokens and has
+    no sampler steps."""
     try:
         entry = catalog.entry(name)
     except ValueError:
         return 8, "sampler steps per frame"
     if entry.family == "autoregressive":
         return 1, "sampler steps per frame (not used: autoregressive model)"
-    steps = recommended_steps(catalog, name)
+    world = hub.read_config(entry.path).get("world_model") or {}
+    steps = int(world.get("sampler_steps") or 8)
     return steps, f"sampler steps per frame (this model's measured best: {steps})"
 
 
