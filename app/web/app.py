@@ -31,7 +31,7 @@ class WebApp:
         self.generate = GenerateTab(self.catalog, self.outputs, self.play.sims, config.max_frames)
         self.tokenize = TokenizeTab(self.catalog, self.outputs, config.max_frames)
         self.curate = CurateTab(self.outputs)
-        self.viewer = RerunViewer(config.rerun_port)
+        self.viewer = RerunViewer(config.rerun_port, config.host)
         self.inspect = InspectTab(self.outputs, self.viewer)
         self.blocks = self._build()
 
@@ -75,4 +75,5 @@ class WebApp:
 
     def close(self) -> None:
         self.blocks.close()
+        self.viewer.close()
         self.play.sims.close()

@@ -27,7 +27,7 @@ class WebConfig:
     concurrency: int = 1
     # Longest video (frames) any tab decodes from an upload; more is cut, with a warning.
     max_frames: int = 64
-    # Rerun's own web viewer is served on this port for the Inspect tab (0: a free port).
+    # The Inspect tab serves its offline copy of Rerun's web viewer on this port (0: a free port).
     rerun_port: int = 9090
 
     def __post_init__(self) -> None:

@@ -111,7 +111,9 @@ def test_web_play_steps_model_beside_simulator_then_inspects_the_rrd(app, client
     frame, recording = client.predict(api_name="/inspect")
     assert "<iframe" in frame and Path(recording).suffix == ".rrd"
     src = frame.split('src="')[1].split('"')[0].replace("&amp;", "&")
-    assert httpx.get(src, timeout=10).status_code == 200  # Rerun's viewer
+    page = httpx.get(src, timeout=10)  # Rerun's viewer, our offline copy
+    assert page.status_code == 200 and "fonts.googleapis.com" not in page.text
+    assert "connect-src 'self' http://127.0.0.1:*" in page.headers["content-security-policy"]
     rrd_url = httpx.URL(src).params["url"]
     response = httpx.get(rrd_url, timeout=10)  # the recording, through Gradio's file route
     assert response.status_code == 200 and response.content == Path(recording).read_bytes()
