@@ -4,7 +4,9 @@
 ``WorldModel.predict`` call per step. Both start from real frames (given, or rendered by a matching
 ground-truth simulator) and draw all randomness, the model's sampling noise included, from
 ``np_random``, so a seed fixes a whole episode. ``make_world_env`` and ``make_world_vector_env``
-are the Gymnasium entry points ``envs.registration`` registers as ``worldfm/<Task>-WM-v0``.
+build them from a checkpoint folder; ``envs.registration``'s lazy entry points call them for
+``worldfm/<Task>-WM-v0``. The seed, settings and action checks here (``draw_seed``,
+``check_env_settings``, ``check_actions``) are also ``envs.driving_world_env``'s.
 """
 
 from __future__ import annotations
