@@ -123,6 +123,14 @@ def simulator_for(directory: Path | None, world: Mapping[str, Any]) -> dict[str,
     return {"id": sim["id"], "kwargs": dict(sim.get("kwargs", {}))}
 
 
+def checkpoint_simulator(checkpoint: str | os.PathLike) -> dict[str, Any] | None:
+    """``simulator_for`` the world-model checkpoint folder ``checkpoint``, from its ``config.json``:
+    what a registered ``worldfm/<Task>-WM-v0`` starts its episodes in (``spec.kwargs["checkpoint"]``)."""
+    from worldmodel import hub  # here: `import envs` must not load torch or read checkpoints
+
+    return simulator_for(Path(checkpoint), hub.read_config(checkpoint).get("world_model") or {})
+
+
 def find_world_model_envs(checkpoints: str | os.PathLike = CHECKPOINTS_DIR) -> dict[str, tuple[Path, str]]:
     """Env id -> (folder, ``learned_env_kind``) of each checkpoint in ``checkpoints`` that makes a
     learned env, in folder order; reads every ``*/config.json``.

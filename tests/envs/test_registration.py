@@ -11,6 +11,7 @@ import envs  # noqa: F401 - registers the ids
 from envs.registration import (
     CHECKPOINTS_DIR,
     SHIPPED_WORLD_MODELS,
+    checkpoint_simulator,
     find_world_model_envs,
     learned_env_kind,
     register_world_model,
@@ -78,3 +79,9 @@ def test_learned_env_kind_of_each_checkpoint_section() -> None:
     assert learned_env_kind({"kind": "tokenizer"}) is None
     with pytest.raises(ValueError, match="kind must be 'action' or 'driving'"):
         register_world_model("worldfm/Nothing-WM-v0", CHECKPOINTS_DIR, "camera")
+
+
+def test_registered_learned_env_names_its_simulator_from_its_checkpoint() -> None:
+    """What a lazy spec no longer carries (its simulator) is read from the checkpoint on demand."""
+    checkpoint = gym.spec("worldfm/FetchPush-WM-AR-v0").kwargs["checkpoint"]
+    assert checkpoint_simulator(checkpoint) == {"id": "worldfm/FetchPush-v0", "kwargs": {}}
