@@ -29,7 +29,7 @@ from torch import nn
 from torch.distributions.normal import Normal
 
 from envs.evaluate import simulator_rollout
-from envs.registration import register_envs
+from envs.registration import checkpoint_simulator, register_envs
 from envs.reward_head import LearnedReward
 from envs.world_env import RewardFn, WorldModelVectorEnv
 from worldmodel.world import WorldModel
@@ -135,11 +135,11 @@ def checkpoint_and_simulator(args: Args) -> tuple[str, str]:
     """The world-model checkpoint folder and the simulator id of the run."""
     if args.wfm is not None:
         return args.wfm, args.sim_id
-    kwargs = gym.spec(args.env_id).kwargs
-    sim_id = args.sim_id or kwargs.get("sim_id")
-    if sim_id is None:
+    checkpoint = gym.spec(args.env_id).kwargs["checkpoint"]
+    sim = None if args.sim_id else checkpoint_simulator(checkpoint)
+    if args.sim_id is None and sim is None:
         raise ValueError(f"{args.env_id} names no simulator; pass --sim-id")
-    return kwargs["checkpoint"], sim_id
+    return checkpoint, args.sim_id or sim["id"]
 
 
 def make_env(

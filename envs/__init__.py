@@ -1,4 +1,8 @@
-"""Simulators, episode recording and (later) the learned-model environments.
+"""Simulators, episode recording, the learned-model environments, planners and sim-vs-model evaluation.
+
+Importing registers the Gymnasium ids (``envs.registration``): the simulators ``worldfm/<Task>-v0``
+and the shipped world models ``worldfm/<Task>-WM-v0``, lazily: no checkpoint is read until
+``gym.make``.
 
 MuJoCo picks its GL backend at import time, so headless EGL is chosen here,
 before any submodule can import ``mujoco``. A user's own choice wins.

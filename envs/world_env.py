@@ -4,7 +4,9 @@
 ``WorldModel.predict`` call per step. Both start from real frames (given, or rendered by a matching
 ground-truth simulator) and draw all randomness, the model's sampling noise included, from
 ``np_random``, so a seed fixes a whole episode. ``make_world_env`` and ``make_world_vector_env``
-are the Gymnasium entry points ``envs.registration`` registers as ``worldfm/<Task>-WM-v0``.
+build them from a checkpoint folder; ``envs.registration``'s lazy entry points call them for
+``worldfm/<Task>-WM-v0``. The seed, settings and action checks here (``draw_seed``,
+``check_env_settings``, ``check_actions``) are also ``envs.driving_world_env``'s.
 """
 
 from __future__ import annotations
@@ -30,6 +32,20 @@ SimFactory = Callable[[], gym.Env]
 
 # Seeds drawn from np_random (simulator resets, model noise) lie in [0, 2**31 - 1), as Fetch's do.
 SEED_HIGH = 2**31 - 1
+
+
+def draw_seed(rng: np.random.Generator) -> int:
+    """A simulator-reset or model-noise seed from ``rng``, in ``[0, SEED_HIGH)``: every learned env
+    draws its seeds here, so one ``reset(seed=...)`` fixes a whole episode."""
+    return int(rng.integers(SEED_HIGH))
+
+
+def check_env_settings(render_mode: str | None, render_modes: list[str], sampler_steps: int | None) -> None:
+    """The constructor checks of every learned env: a known ``render_mode``, ``sampler_steps`` >= 1."""
+    if render_mode not in (None, *render_modes):
+        raise ValueError(f"render_mode must be one of {render_modes} or None")
+    if sampler_steps is not None and sampler_steps < 1:
+        raise ValueError(f"sampler_steps must be >= 1, got {sampler_steps}")
 
 
 def zero_reward(prev_obs: np.ndarray, action: np.ndarray, obs: np.ndarray) -> tuple[float, bool]:
@@ -140,7 +156,7 @@ class _EpisodeStarts:
             )
         if self._sim is None:
             self._sim = self.sim_factory()
-        seed = int(rng.integers(SEED_HIGH))
+        seed = draw_seed(rng)
         frames = simulator_context(self._sim, seed, self.context_frames)
         return self._check(frames, "the simulator's frames"), {"sim_reset_seed": seed}
 
@@ -223,10 +239,7 @@ class WorldModelEnv(gym.Env[np.ndarray, np.ndarray]):
         sampler_steps: int | None = None,
         render_mode: str | None = "rgb_array",
     ) -> None:
-        if render_mode not in (None, *self.metadata["render_modes"]):
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
-        if sampler_steps is not None and sampler_steps < 1:
-            raise ValueError(f"sampler_steps must be >= 1, got {sampler_steps}")
+        check_env_settings(render_mode, self.metadata["render_modes"], sampler_steps)
         self.observation_space, self.action_space = world_spaces(world)
         self.world = world
         self.context_frames = world.context_frames
@@ -251,7 +264,7 @@ class WorldModelEnv(gym.Env[np.ndarray, np.ndarray]):
             self._context,
             actions=a[None],
             horizon=1,
-            seed=int(self.np_random.integers(SEED_HIGH)),
+            seed=draw_seed(self.np_random),
             steps=self.sampler_steps,
         )[0]  # (H, W, 3)
         prev = self._context[-1]
@@ -309,10 +322,7 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-        if render_mode not in (None, *self.metadata["render_modes"]):
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
-        if sampler_steps is not None and sampler_steps < 1:
-            raise ValueError(f"sampler_steps must be >= 1, got {sampler_steps}")
+        check_env_settings(render_mode, self.metadata["render_modes"], sampler_steps)
         self.metadata = {**self.metadata, "autoreset_mode": AutoresetMode(autoreset_mode)}
         self.num_envs = num_envs
         self.single_observation_space, self.single_action_space = world_spaces(world)
@@ -391,7 +401,7 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
                 context,
                 actions=a[stepping, None],
                 horizon=1,
-                seed=int(self.np_random.integers(SEED_HIGH)),
+                seed=draw_seed(self.np_random),
                 steps=self.sampler_steps,
             )[:, 0]  # (B, H, W, 3)
             self._context[stepping] = np.concatenate([context[:, 1:], frames[:, None]], axis=1)

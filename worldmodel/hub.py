@@ -68,11 +68,6 @@ def register(kind: str):  # noqa: ANN201 - a class decorator
     return decorator
 
 
-def registered_models() -> dict[str, str]:
-    """Model class name -> kind, for every class registered so far."""
-    return {name: kind for name, (kind, _) in _REGISTRY.items()}
-
-
 def _atomic_write(path: Path, write: typing.Callable[[str], None]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

@@ -3,9 +3,10 @@
 A camera path is one motion of ``envs.sim.camera_paths.MOTIONS`` at a constant speed: its
 per-step action applied to the start camera by ``apply_action`` gives each frame's
 camera-to-world pose (OpenCV axes) and intrinsics. A drive is steer and throttle per frame,
-integrated into ego poses (x, y, yaw) by the simulators' kinematic bicycle model
-(``envs.sim.driving.bicycle_step``). The ground-truth simulators replay the same actions, so the
-page can show what the model should have drawn. Simulator functions here must run on the
+integrated into ego poses (x, y, yaw) as ``DrivingWorldModelEnv`` steps
+(``envs.driving_world_env.ego_trajectory``, the simulators' kinematic bicycle model). The
+ground-truth simulators replay the same actions, so the page can show what the model should have
+drawn. Simulator functions here must run on the
 ``Simulators`` thread (MuJoCo's EGL context belongs to one thread).
 """
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.driving_world_env import CRUISE_ACTION
+from envs.driving_world_env import simulator_start
 from envs.sim.camera_paths import (
     CameraState,
     apply_action,
@@ -23,7 +24,7 @@ from envs.sim.camera_paths import (
     motion_actions,
     rotation_opencv,
 )
-from envs.sim.driving import DT, DrivingSimEnv, VehicleParams, bicycle_step
+from envs.sim.driving import DrivingSimEnv
 from envs.sim.orbit import SCENE_CENTRE, OrbitSimEnv
 
 DRIVES = ("constant", "lane change left", "lane change right")
@@ -124,16 +125,6 @@ def drive_actions(drive: str, steer: float, throttle: float, horizon: int) -> np
     return np.stack([steering, np.full(horizon, throttle)], axis=1).astype(np.float32)
 
 
-def ego_trajectory(poses: np.ndarray, speed: float, actions: np.ndarray) -> np.ndarray:
-    """Context ego poses (K, 3) followed by one pose per action (T, 2): (K + T, 3) (x, y, yaw)."""
-    state = np.array([*poses[-1], speed], dtype=np.float64)
-    path = [np.asarray(p, np.float64) for p in poses]
-    for action in actions:
-        state = bicycle_step(state, action, DT, VehicleParams())
-        path.append(state[:3])
-    return np.stack(path)
-
-
 @dataclass
 class DrivingRollout:
     """The driving simulator on one drive: the context views and poses, and the true views after."""
@@ -145,17 +136,12 @@ class DrivingRollout:
 
 
 def driving_rollout(seed: int, height: int, context_frames: int, actions: np.ndarray) -> DrivingRollout:
-    """Reset a road with ``seed``, cruise for the context frames (as ``DrivingWorldModelEnv``
-    does), then drive ``actions`` (T, 2). Collisions do not stop it: the page shows what happens."""
+    """Reset a road with ``seed``, cruise for the context frames (``simulator_start``, as
+    ``DrivingWorldModelEnv`` starts), then drive ``actions`` (T, 2). Collisions do not stop it:
+    the page shows what happens."""
     env = DrivingSimEnv(size=height)
     try:
-        _, info = env.reset(seed=seed)
-        infos = [info]
-        for _ in range(context_frames - 1):
-            infos.append(env.step(CRUISE_ACTION)[-1])
-        context = {v: np.stack([i["views"][v] for i in infos]) for v in infos[0]["views"]}
-        poses = np.stack([i["pose"] for i in infos]).astype(np.float64)
-        speed = float(infos[-1]["speed"])
+        context, poses, speed = simulator_start(env, seed, context_frames)
         after = [env.step(action)[-1]["views"] for action in actions]
         true = {v: np.stack([views[v] for views in after]) for v in context}
     finally:

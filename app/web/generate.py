@@ -24,7 +24,6 @@ from app.web.controls import (
     camera_path,
     drive_actions,
     driving_rollout,
-    ego_trajectory,
     orbit_rollout,
     relative_to_first,
     upload_start,
@@ -42,6 +41,7 @@ from app.web.media import (
 )
 from app.web.play import Simulators, steps_setting, steps_slider
 from app.web.recording import save_rollout_rrd
+from envs.driving_world_env import ego_trajectory
 from envs.rerun_recorder import psnr
 from envs.sim.camera_paths import MOTIONS
 from envs.sim.driving import VehicleParams
@@ -342,7 +342,7 @@ class GenerateTab:
             poses, start_speed = np.zeros((k, 3)), float(speed)
         else:
             raise gr.Error(f"pick a context source: {DRIVING_UPLOAD} or one of {', '.join(DRIVING_SAMPLES)}")
-        trajectory = ego_trajectory(poses, start_speed, actions)  # (K + horizon, 3)
+        trajectory, _ = ego_trajectory(poses, start_speed, actions)  # (K + horizon, 3)
         progress(0.2, desc=f"sampling {horizon} frames along the drive")
         frames = world.predict(
             context,

@@ -305,18 +305,16 @@ def _reset_unsolved(env: FetchSimEnv, rng: np.random.Generator) -> tuple[dict[st
 
 
 def _rollout(
-    env: FetchSimEnv, policy: FetchPolicy, rng: np.random.Generator, num_frames: int, *, render: bool = True
+    env: FetchSimEnv, policy: FetchPolicy, rng: np.random.Generator, num_frames: int
 ) -> tuple[dict[str, np.ndarray], int]:
     """Run one episode of ``num_frames`` frames from an unsolved reset drawn from ``rng``.
 
-    Returns the arrays ``generate_episodes`` documents (plus ``frames`` (T, H, W, 3) uint8 when
-    ``render``) and the reset seed.
+    Returns the arrays ``generate_episodes`` documents (``frames`` (T, H, W, 3) uint8 included)
+    and the reset seed.
     """
     obs, info, reset_seed = _reset_unsolved(env, rng)
     policy.reset()
-    frames, actions, rewards, success, states = [], [], [], [info["is_success"]], [obs]
-    if render:
-        frames.append(env.render())
+    frames, actions, rewards, success, states = [env.render()], [], [], [info["is_success"]], [obs]
     for _ in range(num_frames - 1):
         # Record the clipped action: that is what Fetch applies.
         action = np.clip(policy(obs), -1.0, 1.0).astype(np.float32)
@@ -325,8 +323,7 @@ def _rollout(
         rewards.append(reward)
         success.append(info["is_success"])
         states.append(obs)
-        if render:
-            frames.append(env.render())
+        frames.append(env.render())
     out = {
         "actions": np.stack(actions),
         "rewards": np.asarray(rewards, dtype=np.float32),
@@ -334,28 +331,6 @@ def _rollout(
         "gripper_pos": np.stack([s["observation"][0:3] for s in states]).astype(np.float32),
         "object_pos": np.stack([s["achieved_goal"] for s in states]).astype(np.float32),
         "goal_pos": np.stack([s["desired_goal"] for s in states]).astype(np.float32),
+        "frames": np.stack(frames),
     }
-    if render:
-        out["frames"] = np.stack(frames)
     return out, reset_seed
-
-
-def scripted_success_rate(
-    task: str = "push", episodes: int = 20, *, seed: int = 0, steps: int = 50, policy: str = "expert"
-) -> float:
-    """Fraction of ``episodes`` that end (after ``steps`` actions) with the block on the goal.
-
-    Runs without rendering, from unsolved resets drawn like ``generate_episodes`` draws them.
-    """
-    if episodes < 1:
-        raise ValueError(f"episodes must be at least 1, got {episodes}.")
-    env = FetchSimEnv(task, max_episode_steps=None)
-    try:
-        wins = 0
-        for i in range(episodes):
-            rng = np.random.default_rng([seed, i])
-            result, _ = _rollout(env, make_policy(task, policy, rng), rng, steps + 1, render=False)
-            wins += bool(result["success"][-1])
-    finally:
-        env.close()
-    return wins / episodes

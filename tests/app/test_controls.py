@@ -8,11 +8,12 @@ from app.web.controls import (
     camera_path,
     drive_actions,
     driving_rollout,
-    ego_trajectory,
     relative_to_first,
     upload_start,
 )
+from envs.driving_world_env import CRUISE_ACTION, ego_trajectory
 from envs.sim.camera_paths import MOTIONS
+from envs.sim.driving import DrivingSimEnv
 from envs.sim.orbit import OrbitSimEnv
 
 
@@ -55,11 +56,11 @@ def test_uploaded_image_path_starts_at_identity_with_the_models_field_of_view() 
 
 def test_lane_change_left_ends_on_the_start_heading_further_left() -> None:
     actions = drive_actions("lane change left", 0.3, 0.0, 10)
-    path = ego_trajectory(np.zeros((2, 3)), 8.0, actions)
+    path, _ = ego_trajectory(np.zeros((2, 3)), 8.0, actions)
     assert path.shape == (2 + 10, 3)
     assert path[-1, 0] > 5 and path[-1, 1] > 0.1  # forward, then to the left (+y)
     assert abs(path[-1, 2]) < 0.02 * abs(path[:, 2]).max() + 1e-3  # heading back to straight
-    right = ego_trajectory(np.zeros((2, 3)), 8.0, drive_actions("lane change right", 0.3, 0.0, 10))
+    right, _ = ego_trajectory(np.zeros((2, 3)), 8.0, drive_actions("lane change right", 0.3, 0.0, 10))
     np.testing.assert_allclose(right[:, 1], -path[:, 1], atol=1e-9)
 
 
@@ -68,5 +69,13 @@ def test_driving_rollout_follows_the_same_bicycle_model() -> None:
     rollout = driving_rollout(0, 16, 2, actions)
     assert set(rollout.context) == {"left", "front", "right"}
     assert rollout.context["front"].shape == (2, 16, 16, 3) and rollout.true["left"].shape == (3, 16, 16, 3)
-    path = ego_trajectory(rollout.poses, rollout.speed, actions)
+    path, speed = ego_trajectory(rollout.poses, rollout.speed, actions)
     assert path.shape == (5, 3) and path[-1, 2] > path[1, 2]  # + steer turns left
+    # The simulator, driven the same way, ends where the integrated drive says.
+    env = DrivingSimEnv(size=16)
+    env.reset(seed=0)
+    for action in [CRUISE_ACTION, *actions]:
+        info = env.step(action)[-1]
+    env.close()
+    np.testing.assert_allclose(info["pose"], path[-1], atol=1e-5)
+    assert info["speed"] == pytest.approx(speed, abs=1e-5)

@@ -1,8 +1,23 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pytest
 
 import envs  # noqa: F401 - registers the ids
+from envs.registration import (
+    CHECKPOINTS_DIR,
+    SHIPPED_WORLD_MODELS,
+    checkpoint_simulator,
+    find_world_model_envs,
+    learned_env_kind,
+    register_world_model,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -16,3 +31,57 @@ def test_registered_sim_envs_make_reset_and_render(env_id: str, kwargs: dict) ->
     assert frame.shape == (32, 32, 3) and frame.dtype == np.uint8
     env.step(env.action_space.sample())
     env.close()
+
+
+# Run in a fresh interpreter (this one imported envs long ago): every way Python reads a file by
+# name is watched, and importing envs must open no config.json yet register the learned ids.
+IMPORT_READS_NOTHING = """
+import builtins, io, json, pathlib
+reads = []
+def watch(real):
+    def opened(file, *args, **kwargs):
+        reads.append(str(file))
+        return real(file, *args, **kwargs)
+    return opened
+builtins.open = watch(builtins.open)
+io.open = watch(io.open)
+pathlib.Path.open = watch(pathlib.Path.open)
+import envs, gymnasium as gym
+print(json.dumps([sorted(i for i in gym.registry if i.startswith("worldfm/")),
+                  [r for r in reads if r.endswith("config.json")]]))
+"""
+
+
+def test_import_envs_registers_learned_ids_without_reading_a_checkpoint() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORT_READS_NOTHING], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    ids, configs_read = json.loads(out[-1])
+    assert configs_read == []
+    shipped = {i for i, (folder, _) in SHIPPED_WORLD_MODELS.items() if (CHECKPOINTS_DIR / folder).is_dir()}
+    assert shipped and shipped <= set(ids)
+
+
+def test_shipped_world_model_table_is_what_the_checkpoints_configs_say() -> None:
+    """``SHIPPED_WORLD_MODELS`` stands in for reading the configs at import: it must agree with them."""
+    found = {i: (path.name, kind) for i, (path, kind) in find_world_model_envs(CHECKPOINTS_DIR).items()}
+    assert found == SHIPPED_WORLD_MODELS
+
+
+def test_learned_env_kind_of_each_checkpoint_section() -> None:
+    robot = {"task": "robot", "action_space": {"low": [-1], "high": [1]}}
+    assert learned_env_kind({"kind": "diffusion", "world_model": robot}) == "action"
+    assert learned_env_kind({"kind": "autoregressive", "world_model": robot}) == "action"
+    drive = {"task": "driving", "conditioning": "trajectory"}
+    assert learned_env_kind({"kind": "diffusion", "world_model": drive}) == "driving"
+    assert learned_env_kind({"kind": "diffusion", "world_model": {"task": "camera"}}) is None
+    assert learned_env_kind({"kind": "diffusion", "world_model": {"task": "robot"}}) is None  # no actions
+    assert learned_env_kind({"kind": "tokenizer"}) is None
+    with pytest.raises(ValueError, match="kind must be 'action' or 'driving'"):
+        register_world_model("worldfm/Nothing-WM-v0", CHECKPOINTS_DIR, "camera")
+
+
+def test_registered_learned_env_names_its_simulator_from_its_checkpoint() -> None:
+    """What a lazy spec no longer carries (its simulator) is read from the checkpoint on demand."""
+    checkpoint = gym.spec("worldfm/FetchPush-WM-AR-v0").kwargs["checkpoint"]
+    assert checkpoint_simulator(checkpoint) == {"id": "worldfm/FetchPush-v0", "kwargs": {}}

@@ -1,18 +1,20 @@
-"""The shipped action-conditioned Fetch world model as a Gymnasium env, straight after install."""
+"""The shipped action-conditioned Fetch and driving world models as Gymnasium envs, straight after install."""
 
 import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.error import ResetNeeded
 from gymnasium.utils.env_checker import check_env
 
-from envs.registration import CHECKPOINTS_DIR, register_world_model_envs
+from envs.driving_world_env import DrivingWorldModelEnv
+from envs.registration import CHECKPOINTS_DIR, register_envs, register_world_model_envs
 
 SHIPPED = CHECKPOINTS_DIR / "fetchpush-wm-dit"
 pytestmark = pytest.mark.skipif(not (SHIPPED / "config.json").exists(), reason="no shipped checkpoint")
 
 
 def test_shipped_fetch_world_model_is_a_registered_gymnasium_env() -> None:
-    register_world_model_envs()  # idempotent; another test may have popped the id
+    register_envs()  # idempotent; another test may have popped the id
     env = gym.make("worldfm/FetchPush-WM-v0")
     try:
         check_env(env.unwrapped, skip_render_check=True)
@@ -40,5 +42,32 @@ def test_shipped_autoregressive_model_is_its_own_registered_env() -> None:
         assert obs.shape == (64, 64, 3) and obs.dtype == np.uint8
         frame, *_ = env.step(np.array([0, 0, -1, 0], np.float32))
         assert frame.shape == (64, 64, 3)
+    finally:
+        env.close()
+
+
+def test_shipped_driving_model_is_a_registered_env_shaped_like_world_model_env() -> None:
+    if not (CHECKPOINTS_DIR / "driving-wm-dit" / "config.json").exists():
+        pytest.skip("no shipped driving checkpoint")
+    register_envs()
+    env = gym.make("worldfm/Driving-WM-v0", sampler_steps=1)
+    try:
+        assert isinstance(env.unwrapped, DrivingWorldModelEnv)
+        with pytest.raises(ResetNeeded):
+            env.unwrapped.step(np.zeros(2, np.float32))
+        check_env(env.unwrapped, skip_render_check=True)
+        obs, info = env.reset(seed=0)
+        assert obs.shape == (64, 192, 3) and set(info["views"]) == {"left", "front", "right"}
+        again, again_info = env.reset(seed=0)
+        np.testing.assert_array_equal(obs, again)
+        assert again_info["sim_reset_seed"] == info["sim_reset_seed"]
+        speed = info["speed"]
+        obs, reward, terminated, truncated, info = env.step(np.array([0.0, 1.0], np.float32))
+        assert obs.shape == (64, 192, 3) and info["speed"] > speed and reward > 0
+        assert not terminated and not truncated
+        with pytest.raises(ValueError, match=r"action must have shape \(2,\)"):
+            env.step(np.zeros(3, np.float32))
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            env.step(np.array([np.nan, 0.0], np.float32))
     finally:
         env.close()

@@ -17,7 +17,7 @@ from app.cli import main
 from curation.sample import ClipSample
 from curation.shards import ShardWriter
 from curation.video_io import encode_video
-from envs.registration import register_world_model_envs
+from envs.registration import register_world_model_envs, simulator_for
 from envs.sim.fetch import FetchSimEnv
 from envs.world_env import (
     SEED_HIGH,
@@ -369,7 +369,15 @@ def test_register_world_model_envs_finds_action_checkpoints(trained: dict[str, P
         spec = gym.spec(ids[0])
         assert spec.kwargs == {"checkpoint": str(trained["robot"])}
         assert spec.max_episode_steps == 50
-        assert spec.vector_entry_point == "envs.world_env:make_world_vector_env"
+        assert spec.entry_point == "envs.registration:make_learned_env"
+        assert spec.vector_entry_point == "envs.registration:make_learned_vector_env"
+        # The lazy entry point reads the checkpoint at gym.make and builds its WorldModelEnv.
+        env = gym.make(ids[0], sim_factory=PushedSquareSim, sampler_steps=1)
+        assert isinstance(env.unwrapped, WorldModelEnv) and env.action_space.shape == (2,)
+        env.close()
+        envs = gym.make_vec(ids[0], 2, sim_factory=PushedSquareSim, sampler_steps=1)
+        assert isinstance(envs.unwrapped, WorldModelVectorEnv)
+        envs.close()
     finally:
         gym.registry.pop("worldfm/Robot-WM-v0", None)
 
@@ -390,9 +398,11 @@ def test_register_world_model_envs_names_ids_and_simulators(tmp_path: Path) -> N
     ids = register_world_model_envs(tmp_path)
     try:
         assert ids == ["worldfm/FetchPush-WM-v0", "worldfm/Mine-WM-v0"]
-        fetch = gym.spec("worldfm/FetchPush-WM-v0").kwargs
-        assert fetch["sim_id"] == "worldfm/FetchPush-v0" and fetch["sim_kwargs"] == {}
-        assert "sim_id" not in gym.spec("worldfm/Mine-WM-v0").kwargs
+        assert gym.spec("worldfm/Mine-WM-v0").kwargs == {"checkpoint": str(tmp_path / "mine")}
+        # At gym.make, the folder's task names the simulator that starts episodes.
+        fetch = simulator_for(tmp_path / "fetchpush-wm-dit", configs["fetchpush-wm-dit"]["world_model"])
+        assert fetch == {"id": "worldfm/FetchPush-v0", "kwargs": {}}
+        assert simulator_for(tmp_path / "mine", configs["mine"]["world_model"]) is None
     finally:
         for env_id in ids:
             gym.registry.pop(env_id, None)

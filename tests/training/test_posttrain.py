@@ -167,9 +167,9 @@ def test_dit_without_camera_equals_its_base_until_the_camera_layer_trains() -> N
 def test_driving_world_env_steers_a_learned_world(posttrained: dict[str, Path]) -> None:
     from gymnasium.utils.env_checker import check_env
 
-    from envs.driving_world_env import DrivingWorldModelEnv
+    from envs.driving_world_env import DrivingWorldModelEnv, make_driving_world_env
 
-    env = DrivingWorldModelEnv(posttrained["drive"], steps=1)
+    env = make_driving_world_env(posttrained["drive"], sampler_steps=1)
     check_env(env, skip_render_check=True)
     obs, info = env.reset(seed=0)
     assert obs.shape == (32, 96, 3) and set(info["views"]) == {"left", "front", "right"}
@@ -177,11 +177,18 @@ def test_driving_world_env_steers_a_learned_world(posttrained: dict[str, Path]) 
     obs, reward, terminated, truncated, info = env.step(np.array([0.0, 1.0], dtype=np.float32))
     assert obs.shape == (32, 96, 3) and info["speed"] > speed and reward > 0
     assert not terminated and not truncated
-    with pytest.raises(ValueError, match=r"action must be finite \(steer, throttle\)"):
+    with pytest.raises(ValueError, match=r"action must have shape \(2,\)"):
         env.step(np.zeros(3, dtype=np.float32))
     env.close()
+    # Without a simulator an episode starts from the caller's frames, poses and speed.
+    bare = DrivingWorldModelEnv(env.world, sampler_steps=1)
+    with pytest.raises(ValueError, match="starts from real frames"):
+        bare.reset(seed=0)
+    frames = np.zeros((env.world.context_frames, 32, 96, 3), np.uint8)
+    obs, info = bare.reset(options={"frames": frames, "speed": 5.0})
+    assert info["speed"] == 5.0 and "sim_reset_seed" not in info
     with pytest.raises(ValueError, match="not a multi-view driving model"):
-        DrivingWorldModelEnv(posttrained["camera"])
+        make_driving_world_env(posttrained["camera"])
 
 
 def test_shipped_style_driving_checkpoint_registers_a_driving_wm_env(
@@ -195,10 +202,20 @@ def test_shipped_style_driving_checkpoint_registers_a_driving_wm_env(
 
     shutil.copytree(posttrained["drive"], tmp_path / "driving-wm-dit")
     shutil.copytree(posttrained["drive"].parent / "tok", tmp_path / "tok")
-    assert register_world_model_envs(tmp_path) == ["worldfm/Driving-WM-v0"]
-    env = gym.make("worldfm/Driving-WM-v0", steps=1)
-    assert env.action_space.shape == (2,)
-    env.close()
+    env_id = "worldfm/Driving-WM-v0"
+    shipped = gym.registry.pop(env_id, None)  # `import envs` registered the shipped one under this id
+    try:
+        assert register_world_model_envs(tmp_path) == [env_id]
+        spec = gym.spec(env_id)
+        assert spec.kwargs == {"checkpoint": str(tmp_path / "driving-wm-dit")}
+        assert spec.vector_entry_point is None  # make_vec falls back to sync sub-envs
+        env = gym.make(env_id, sampler_steps=1)
+        assert env.action_space.shape == (2,) and env.observation_space.shape == (32, 96, 3)
+        env.close()
+    finally:
+        gym.registry.pop(env_id, None)
+        if shipped is not None:
+            gym.registry[env_id] = shipped
 
 
 def test_lora_fine_tune_of_the_shipped_world_model_on_own_shards_trains_saves_loads_and_predicts(
