@@ -915,7 +915,7 @@ def cmd_eval_shots(args: argparse.Namespace) -> int:
     if args.json:
         import json
 
-        from curation.atomic import atomic_write_bytes
+        from worldmodel.atomic import atomic_write_bytes
 
         report = {
             name: {**s.as_dict(), "frames_per_second": round(r.frames_per_second, 1)} for name, s, r in rows

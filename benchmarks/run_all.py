@@ -35,6 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from worldmodel.atomic import atomic_write_text
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 RESULTS = BENCH / "RESULTS.md"
@@ -404,14 +406,6 @@ def results_markdown(rows: list[Row], *, settings: str, command: str, date: str,
     )
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def machine() -> str:
     import torch
 
@@ -451,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = results_markdown(rows, settings=settings.name, command=command, date=date, machine=machine())
-    write_atomic(Path(args.out), text)
+    atomic_write_text(args.out, text)
     print(text)
     return 1 if failed else 0
 

@@ -16,8 +16,8 @@ import numpy as np
 import rerun as rr
 from gymnasium import spaces
 
-from curation.atomic import atomic_output
 from envs.world_env import simulator_context
+from worldmodel.atomic import atomic_output
 from worldmodel.metrics import video_psnr
 
 
