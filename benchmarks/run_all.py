@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from worldmodel.atomic import atomic_write_text
+from worldmodel.shipped import SHIPPED_CHECKPOINTS
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -264,7 +265,7 @@ def env_speed(s: Settings) -> list[Row]:
 
     from worldmodel.world import WorldModel
 
-    world = WorldModel.from_pretrained(REPO / "checkpoints/fetchpush-wm-dit", precision="fp32")
+    world = WorldModel.from_pretrained(SHIPPED_CHECKPOINTS / "fetchpush-wm-dit", precision="fp32")
     size = world.frame_size[0]
     fetch = bench.fetch_rate("push", size, max(s.env_steps, 20))
     rows = []

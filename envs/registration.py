@@ -14,6 +14,8 @@ from typing import Any
 
 import gymnasium as gym
 
+from worldmodel.shipped import SHIPPED_CHECKPOINTS
+
 logger = logging.getLogger(__name__)
 
 SIM_ENVS = {
@@ -26,7 +28,6 @@ SIM_ENVS = {
     "worldfm/Orbit-v0": ("envs.sim.orbit:OrbitSimEnv", {}, 48),
     "worldfm/Driving-v0": ("envs.sim.driving:DrivingSimEnv", {}, 300),
 }
-CHECKPOINTS_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 WORLD_MODEL_EPISODE_STEPS = 50
 
 
@@ -71,7 +72,7 @@ def simulator_for(directory: Path | None, world: dict[str, Any]) -> dict[str, An
     return {"id": sim["id"], "kwargs": dict(sim.get("kwargs", {}))}
 
 
-def register_world_model_envs(checkpoints: str | os.PathLike = CHECKPOINTS_DIR) -> list[str]:
+def register_world_model_envs(checkpoints: str | os.PathLike = SHIPPED_CHECKPOINTS) -> list[str]:
     """Register ``worldfm/<Task>-WM-v0`` for each action-conditioned checkpoint in ``checkpoints``,
     and a ``DrivingWorldModelEnv`` (steer / throttle) for each trajectory-conditioned driving model.
 

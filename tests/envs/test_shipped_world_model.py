@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from envs.registration import CHECKPOINTS_DIR, register_world_model_envs
+from envs.registration import register_world_model_envs
+from worldmodel.shipped import SHIPPED_CHECKPOINTS
 
-SHIPPED = CHECKPOINTS_DIR / "fetchpush-wm-dit"
+SHIPPED = SHIPPED_CHECKPOINTS / "fetchpush-wm-dit"
 pytestmark = pytest.mark.skipif(not (SHIPPED / "config.json").exists(), reason="no shipped checkpoint")
 
 
@@ -29,7 +30,7 @@ def test_shipped_fetch_world_model_is_a_registered_gymnasium_env() -> None:
 
 def test_shipped_autoregressive_model_is_its_own_registered_env() -> None:
     """The AR checkpoint behind the same WorldModel API gets its own id, leaving the DiT's alone."""
-    if not (CHECKPOINTS_DIR / "fetchpush-wm-ar" / "config.json").exists():
+    if not (SHIPPED_CHECKPOINTS / "fetchpush-wm-ar" / "config.json").exists():
         pytest.skip("no shipped autoregressive checkpoint")
     ids = register_world_model_envs()
     assert {"worldfm/FetchPush-WM-v0", "worldfm/FetchPush-WM-AR-v0"} <= set(ids)
