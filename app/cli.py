@@ -15,12 +15,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from worldmodel.shipped import SHIPPED_CHECKPOINTS as DEFAULT_CHECKPOINTS
+
 if TYPE_CHECKING:
     from training.trainer import TrainConfig
 
 logger = logging.getLogger("worldfm")
-# The shipped checkpoints, beside the package (a source checkout).
-DEFAULT_CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 
 SIMULATE_EXAMPLES = """examples:
   worldfm simulate fetch --episodes 20 --out data/fetch
@@ -915,7 +915,7 @@ def cmd_eval_shots(args: argparse.Namespace) -> int:
     if args.json:
         import json
 
-        from curation.atomic import atomic_write_bytes
+        from worldmodel.atomic import atomic_write_bytes
 
         report = {
             name: {**s.as_dict(), "frames_per_second": round(r.frames_per_second, 1)} for name, s, r in rows

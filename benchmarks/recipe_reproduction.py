@@ -42,8 +42,7 @@ import sys
 from pathlib import Path
 
 from training.model_card import card_metrics
-
-REPO = Path(__file__).resolve().parents[1]
+from worldmodel.shipped import SHIPPED_CHECKPOINTS
 
 
 def tolerance(metric: str) -> tuple[float, bool]:
@@ -166,7 +165,7 @@ def compare(shipped: Path, recipe: Path, replicates: list[Path] | tuple[Path, ..
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", type=Path, required=True, help="the recipe's --ship-to folder")
-    parser.add_argument("--shipped", type=Path, default=REPO / "checkpoints")
+    parser.add_argument("--shipped", type=Path, default=SHIPPED_CHECKPOINTS)
     parser.add_argument(
         "--replicates",
         type=Path,

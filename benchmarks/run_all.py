@@ -35,6 +35,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from worldmodel.atomic import atomic_write_text
+from worldmodel.shipped import SHIPPED_CHECKPOINTS
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 RESULTS = BENCH / "RESULTS.md"
@@ -262,7 +265,7 @@ def env_speed(s: Settings) -> list[Row]:
 
     from worldmodel.world import WorldModel
 
-    world = WorldModel.from_pretrained(REPO / "checkpoints/fetchpush-wm-dit", precision="fp32")
+    world = WorldModel.from_pretrained(SHIPPED_CHECKPOINTS / "fetchpush-wm-dit", precision="fp32")
     size = world.frame_size[0]
     fetch = bench.fetch_rate("push", size, max(s.env_steps, 20))
     rows = []
@@ -404,14 +407,6 @@ def results_markdown(rows: list[Row], *, settings: str, command: str, date: str,
     )
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def machine() -> str:
     import torch
 
@@ -451,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = results_markdown(rows, settings=settings.name, command=command, date=date, machine=machine())
-    write_atomic(Path(args.out), text)
+    atomic_write_text(args.out, text)
     print(text)
     return 1 if failed else 0
 

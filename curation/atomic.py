@@ -1,44 +1,7 @@
-"""Atomic file output: write beside the target, then rename over it.
+"""Moved to ``worldmodel.atomic``; this re-export keeps the importers that other work is
+rewriting (``training/train_classifier.py``, ``envs/reward_head.py``) running until they import
+from there. Delete it once nothing imports ``curation.atomic``."""
 
-A crash leaves either the old file or the new one, never half of one, and the
-temp file is removed on any error.
-"""
+from worldmodel.atomic import atomic_output, atomic_write_bytes
 
-from __future__ import annotations
-
-import contextlib
-import os
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path in ``path``'s folder; on success it is renamed to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        # mkstemp creates 0600; give the file the permissions a plain open() would.
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (and durably: fsync before the rename)."""
-    with atomic_output(path) as tmp, open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+__all__ = ["atomic_output", "atomic_write_bytes"]

@@ -23,8 +23,9 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from curation.model_device import model_device
+from worldmodel.shipped import SHIPPED_CHECKPOINTS
 
-DEFAULT_TOKENIZER = Path(__file__).resolve().parents[1] / "checkpoints" / "tokenizer-ci8x8-fetch64"
+DEFAULT_TOKENIZER = SHIPPED_CHECKPOINTS / "tokenizer-ci8x8-fetch64"
 EMBEDDERS = ("tokenizer", "hf")
 
 

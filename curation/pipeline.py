@@ -36,7 +36,6 @@ from pathlib import Path
 
 import numpy as np
 
-from curation.atomic import atomic_write_bytes
 from curation.balance import balance_copies, distribution
 from curation.captions import DEFAULT_PROMPT, CaptionError, check_captioner_spec
 from curation.classifiers import DEFAULT_CHECKPOINTS, TASKS, ClassifierError, check_classifier
@@ -64,6 +63,7 @@ from curation.stages import (
     transcode_stage,
 )
 from curation.transcode import TranscodeConfig
+from worldmodel.atomic import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 

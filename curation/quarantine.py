@@ -13,8 +13,8 @@ from pathlib import Path
 
 import av
 
-from curation.atomic import atomic_write_bytes
 from curation.video_io import VideoError, VideoInfo
+from worldmodel.atomic import atomic_write_bytes
 
 QUARANTINE = "quarantine.jsonl"
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import webdataset as wds
 
-from curation.atomic import atomic_write_bytes
 from curation.sample import ClipSample, SampleError, decode_sample, encode_sample
+from worldmodel.atomic import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 

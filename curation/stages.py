@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 
-from curation.atomic import atomic_write_bytes
 from curation.captions import ClipInfo, make_captioner
 from curation.classifiers import ClipClassifier
 from curation.embeddings import ClipEmbedder, make_embedder
@@ -41,6 +40,7 @@ from curation.shots import ClipRules, Transition, plan_clips, shots_between
 from curation.splitters import decode_for_splitting, make_splitter
 from curation.transcode import TranscodeConfig, output_size, transcode_clips
 from curation.video_io import VideoError, VideoInfo, probe
+from worldmodel.atomic import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 

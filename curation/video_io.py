@@ -20,7 +20,7 @@ import av
 import cv2
 import numpy as np
 
-from curation.atomic import atomic_write_bytes
+from worldmodel.atomic import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 

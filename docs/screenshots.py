@@ -23,10 +23,11 @@ import numpy as np  # noqa: E402
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
 
 from app.web.app import WebApp  # noqa: E402
-from app.web.config import DEFAULT_CHECKPOINTS, WebConfig  # noqa: E402
+from app.web.config import WebConfig  # noqa: E402
 from app.web.viewer import free_port  # noqa: E402
 from curation.video_io import write_video  # noqa: E402
 from envs.sim.fetch import FetchSimEnv  # noqa: E402
+from worldmodel.shipped import SHIPPED_CHECKPOINTS  # noqa: E402
 
 TIMEOUT_MS = 300_000
 
@@ -80,7 +81,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="worldfm-shots-"))
     clips = fetch_clips(work)
-    web = WebApp(WebConfig(port=free_port(), checkpoints=DEFAULT_CHECKPOINTS, out=work / "out", rerun_port=0))
+    web = WebApp(WebConfig(port=free_port(), checkpoints=SHIPPED_CHECKPOINTS, out=work / "out", rerun_port=0))
     url = web.launch(block=False)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     try:

@@ -35,7 +35,7 @@ from envs.rerun_recorder import RerunRecorder
 from envs.reward_head import BatchRewardFn, as_batch_reward_fn
 from envs.sim.fetch_policies import FetchPolicy
 from envs.world_env import SEED_HIGH, RewardFn, SimFactory, WorldModelEnv, resolve_reward_fn, world_spaces
-from training.metrics import video_psnr
+from worldmodel.metrics import video_psnr
 from worldmodel.world import WorldModel
 
 logger = logging.getLogger(__name__)

@@ -22,6 +22,8 @@ from typing import Any
 
 import gymnasium as gym
 
+from worldmodel.shipped import SHIPPED_CHECKPOINTS
+
 logger = logging.getLogger(__name__)
 
 SIM_ENVS = {
@@ -34,14 +36,13 @@ SIM_ENVS = {
     "worldfm/Orbit-v0": ("envs.sim.orbit:OrbitSimEnv", {}, 48),
     "worldfm/Driving-v0": ("envs.sim.driving:DrivingSimEnv", {}, 300),
 }
-CHECKPOINTS_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 SHIPPED_WORLD_MODELS = {
     "worldfm/FetchPush-WM-v0": ("fetchpush-wm-dit", "action"),
     "worldfm/FetchPush-WM-AR-v0": ("fetchpush-wm-ar", "action"),
     "worldfm/Driving-WM-v0": ("driving-wm-dit", "driving"),
 }
 """The learned envs ``import envs`` registers: id -> (folder under ``checkpoints/``, ``learned_env_kind``).
-It is what ``find_world_model_envs(CHECKPOINTS_DIR)`` finds by reading the configs, written down so
+It is what ``find_world_model_envs(SHIPPED_CHECKPOINTS)`` finds by reading the configs, written down so
 that importing reads nothing; re-shipping a checkpoint under a new id or kind means editing it
 (a test compares the two)."""
 WORLD_MODEL_EPISODE_STEPS = 50
@@ -56,8 +57,8 @@ def register_envs() -> None:
             gym.register(env_id, entry_point=entry_point, kwargs=kwargs, max_episode_steps=steps)
     for env_id, (folder, kind) in SHIPPED_WORLD_MODELS.items():
         # A stat, not a read: a trimmed install without the folder does not advertise its id.
-        if (CHECKPOINTS_DIR / folder).is_dir():
-            register_world_model(env_id, CHECKPOINTS_DIR / folder, kind)
+        if (SHIPPED_CHECKPOINTS / folder).is_dir():
+            register_world_model(env_id, SHIPPED_CHECKPOINTS / folder, kind)
 
 
 def register_world_model(env_id: str, checkpoint: str | os.PathLike, kind: str) -> None:
@@ -131,7 +132,9 @@ def checkpoint_simulator(checkpoint: str | os.PathLike) -> dict[str, Any] | None
     return simulator_for(Path(checkpoint), hub.read_config(checkpoint).get("world_model") or {})
 
 
-def find_world_model_envs(checkpoints: str | os.PathLike = CHECKPOINTS_DIR) -> dict[str, tuple[Path, str]]:
+def find_world_model_envs(
+    checkpoints: str | os.PathLike = SHIPPED_CHECKPOINTS,
+) -> dict[str, tuple[Path, str]]:
     """Env id -> (folder, ``learned_env_kind``) of each checkpoint in ``checkpoints`` that makes a
     learned env, in folder order; reads every ``*/config.json``.
 
@@ -152,7 +155,7 @@ def find_world_model_envs(checkpoints: str | os.PathLike = CHECKPOINTS_DIR) -> d
     return found
 
 
-def register_world_model_envs(checkpoints: str | os.PathLike = CHECKPOINTS_DIR) -> list[str]:
+def register_world_model_envs(checkpoints: str | os.PathLike = SHIPPED_CHECKPOINTS) -> list[str]:
     """Register ``worldfm/<Task>-WM-v0`` for each action-conditioned or driving checkpoint in
     ``checkpoints`` (``find_world_model_envs``); returns the ids (idempotent: a registered id keeps
     its checkpoint).

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import rerun as rr
 
-from curation.atomic import atomic_output
 from envs.sim.episode import Episode
+from worldmodel.atomic import atomic_output
 
 
 def log_episode(rec: rr.RecordingStream, episode: Episode) -> None:

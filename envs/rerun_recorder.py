@@ -16,14 +16,9 @@ import numpy as np
 import rerun as rr
 from gymnasium import spaces
 
-from curation.atomic import atomic_output
 from envs.world_env import simulator_context
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB of two uint8 images of one shape; ``inf`` if equal."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
+from worldmodel.atomic import atomic_output
+from worldmodel.metrics import video_psnr
 
 
 class RerunRecorder(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarray]):
@@ -107,7 +102,7 @@ class RerunRecorder(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarray])
             self.paired_env.step(action)
             true = self.paired_env.render()
             self.rec.log("frames/true", rr.Image(true))
-            self.rec.log("charts/psnr", rr.Scalars(psnr(obs, true)))
+            self.rec.log("charts/psnr", rr.Scalars(video_psnr(obs, true)))
         return obs, reward, terminated, truncated, info
 
     def close(self) -> None:

@@ -17,9 +17,9 @@ import torch
 
 from curation.video_io import write_video
 from training.data import ClipDataset
-from training.metrics import video_psnr, video_ssim
 from training.train_tokenizer import to_uint8
 from worldmodel import hub
+from worldmodel.metrics import video_psnr, video_ssim
 from worldmodel.tokenizer import CausalVideoTokenizer
 
 logger = logging.getLogger(__name__)

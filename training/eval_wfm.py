@@ -24,7 +24,7 @@ import torch
 
 from curation.video_io import write_video
 from training.data import ClipDataset
-from training.metrics import video_psnr, video_ssim
+from worldmodel.metrics import video_psnr, video_ssim
 from worldmodel.world import WorldModel
 
 logger = logging.getLogger(__name__)

@@ -6,8 +6,8 @@ import csv
 import re
 from pathlib import Path
 
-from curation.atomic import atomic_write_bytes
 from worldmodel import hub
+from worldmodel.atomic import atomic_write_bytes
 
 
 def eval_curve(ckpt: str | Path, metric: str = "eval/psnr") -> list[tuple[int, float]]:

@@ -21,8 +21,9 @@ from training.flow import estimate_flow_with_mask
 from training.perceptual import load_vgg19
 from training.trainer import TrainConfig, Trainer, seed_initialisation
 from training.warm_start import initialise_from, lineage
+from worldmodel.metrics import psnr
 from worldmodel.tokenizer import CausalVideoTokenizer, get_config
-from worldmodel.tokenizer.losses import TokenizerLossConfig, psnr, tokenizer_loss
+from worldmodel.tokenizer.losses import TokenizerLossConfig, tokenizer_loss
 from worldmodel.tokenizer.modeling_tokenizer import valid_frame_counts
 
 logger = logging.getLogger(__name__)

@@ -70,6 +70,7 @@ from tqdm.auto import tqdm
 from training import sharding
 from training.schedule import lr_at
 from worldmodel import hub
+from worldmodel.atomic import atomic_output
 
 logger = logging.getLogger(__name__)
 
@@ -797,12 +798,10 @@ class _MetricsLog:
             return list(reader)
 
     def _rewrite(self, rows: list[dict[str, Any]], columns: list[str]) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", newline="") as f:
+        with atomic_output(self.path) as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=columns)
             writer.writeheader()
             writer.writerows(rows)
-        os.replace(tmp, self.path)
         self.columns = columns
 
     def write(self, step: int, metrics: dict[str, float]) -> None:

@@ -19,7 +19,6 @@ import dataclasses
 import importlib
 import json
 import os
-import tempfile
 import types
 import typing
 from pathlib import Path
@@ -29,6 +28,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 from torch import nn
+
+from worldmodel.atomic import atomic_output, atomic_write_text
 
 FORMAT = "worldfm-checkpoint"
 FORMAT_VERSION = 1
@@ -68,17 +69,6 @@ def register(kind: str):  # noqa: ANN201 - a class decorator
     return decorator
 
 
-def _atomic_write(path: Path, write: typing.Callable[[str], None]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save(model: nn.Module, directory: str | os.PathLike, *, extra: dict[str, Any] | None = None) -> Path:
     """Write ``model`` as a checkpoint directory and return its path.
 
@@ -108,8 +98,9 @@ def save(model: nn.Module, directory: str | os.PathLike, *, extra: dict[str, Any
         **(extra or {}),
     }
     text = json.dumps(payload, indent=2, sort_keys=False)
-    _atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_model(model, tmp, metadata={"format": FORMAT}))
-    _atomic_write(directory / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
+    with atomic_output(directory / WEIGHTS_FILE) as tmp:
+        save_model(model, str(tmp), metadata={"format": FORMAT})
+    atomic_write_text(directory / CONFIG_FILE, text)
     return directory
 
 
@@ -125,7 +116,7 @@ def update_section(
     merged = {**(payload.get(section) or {}), **values}
     payload[section] = {k: v for k, v in merged.items() if k not in remove}
     text = json.dumps(payload, indent=2, sort_keys=False)
-    _atomic_write(Path(directory) / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
+    atomic_write_text(Path(directory) / CONFIG_FILE, text)
     return payload
 
 
@@ -140,11 +131,12 @@ def store_half(directory: str | os.PathLike) -> Path:
 
     path = Path(directory) / WEIGHTS_FILE
     tensors = {k: v.half() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
-    _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"format": FORMAT}))
+    with atomic_output(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": FORMAT})
     payload = read_config(directory)
     payload["storage_dtype"] = "float16"
     text = json.dumps(payload, indent=2, sort_keys=False)
-    _atomic_write(Path(directory) / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
+    atomic_write_text(Path(directory) / CONFIG_FILE, text)
     return path
 
 

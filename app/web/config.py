@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
+from worldmodel.shipped import SHIPPED_CHECKPOINTS
 
 
 @dataclass
@@ -18,7 +18,7 @@ class WebConfig:
     host: str = "127.0.0.1"
     # 7860 is Gradio's usual port, so links in docs and muscle memory work.
     port: int = 7860
-    checkpoints: Path = DEFAULT_CHECKPOINTS
+    checkpoints: Path = SHIPPED_CHECKPOINTS
     # Every file the app writes (videos, .rrd, shards) lives here; it is the only folder served.
     out: Path = Path("demo_out/web")
     # Uploads larger than this are refused by the server before any handler runs.

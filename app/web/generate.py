@@ -42,9 +42,9 @@ from app.web.media import (
 from app.web.play import Simulators, steps_setting, steps_slider
 from app.web.recording import save_rollout_rrd
 from envs.driving_world_env import ego_trajectory
-from envs.rerun_recorder import psnr
 from envs.sim.camera_paths import MOTIONS
 from envs.sim.driving import VehicleParams
+from worldmodel.metrics import frame_psnr
 from worldmodel.world import WorldModel
 
 MODES = ("Video2World", "Text2World")
@@ -83,11 +83,6 @@ def check_prompt_length(prompt: str) -> None:
 
 def blur_note(faces: int) -> str:
     return f"; guardrail blurred {faces} face detection(s)" if faces else ""
-
-
-def frame_psnr(predicted: np.ndarray, true: np.ndarray) -> list[float]:
-    """PSNR (dB) of each predicted frame against the simulator's, both (T, H, W, 3)."""
-    return [psnr(p, t) for p, t in zip(predicted, true, strict=True)]
 
 
 def postprocess(world: WorldModel, frames: np.ndarray) -> tuple[np.ndarray, int]:

@@ -37,9 +37,9 @@ from app.web.media import (
 from app.web.recording import save_rollout_rrd
 from envs.evaluate import simulator_start
 from envs.registration import simulator_for
-from envs.rerun_recorder import psnr
 from envs.world_env import check_actions, world_spaces
 from worldmodel import hub
+from worldmodel.metrics import video_psnr
 from worldmodel.world import WorldModel
 
 # Buttons: (label, action axis, sign, key). Fetch's axes are gripper dx, dy, dz and the fingers.
@@ -244,7 +244,7 @@ class PlayTab:
                 episode.true = None
             else:
                 episode.true.append(true)
-                episode.psnr.append(psnr(frame, true))
+                episode.psnr.append(video_psnr(frame, true))
         return self._show(
             episode, note=f"clipped into the model's range from ({_numbers(asked)})" if clipped else ""
         )

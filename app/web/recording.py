@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import rerun as rr
 
-from curation.atomic import atomic_output
+from worldmodel.atomic import atomic_output
 
 
 def save_rollout_rrd(

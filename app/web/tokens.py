@@ -27,7 +27,7 @@ from app.web.media import (
     user_errors,
 )
 from training.eval_tokenizer import compression_stats
-from training.metrics import video_psnr, video_ssim
+from worldmodel.metrics import video_psnr, video_ssim
 from worldmodel.tokenizer import CausalVideoTokenizer
 from worldmodel.world import to_uint8_frames, to_video_tensor
 

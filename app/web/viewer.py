@@ -32,7 +32,7 @@ import gradio as gr
 import rerun as rr
 
 from app.web.media import Outputs, user_errors
-from curation.atomic import atomic_write_bytes
+from worldmodel.atomic import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 

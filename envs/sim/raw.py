@@ -41,12 +41,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from curation.atomic import atomic_write_bytes
 from curation.video_io import write_video
 from envs.sim import orbit
 from envs.sim.camera_paths import MOTIONS
 from envs.sim.episode import Episode
 from envs.sim.text_overlay import KINDS, Overlay, burn_overlays, plan_overlay
+from worldmodel.atomic import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 

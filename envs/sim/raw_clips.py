@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from curation.atomic import atomic_write_bytes
 from curation.video_io import write_video
 from envs.sim.camera_paths import MOTIONS
 from envs.sim.raw import FPS, FRAME_SHAPES, SOURCE_MOTION, ShotPlan, _even, _render_shot, available_sources
 from envs.sim.text_overlay import KINDS, burn_overlays, plan_overlay
+from worldmodel.atomic import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,9 @@ import rerun as rr
 from PIL import Image
 
 from app.web.app import TABS, WebApp
-from app.web.config import DEFAULT_CHECKPOINTS, WebConfig
+from app.web.config import WebConfig
 from app.web.viewer import RerunViewer, free_port
+from worldmodel.shipped import SHIPPED_CHECKPOINTS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (make browser installs it)")
@@ -31,7 +32,7 @@ def chromium(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
     out = tmp_path_factory.mktemp("browser-out")
-    web = WebApp(WebConfig(port=free_port(), checkpoints=DEFAULT_CHECKPOINTS, out=out, rerun_port=0))
+    web = WebApp(WebConfig(port=free_port(), checkpoints=SHIPPED_CHECKPOINTS, out=out, rerun_port=0))
     yield web.launch(block=False)
     web.close()
 

@@ -11,16 +11,17 @@ from PIL import Image
 
 from app.web.app import WebApp
 from app.web.catalog import Catalog
-from app.web.config import DEFAULT_CHECKPOINTS, WebConfig
+from app.web.config import WebConfig
 from app.web.media import user_errors
 from app.web.play import Episode, PlayTab, default_play_model
 from app.web.viewer import free_port
+from worldmodel.shipped import SHIPPED_CHECKPOINTS
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     out = tmp_path_factory.mktemp("shipped-web-out")
-    web = WebApp(WebConfig(port=free_port(), checkpoints=DEFAULT_CHECKPOINTS, out=out, rerun_port=0))
+    web = WebApp(WebConfig(port=free_port(), checkpoints=SHIPPED_CHECKPOINTS, out=out, rerun_port=0))
     url = web.launch(block=False)
     yield web, Client(url, verbose=False)
     web.close()
@@ -51,7 +52,7 @@ def test_play_simulator_frame_survives_a_driving_generation(app) -> None:
 
 
 def test_play_starts_on_the_action_model_with_the_best_card() -> None:
-    catalog = Catalog(DEFAULT_CHECKPOINTS)
+    catalog = Catalog(SHIPPED_CHECKPOINTS)
     worlds = catalog.worlds(actions=True)
     assert {"fetchpush-wm-dit", "fetchpush-wm-ar"} <= {e.name for e in worlds}
     best = max(worlds, key=lambda e: e.card_psnr)
@@ -61,7 +62,7 @@ def test_play_starts_on_the_action_model_with_the_best_card() -> None:
 
 
 def test_changing_the_model_mid_episode_ends_the_episode_and_asks_for_a_reset() -> None:
-    tab = PlayTab(Catalog(DEFAULT_CHECKPOINTS), outputs=None, max_frames=8)
+    tab = PlayTab(Catalog(SHIPPED_CHECKPOINTS), outputs=None, max_frames=8)
     frame = np.zeros((64, 64, 3), np.uint8)
     episode = Episode("fetchpush-wm-dit", np.stack([frame] * 2), [frame], None)
     steps, model, true, info, kept = tab.change_model("fetchpush-wm-ar", episode)

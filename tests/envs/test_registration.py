@@ -9,13 +9,13 @@ import pytest
 
 import envs  # noqa: F401 - registers the ids
 from envs.registration import (
-    CHECKPOINTS_DIR,
     SHIPPED_WORLD_MODELS,
     checkpoint_simulator,
     find_world_model_envs,
     learned_env_kind,
     register_world_model,
 )
+from worldmodel.shipped import SHIPPED_CHECKPOINTS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,13 +58,15 @@ def test_import_envs_registers_learned_ids_without_reading_a_checkpoint() -> Non
     ).stdout.splitlines()
     ids, configs_read = json.loads(out[-1])
     assert configs_read == []
-    shipped = {i for i, (folder, _) in SHIPPED_WORLD_MODELS.items() if (CHECKPOINTS_DIR / folder).is_dir()}
+    shipped = {
+        i for i, (folder, _) in SHIPPED_WORLD_MODELS.items() if (SHIPPED_CHECKPOINTS / folder).is_dir()
+    }
     assert shipped and shipped <= set(ids)
 
 
 def test_shipped_world_model_table_is_what_the_checkpoints_configs_say() -> None:
     """``SHIPPED_WORLD_MODELS`` stands in for reading the configs at import: it must agree with them."""
-    found = {i: (path.name, kind) for i, (path, kind) in find_world_model_envs(CHECKPOINTS_DIR).items()}
+    found = {i: (path.name, kind) for i, (path, kind) in find_world_model_envs(SHIPPED_CHECKPOINTS).items()}
     assert found == SHIPPED_WORLD_MODELS
 
 
@@ -78,7 +80,7 @@ def test_learned_env_kind_of_each_checkpoint_section() -> None:
     assert learned_env_kind({"kind": "diffusion", "world_model": {"task": "robot"}}) is None  # no actions
     assert learned_env_kind({"kind": "tokenizer"}) is None
     with pytest.raises(ValueError, match="kind must be 'action' or 'driving'"):
-        register_world_model("worldfm/Nothing-WM-v0", CHECKPOINTS_DIR, "camera")
+        register_world_model("worldfm/Nothing-WM-v0", SHIPPED_CHECKPOINTS, "camera")
 
 
 def test_registered_learned_env_names_its_simulator_from_its_checkpoint() -> None:

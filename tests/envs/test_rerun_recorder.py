@@ -12,7 +12,7 @@ from app.cli import main
 from curation.sample import ClipSample
 from curation.shards import ShardWriter
 from curation.video_io import encode_video
-from envs.rerun_recorder import RerunRecorder, psnr
+from envs.rerun_recorder import RerunRecorder
 from envs.world_env import WorldModelEnv
 from worldmodel.world import WorldModel
 
@@ -79,12 +79,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> WorldModel:
     ]
     assert main(["train", "posttrain", *robot, *common]) == 0
     return WorldModel.from_pretrained(root / "robot")
-
-
-def test_psnr_matches_its_definition() -> None:
-    a = np.zeros((4, 4, 3), np.uint8)
-    assert psnr(a, a) == float("inf")
-    assert psnr(a, a + 1) == pytest.approx(20 * np.log10(255.0))  # MSE 1
 
 
 def test_recorder_writes_a_verifiable_rrd_beside_a_paired_sim(world: WorldModel, tmp_path: Path) -> None:

@@ -7,9 +7,10 @@ from gymnasium.error import ResetNeeded
 from gymnasium.utils.env_checker import check_env
 
 from envs.driving_world_env import DrivingWorldModelEnv
-from envs.registration import CHECKPOINTS_DIR, register_envs, register_world_model_envs
+from envs.registration import register_envs, register_world_model_envs
+from worldmodel.shipped import SHIPPED_CHECKPOINTS
 
-SHIPPED = CHECKPOINTS_DIR / "fetchpush-wm-dit"
+SHIPPED = SHIPPED_CHECKPOINTS / "fetchpush-wm-dit"
 pytestmark = pytest.mark.skipif(not (SHIPPED / "config.json").exists(), reason="no shipped checkpoint")
 
 
@@ -31,7 +32,7 @@ def test_shipped_fetch_world_model_is_a_registered_gymnasium_env() -> None:
 
 def test_shipped_autoregressive_model_is_its_own_registered_env() -> None:
     """The AR checkpoint behind the same WorldModel API gets its own id, leaving the DiT's alone."""
-    if not (CHECKPOINTS_DIR / "fetchpush-wm-ar" / "config.json").exists():
+    if not (SHIPPED_CHECKPOINTS / "fetchpush-wm-ar" / "config.json").exists():
         pytest.skip("no shipped autoregressive checkpoint")
     ids = register_world_model_envs()
     assert {"worldfm/FetchPush-WM-v0", "worldfm/FetchPush-WM-AR-v0"} <= set(ids)
@@ -47,7 +48,7 @@ def test_shipped_autoregressive_model_is_its_own_registered_env() -> None:
 
 
 def test_shipped_driving_model_is_a_registered_env_shaped_like_world_model_env() -> None:
-    if not (CHECKPOINTS_DIR / "driving-wm-dit" / "config.json").exists():
+    if not (SHIPPED_CHECKPOINTS / "driving-wm-dit" / "config.json").exists():
         pytest.skip("no shipped driving checkpoint")
     register_envs()
     env = gym.make("worldfm/Driving-WM-v0", sampler_steps=1)

@@ -19,10 +19,10 @@ from worldmodel.autoregressive import ARConfig, AutoregressiveWorldModel
 from worldmodel.autoregressive import get_config as get_gpt_config
 from worldmodel.diffusion import DiffusionConfig, DiffusionWorldModel
 from worldmodel.diffusion import get_config as get_dit_config
+from worldmodel.shipped import SHIPPED_CHECKPOINTS
 from worldmodel.tokenizer import CausalVideoTokenizer, get_config
 from worldmodel.world import WorldModel
 
-CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
 CUDA = pytest.param(
     "cuda",
     marks=[pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")],
@@ -128,7 +128,7 @@ def test_autoregressive_model_trains_a_bf16_step_and_samples_with_kv_cache_on_de
 @DEVICES
 @pytest.mark.parametrize("checkpoint", ["fetchpush-wm-dit", "fetchpush-wm-ar"])
 def test_shipped_world_model_predicts_on_device_in_bf16(device: str, checkpoint: str) -> None:
-    directory = CHECKPOINTS / checkpoint
+    directory = SHIPPED_CHECKPOINTS / checkpoint
     if not (directory / "config.json").exists():
         pytest.skip(f"no shipped checkpoint {checkpoint}")
     world = WorldModel.from_pretrained(directory, device=device, precision="bf16")

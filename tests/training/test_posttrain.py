@@ -11,6 +11,7 @@ from curation.shards import read_samples
 from curation.video_io import read_video
 from tests.posttrained import COMMON
 from worldmodel import hub
+from worldmodel.shipped import SHIPPED_CHECKPOINTS
 from worldmodel.world import WorldModel
 
 
@@ -221,7 +222,7 @@ def test_shipped_style_driving_checkpoint_registers_a_driving_wm_env(
 def test_lora_fine_tune_of_the_shipped_world_model_on_own_shards_trains_saves_loads_and_predicts(
     tmp_path: Path,
 ) -> None:
-    shipped = Path(__file__).resolve().parents[2] / "checkpoints" / "fetchpush-wm-dit"
+    shipped = SHIPPED_CHECKPOINTS / "fetchpush-wm-dit"
     shards, out = tmp_path / "mine", tmp_path / "mine-wm"
     # Seed 6 puts episode 1 in the held-out split, so the fine-tune can evaluate.
     assert (

@@ -9,11 +9,11 @@ these by far more than the last printed digit.
 
 import os
 import re
-from pathlib import Path
 
 import pytest
 
 from app.cli import main
+from worldmodel.shipped import SHIPPED_CHECKPOINTS
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -69,7 +69,7 @@ def data(tmp_path_factory) -> dict:
 
 
 def shipped(name: str) -> str:
-    path = Path(__file__).resolve().parents[2] / "checkpoints" / name
+    path = SHIPPED_CHECKPOINTS / name
     if not (path / "config.json").is_file():
         pytest.skip(f"no shipped {name}")
     return str(path)

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer
 
-from worldmodel.hub import _atomic_write
+from worldmodel.atomic import atomic_write_text
 
 TOKENIZER_FILE = "text_tokenizer.json"
 
@@ -59,7 +59,7 @@ class Tokenize:
         """Write the tokenizer (with max_len and pad id) to ``directory/text_tokenizer.json`` atomically."""
         path = Path(directory) / TOKENIZER_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, lambda tmp: Path(tmp).write_text(self.tokenizer.to_str()))
+        atomic_write_text(path, self.tokenizer.to_str())
         return path
 
     @classmethod

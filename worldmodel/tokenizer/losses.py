@@ -4,7 +4,7 @@ Stage 1 optimises L1 + VGG19 perceptual reconstruction (plus an optional SSIM
 term); stage 2 adds the optical-flow temporal-consistency loss and the
 Gram-matrix loss. Both stages run in one loop here: the stage is a function of
 the step (``step >= config.stage2_step``), so resuming mid-run picks the right
-one. The individual terms live in ``ssim``, ``vgg`` and ``flow_loss``; this
+one. The individual terms live in ``worldmodel.metrics`` (SSIM), ``vgg`` and ``flow_loss``; this
 module holds the pixel losses, the config and the weighted sum.
 """
 
@@ -16,30 +16,14 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor
 
+from worldmodel.metrics import ssim
 from worldmodel.tokenizer.flow_loss import flow_consistency_loss
-from worldmodel.tokenizer.ssim import ssim
 from worldmodel.tokenizer.vgg import VGG19Features, gram_loss, perceptual_loss
 
 
 def l1_loss(x: Tensor, y: Tensor) -> Tensor:
     """Mean absolute error over all elements: any matching shapes -> scalar."""
     return (x - y).abs().mean()
-
-
-def psnr(x: Tensor, y: Tensor, data_range: float = 2.0) -> Tensor:
-    """Peak signal-to-noise ratio per sample, 10 log10(data_range^2 / MSE) in dB.
-
-    Args:
-        x, y: ``(B, ...)`` e.g. ``(B, C, T, H, W)``; the MSE is taken over all but the batch axis.
-        data_range: max - min of the signal (2.0 for [-1, 1]).
-
-    Returns:
-        ``(B,)`` float32; ``inf`` where x == y.
-    """
-    if x.shape != y.shape:
-        raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
-    mse = (x.float() - y.float()).pow(2).flatten(1).mean(dim=1)
-    return 10 * torch.log10(data_range**2 / mse)
 
 
 @dataclass

@@ -1,23 +1,35 @@
-"""Structural similarity: SSIM (Wang et al. 2004) and MS-SSIM (Wang et al. 2003).
+"""Image and video quality metrics, the one copy: PSNR, SSIM (Wang et al. 2004) and MS-SSIM.
+
+Tensor functions take videos ``(B, C, T, H, W)`` (or images ``(B, C, H, W)``) in [-1, 1], or
+any range given as ``data_range``, and return one value per sample; the tokenizer's training
+loss uses them. The uint8 functions take what users see, ``(T, H, W, 3)`` videos or ``(H, W, 3)``
+frames, and return a float; every evaluation, env recording and app tab reports those.
+
+PSNR is 10 log10(data_range^2 / MSE) in dB. On uint8 videos it follows TokenBench (the Cosmos
+tokenizer benchmark): one MSE over the whole clip, so a single perfect frame does not make the
+score infinite.
 
 SSIM follows "Image Quality Assessment: From Error Visibility to Structural
 Similarity" (IEEE TIP 2004), eq. 13 with the Gaussian window of Sec. III-C
 (11x11, sigma 1.5) and K1 = 0.01, K2 = 0.03. Local statistics are taken over
 the *valid* window positions only (no padding), as in the paper's reference
-code, so the border does not bias the mean.
+code, so the border does not bias the mean. On uint8 videos it is the per-frame
+mean on 0..255 values. TokenBench calls skimage's default SSIM (uniform 7x7
+window), whose values differ slightly; compare numbers only within one
+implementation.
 
 MS-SSIM follows "Multi-Scale Structural Similarity for Image Quality
 Assessment" (Asilomar 2003), eq. 7: contrast-structure at every scale,
 luminance only at the coarsest, with the five exponents of Sec. 3.
 
-Both accept images ``(B, C, H, W)`` and videos ``(B, C, T, H, W)``; frames are
-folded into the batch and the per-frame values are averaged back per sample.
-All statistics run in float32 with autocast off: variances are differences of
-nearly equal numbers, which bf16 cannot resolve.
+SSIM and MS-SSIM fold frames into the batch and average the per-frame values
+back per sample. All statistics run in float32 with autocast off: variances are
+differences of nearly equal numbers, which bf16 cannot resolve.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -26,6 +38,31 @@ K1 = 0.01
 K2 = 0.03
 # Wang et al. 2003, Sec. 3: exponents beta_1..beta_5 (= gamma_j, alpha_5), finest scale first.
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+# ---------------------------------------------------------------- PSNR
+
+
+def psnr(x: Tensor, y: Tensor, data_range: float = 2.0, *, pooled: bool = False) -> Tensor:
+    """Peak signal-to-noise ratio, 10 log10(data_range^2 / MSE) in dB.
+
+    Args:
+        x, y: ``(B, ...)`` e.g. ``(B, C, T, H, W)``.
+        data_range: max - min of the signal (2.0 for [-1, 1], 255.0 for uint8 values).
+        pooled: one MSE over the whole batch (a 0-d tensor) instead of one per sample; the
+            per-sample mean and the pooled value differ when the samples' errors do.
+
+    Returns:
+        ``(B,)`` float32 (``()`` if pooled); ``inf`` where x == y.
+    """
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    err = (x.float() - y.float()).pow(2)
+    mse = err.mean() if pooled else err.flatten(1).mean(dim=1)
+    return 10 * torch.log10(data_range**2 / mse)
+
+
+# ---------------------------------------------------------------- SSIM / MS-SSIM
 
 
 def gaussian_window(size: int, sigma: float, *, device: torch.device | None = None) -> Tensor:
@@ -149,3 +186,41 @@ def ms_ssim(x: Tensor, y: Tensor, *, data_range: float = 2.0, window: int = 11, 
         stacked = torch.stack(values, dim=0).clamp(min=1e-6)  # (M, N, C)
         out = (stacked ** weights.view(-1, 1, 1)).prod(dim=0)  # (N, C)
         return out.mean(dim=1).view(-1, t).mean(dim=1)
+
+
+# ---------------------------------------------------------------- uint8 videos and frames
+
+
+def _check_uint8_pair(a: np.ndarray, b: np.ndarray) -> None:
+    for name, v in (("a", a), ("b", b)):
+        if v.dtype != np.uint8 or v.ndim not in (3, 4) or v.shape[-1] != 3:
+            raise ValueError(
+                f"{name} must be a uint8 video (T, H, W, 3) or frame (H, W, 3), got {v.dtype} {v.shape}"
+            )
+    if a.shape != b.shape:
+        raise ValueError(f"videos differ in shape: {a.shape} vs {b.shape}")
+
+
+def video_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two uint8 ``(T, H, W, 3)`` videos (or ``(H, W, 3)`` frames), one MSE over
+    all frames, in float64; ``inf`` if equal."""
+    _check_uint8_pair(a, b)
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
+
+
+def frame_psnr(a: np.ndarray, b: np.ndarray) -> list[float]:
+    """PSNR in dB of each frame of two uint8 ``(T, H, W, 3)`` videos: ``T`` values."""
+    return [video_psnr(x, y) for x, y in zip(a, b, strict=True)]
+
+
+@torch.no_grad()
+def video_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean per-frame SSIM of two uint8 ``(T, H, W, 3)`` videos or ``(H, W, 3)`` frames (at
+    least 11x11), on 0..255 values."""
+    _check_uint8_pair(a, b)
+    if a.ndim == 3:
+        a, b = a[None], b[None]
+    x = torch.from_numpy(a).permute(0, 3, 1, 2).float()  # (T, 3, H, W), frames as the batch
+    y = torch.from_numpy(b).permute(0, 3, 1, 2).float()
+    return float(ssim(x, y, data_range=255.0).mean())
