@@ -30,7 +30,7 @@ from torch.distributions.normal import Normal
 
 from envs.evaluate import simulator_rollout
 from envs.registration import register_envs
-from envs.reward_head import LearnedReward
+from envs.learned_reward import LearnedReward
 from envs.world_env import RewardFn, WorldModelVectorEnv
 from worldmodel.world import WorldModel
 
