@@ -29,8 +29,8 @@ from torch import nn
 from torch.distributions.normal import Normal
 
 from envs.evaluate import simulator_rollout
-from envs.registration import register_envs
 from envs.learned_reward import LearnedReward
+from envs.registration import register_envs
 from envs.world_env import RewardFn, WorldModelVectorEnv
 from worldmodel.world import WorldModel
 
