@@ -251,9 +251,9 @@ def generate_episodes(
         (block within 5 cm of the goal at frame t), ``gripper_pos``, ``object_pos``, ``goal_pos``
         (T, 3) float32 world positions in metres and ``progress`` (T,) float32, ``push_progress`` of
         those positions: the dense label a reward head learns (``worldfm train reward --progress``),
-        recorded here so training never needs the simulator. ``meta`` has ``task``, ``policy``, ``action_noise``,
-        ``success`` (at the last frame), ``caption``, ``seed`` (run seed), ``episode_index`` and
-        ``reset_seed``.
+        recorded here so training never needs the simulator. ``meta`` has ``task``, ``policy``,
+        ``action_noise``, ``success`` (at the last frame), ``caption``, ``seed`` (run seed),
+        ``episode_index`` and ``reset_seed``.
     """
     _check_task(task)
     if num_episodes < 0:
