@@ -591,7 +591,7 @@ def _fetch_world(ckpt: str, task: str, objective: str = "reward"):  # noqa: ANN2
     (scoring ``objective``: the task reward or dense progress)."""
     from functools import partial
 
-    from envs.reward_head import LearnedReward, has_reward_head
+    from envs.learned_reward import LearnedReward, has_reward_head
     from envs.sim.fetch import FetchSimEnv, make_policy
     from envs.sim.fetch_policies import ACTION_DIM
     from worldmodel.world import WorldModel

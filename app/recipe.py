@@ -100,7 +100,7 @@ def _done_check(argv: Sequence[str]) -> tuple[Callable[[], bool], Path]:
         return (out / "MODEL_CARD.md").exists, out
     if command == ("train", "reward"):
         wfm = Path(_flag(argv, "--wfm"))
-        return (lambda: _newer(wfm / "reward_head.json", wfm / "model.safetensors")), wfm
+        return (lambda: _newer(wfm / "reward_head" / "config.json", wfm / "model.safetensors")), wfm
     if command[0] == "train":
         out, steps = Path(_flag(argv, "--out")), int(_flag(argv, "--steps"))
         return (lambda: _trained(out, steps)), out

@@ -29,8 +29,8 @@ from torch import nn
 from torch.distributions.normal import Normal
 
 from envs.evaluate import simulator_rollout
+from envs.learned_reward import LearnedReward
 from envs.registration import checkpoint_simulator, register_envs
-from envs.reward_head import LearnedReward
 from envs.world_env import RewardFn, WorldModelVectorEnv
 from worldmodel.world import WorldModel
 

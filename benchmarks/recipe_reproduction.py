@@ -6,7 +6,7 @@
 
 For every shipped checkpoint with a ``MODEL_CARD.md``, the headline table of its card
 (``training.model_card.card_metrics``) is compared number by number with the card the recipe
-wrote for its own copy. A world model shipped with a reward head (``reward_head.json``, from
+wrote for its own copy. A world model shipped with a reward head (``reward_head/``, from
 ``worldfm train reward``) also has the head's held-out metrics compared (accuracies as %).
 
 A number is *within noise* when the recipe's value differs from the shipped one by no more than
@@ -22,7 +22,7 @@ its tolerance, the larger of
 
 The runs: the recipe's own, and each ``--replicates DIR`` holding a rerun under the checkpoint's
 name (a folder or a link), trained by the same command with another ``--seed`` and evaluated with
-``--card``. A folder with only a ``reward_head.json`` is a rerun of the reward head alone. Without
+``--card``. A folder with only a ``reward_head/`` is a rerun of the reward head alone. Without
 replicates every tolerance is its floor.
 
 Verdicts outside the tolerance say whether the recipe came out better or worse (higher PSNR, SSIM,
@@ -35,14 +35,17 @@ gets one "not yet" row; the script exits 1 if any number is outside its toleranc
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
 from pathlib import Path
 
 from training.model_card import card_metrics
+from worldmodel import hub
+from worldmodel.heads import REWARD_HEAD_DIR
 from worldmodel.shipped import SHIPPED_CHECKPOINTS
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def tolerance(metric: str) -> tuple[float, bool]:
@@ -72,12 +75,13 @@ def difference_spread(runs: list[float]) -> float | None:
 
 
 def reward_head_metrics(checkpoint: Path) -> dict[str, float]:
-    """The held-out metrics a reward head recorded (``eval/...`` in ``reward_head.json``), accuracies
-    in %; empty when the checkpoint has no reward head."""
-    path = checkpoint / "reward_head.json"
-    if not path.exists():
+    """The held-out metrics a reward head recorded (``eval/...`` in its ``reward_head/`` checkpoint,
+    or the shipped heads' older ``reward_head.json``), accuracies in %; empty when the checkpoint
+    has no reward head."""
+    path = checkpoint / REWARD_HEAD_DIR
+    if not hub.is_checkpoint(path):
         return {}
-    recorded = json.loads(path.read_text()).get("metrics", {})
+    recorded = hub.read_config(path).get("metrics", {})
     metrics = {}
     for key, value in recorded.items():
         if key.startswith("eval/"):

@@ -11,28 +11,24 @@ The vector is standardised with the training set's per-feature mean and std (buf
 saved with the weights), then goes through ``Linear -> GELU -> Dropout -> Linear``.
 ``TASKS`` names the two tasks and their classes.
 
-Checkpoints follow ``worldmodel.hub``'s layout: ``config.json`` (``format``,
-``kind: "classifier"``, ``model``, the ``ClipMLPConfig``, the embedding model it was
-trained on, how it was trained) + ``model.safetensors``, written atomically, config
-last; a classifier reading text features also stores their ``TextFeatureConfig`` there
-(``text_features``), so the curate stage computes them exactly as training did.
-``load_classifier`` reads them back; ``ClipClassifier`` is what the curate stages call.
+Checkpoints are ``worldmodel.hub`` checkpoints of ``kind: "classifier"`` (``ClipMLP`` is
+registered with the hub; ``training.train_classifier`` saves through it): ``config.json``
+(the ``ClipMLPConfig``, the embedding model it was trained on, how it was trained;
+``classifier_extra`` builds these fields) + ``model.safetensors``; a classifier reading
+text features also stores their ``TextFeatureConfig`` there (``text_features``), so the
+curate stage computes them exactly as training did. ``load_classifier`` reads them back;
+``ClipClassifier`` is what the curate stages call.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_model, save_model
 from torch import nn
 
 from curation.frame_sampling import sample_frames
@@ -97,6 +93,7 @@ class ClipMLPConfig:
             raise ClassifierError(f"inputs must be a non-empty ordered subset of {INPUTS}, got {self.inputs}")
 
 
+@hub.register(KIND)
 class ClipMLP(nn.Module):
     """Standardise, then a one-hidden-layer MLP: ``x (B, D) -> logits (B, K)``."""
 
@@ -121,45 +118,20 @@ class ClipMLP(nn.Module):
         return self.net((x - self.mean) / self.std)  # (B, K)
 
 
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def save_classifier(model: ClipMLP, directory: str | os.PathLike, *, extra: dict[str, Any]) -> Path:
-    """Write ``model`` as a checkpoint directory (module docstring); ``extra`` must name its ``embedding``
-    model (``curation.embeddings.embedder_name``) and, if its inputs include them, its ``text_features``
-    (``TextFeatureConfig.to_dict()``); it may add ``embedder`` (the spec) and ``training``."""
-    if "embedding" not in extra:
+def classifier_extra(
+    config: ClipMLPConfig, *, embedding: str, text_features: dict[str, Any] | None = None, **more: Any
+) -> dict[str, Any]:
+    """The fields a classifier checkpoint stores beside its config (``hub.save(extra=...)``): the
+    ``embedding`` model it was trained on (``curation.embeddings.embedder_name``), exactly when its
+    inputs include them its ``text_features`` (``TextFeatureConfig.to_dict()``), and ``more`` as is
+    (``embedder``: the spec; ``training``)."""
+    if not embedding:
+        raise ClassifierError("a classifier checkpoint needs the embedding model it was trained on")
+    if ("text_features" in config.inputs) != (text_features is not None):
         raise ClassifierError(
-            "save_classifier needs extra['embedding']: the embedding model it was trained on"
+            "a classifier checkpoint records text_features exactly when the model reads them"
         )
-    if ("text_features" in model.config.inputs) != ("text_features" in extra):
-        raise ClassifierError(
-            "save_classifier needs extra['text_features'] exactly when the model reads them"
-        )
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "format": hub.FORMAT,
-        "format_version": hub.FORMAT_VERSION,
-        "kind": KIND,
-        "model": type(model).__name__,
-        "config": dataclasses.asdict(model.config),
-        **extra,
-    }
-    text = json.dumps(payload, indent=2)
-    _atomic_write(
-        directory / hub.WEIGHTS_FILE, lambda tmp: save_model(model, tmp, metadata={"format": hub.FORMAT})
-    )
-    _atomic_write(directory / hub.CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
-    return directory
+    return {"embedding": embedding, **({"text_features": text_features} if text_features else {}), **more}
 
 
 def load_classifier(directory: str | os.PathLike, *, task: str | None = None) -> tuple[ClipMLP, dict]:
@@ -183,12 +155,11 @@ def load_classifier(directory: str | os.PathLike, *, task: str | None = None) ->
         raise ClassifierError(str(e)) from None
     if task is not None and config.task != task:
         raise ClassifierError(f"{path} is a {config.task} classifier, but a {task} classifier is needed here")
-    model = ClipMLP(config)
     try:
-        load_model(model, str(path / hub.WEIGHTS_FILE))
-    except (OSError, RuntimeError, ValueError) as e:
+        model = hub.load(path, expect_kind=KIND)
+    except hub.CheckpointError as e:
         raise ClassifierError(f"{path / hub.WEIGHTS_FILE} does not fit its config.json: {e}") from None
-    return model.eval(), payload
+    return model, payload
 
 
 def check_classifier(directory: str | os.PathLike, *, task: str, embedding: str) -> None:

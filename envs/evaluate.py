@@ -31,8 +31,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from envs.learned_reward import BatchRewardFn, as_batch_reward_fn
 from envs.rerun_recorder import RerunRecorder
-from envs.reward_head import BatchRewardFn, as_batch_reward_fn
 from envs.sim.fetch_policies import FetchPolicy
 from envs.world_env import SEED_HIGH, RewardFn, SimFactory, WorldModelEnv, resolve_reward_fn, world_spaces
 from worldmodel.metrics import video_psnr

@@ -22,7 +22,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.evaluate import PolicyFactory, simulator_rollout, start_episode
-from envs.reward_head import as_batch_reward_fn
+from envs.learned_reward import as_batch_reward_fn
 from envs.world_env import SEED_HIGH, RewardFn, SimFactory, world_spaces
 from worldmodel.world import WorldModel
 
@@ -48,7 +48,7 @@ class CEMPlanner:
         world: an action-conditioned ``WorldModel`` (anything with its ``predict`` signature,
             ``context_frames`` and action space).
         reward_fn: ``reward_fn(prev_obs, action, obs) -> (reward, terminated)``; a
-            ``envs.reward_head.LearnedReward`` scores a whole population in one pass.
+            ``envs.learned_reward.LearnedReward`` scores a whole population in one pass.
         horizon: planned steps; population: sequences per iteration; elites: how many of the best
             the Gaussian is refitted to; iterations: refits per plan.
         sampler_steps: diffusion sampler steps per imagined frame (fewer: faster, blurrier).

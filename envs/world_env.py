@@ -56,8 +56,8 @@ def zero_reward(prev_obs: np.ndarray, action: np.ndarray, obs: np.ndarray) -> tu
 def resolve_reward_fn(world: WorldModel, reward_fn: RewardFn | None) -> RewardFn:
     """The reward a ``WorldModelEnv`` uses: the user's ``reward_fn``, else the checkpoint's, else zero.
 
-    The checkpoint's learned reward/done head is ``reward_head.safetensors`` + ``.json`` in its
-    folder (``worldfm train reward``; ``envs.reward_head.LearnedReward``), found when ``world``
+    The checkpoint's learned reward/done head is the ``reward_head/`` checkpoint in its folder
+    (``worldfm train reward``; ``envs.learned_reward.LearnedReward``), found when ``world``
     knows its folder (``world.directory``). A checkpoint that declares a head
     (``world_model.reward_head`` in its ``config.json``) that cannot be found needs an explicit
     ``reward_fn`` rather than silently scoring every step 0.
@@ -66,16 +66,16 @@ def resolve_reward_fn(world: WorldModel, reward_fn: RewardFn | None) -> RewardFn
         return reward_fn
     directory = getattr(world, "directory", None)
     if directory is not None:
-        # Imported here: envs.reward_head builds on this module's RewardFn.
-        from envs.reward_head import LearnedReward, has_reward_head
+        # Imported here: envs.learned_reward builds on this module's RewardFn.
+        from envs.learned_reward import LearnedReward, has_reward_head
 
         if has_reward_head(directory):
             return LearnedReward.from_checkpoint(directory, world)
     if world.info.get("reward_head") is not None:
         raise ValueError(
             "this checkpoint declares a learned reward head (world_model.reward_head), but no "
-            "reward_head.json was found in its folder; pass reward_fn=(prev_obs, action, obs) -> "
-            "(reward, terminated), e.g. envs.reward_head.LearnedReward.from_checkpoint(folder)"
+            "reward_head/ was found in its folder; pass reward_fn=(prev_obs, action, obs) -> "
+            "(reward, terminated), e.g. envs.learned_reward.LearnedReward.from_checkpoint(folder)"
         )
     return zero_reward
 

@@ -6,10 +6,11 @@
 Reads top to bottom: config, data (what the classifier reads of every clip of ``--data``:
 its embedding by the curate ``embed`` stage's embedder and / or its text-line features
 (``curation.text_features``), each computed once and cached beside the clips), a stratified held-out
-split, the model, AdamW with a pure ``get_lr(it)``, one full-batch loop, then the
-held-out evaluation against the majority-class baseline, the checkpoint and its
-``MODEL_CARD.md``. The data is ``worldfm simulate raw --labelled-clips`` output
-(``envs.sim.raw_clips``): folders with ``clip_*.mp4`` and a ``labels.json``.
+split, the model, the project's ``Trainer`` on full batches (it saves the checkpoint through
+``worldmodel.hub``), then the held-out evaluation against the majority-class baseline, recorded
+in the checkpoint's ``training`` section, and its ``MODEL_CARD.md``. The data is
+``worldfm simulate raw --labelled-clips`` output (``envs.sim.raw_clips``): folders with
+``clip_*.mp4`` and a ``labels.json``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,11 +26,13 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from curation.atomic import atomic_write_bytes
-from curation.classifiers import INPUTS, TASK_INPUTS, TASKS, ClipMLP, ClipMLPConfig, save_classifier
+from curation.classifiers import INPUTS, TASK_INPUTS, TASKS, ClipMLP, ClipMLPConfig, classifier_extra
 from curation.embeddings import EmbedderError, embedder_name, make_embedder
 from curation.frame_sampling import sample_frames
 from curation.text_features import TextFeatureConfig, text_features
+from training.trainer import TrainConfig, Trainer
+from worldmodel import hub
+from worldmodel.atomic import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ class ClassifierTrainArgs:
     dropout: float = 0.1
     """dropout after the hidden layer, against a few hundred clips being memorised"""
     steps: int = 1500
-    """full-batch AdamW steps"""
+    """full-batch AdamW steps (``training.trainer.Trainer``)"""
     lr: float = 3e-3
     """peak learning rate"""
     warmup: int = 50
@@ -185,14 +187,6 @@ def heldout_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray
     return np.flatnonzero(~mask), np.flatnonzero(mask)
 
 
-def get_lr(it: int, args: ClassifierTrainArgs) -> float:
-    """Linear warmup to ``lr``, then cosine decay to ``lr / 10`` at ``steps``."""
-    if it < args.warmup:
-        return args.lr * (it + 1) / args.warmup
-    progress = (it - args.warmup) / max(1, args.steps - args.warmup)
-    return args.lr / 10 + 0.5 * (args.lr - args.lr / 10) * (1 + math.cos(math.pi * progress))
-
-
 def accuracy_table(pred: np.ndarray, y: np.ndarray, classes: tuple[str, ...]) -> dict:
     """Accuracy, per-class accuracy (recall) and the confusion matrix (rows: truth)."""
     confusion = np.zeros((len(classes), len(classes)), dtype=int)
@@ -233,28 +227,51 @@ def train_classifier(args: ClassifierTrainArgs, *, command: str = "") -> dict:
     x_held, y_held = torch.from_numpy(x[held_idx]), y[held_idx]
     logger.info("%d clips: %d train, %d held out; %s", len(y), len(train_idx), len(held_idx), args.task)
 
-    # -- model and optimizer (seeded here: building the embedder above draws from torch's generator
+    # -- model (seeded here: building the embedder above draws from torch's generator
     # unless its embeddings were cached, and the weights must not depend on that)
     torch.manual_seed(args.seed)
     model = ClipMLP(ClipMLPConfig(args.task, x.shape[1], args.hidden, args.dropout, inputs=args.inputs))
     model.set_standardisation(x_train)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
 
-    # -- loop
-    model.train()
-    loss = torch.zeros(())
-    for it in range(args.steps):
-        for group in optimizer.param_groups:
-            group["lr"] = get_lr(it, args)
-        loss = F.cross_entropy(model(x_train), y_train)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if it % 500 == 0 or it == args.steps - 1:
-            logger.info("step %d: losses/train %.4f", it, loss.item())
+    # -- the training loop: every step sees the whole training split
+    run = TrainConfig(
+        steps=args.steps,
+        batch_size=len(train_idx),
+        lr=args.lr,
+        min_lr=args.lr / 10,
+        warmup_steps=args.warmup,
+        weight_decay=args.weight_decay,
+        # torch's AdamW defaults and no clipping, as these classifiers always trained
+        betas=(0.9, 0.999),
+        grad_clip=0.0,
+        eval_every=args.steps,
+        save_every=args.steps,
+        log_every=min(100, args.steps),
+        seed=args.seed,
+        out_dir=args.out,
+        save_state=False,
+    )
+    extra = classifier_extra(
+        model.config,
+        embedding=embedder_name(args.embedder),
+        text_features=text_config.to_dict() if "text_features" in args.inputs else None,
+        embedder=args.embedder,
+    )
+
+    def loss_fn(model: torch.nn.Module, batch: dict, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        return F.cross_entropy(model(batch["x"]), batch["y"]), {}
+
+    trainer = Trainer(
+        model,
+        run,
+        loss_fn=loss_fn,
+        get_batch=lambda step, micro: {"x": x_train, "y": y_train},
+        checkpoint_extra=extra,
+    )
+    metrics = trainer.fit(resume=False)
 
     # -- evaluate against the majority class of the training split
-    model.eval()
+    model = model.cpu().eval()
     with torch.inference_mode():
         pred_held = model(x_held).argmax(dim=-1).numpy()
         pred_train = model(x_train).argmax(dim=-1).numpy()
@@ -271,18 +288,12 @@ def train_classifier(args: ClassifierTrainArgs, *, command: str = "") -> dict:
         "train_accuracy": round(float((pred_train == y[train_idx]).mean()), 4),
         "majority_class": classes[majority],
         "majority_heldout_accuracy": round(float((y_held == majority).mean()), 4),
-        "final_loss": round(float(loss.item()), 5),
+        "final_loss": round(float(metrics["losses/total"]), 5),
         "wall_time_s": round(time.perf_counter() - start, 2),
     }
 
-    # -- checkpoint and card
-    extra = {
-        "embedding": embedder_name(args.embedder),
-        "embedder": args.embedder,
-        **({"text_features": text_config.to_dict()} if "text_features" in args.inputs else {}),
-        "training": {"args": asdict(args), "command": command, "result": result},
-    }
-    save_classifier(model, args.out, extra=extra)
+    # -- the checkpoint's record of the run (the Trainer saved the weights) and the card
+    hub.update_section(args.out, "training", {"args": asdict(args), "command": command, "result": result})
     atomic_write_bytes(Path(args.out) / "MODEL_CARD.md", classifier_card(args, result, command).encode())
     return result
 

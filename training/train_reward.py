@@ -2,17 +2,18 @@
 
 Reads top to bottom: the run's config, the data (every frame after the first of every clip,
 encoded once by the frozen world model, with the simulator's reward for the step into it and its
-success flag), the head, a pure ``get_lr(it)``, then one loop (eval, step, log). The head trains in
-seconds on precomputed latents, so a run is not resumable: it is rerun. The result is saved beside
-the world-model checkpoint (``envs.reward_head``), where ``WorldModelEnv`` finds it.
+success flag), the head (``worldmodel.heads.RewardHead``), then the project's ``Trainer`` with its
+loss and batches. The head trains in seconds on precomputed latents, so a run is not resumable: it
+is rerun. The head is a hub checkpoint (``kind: "head"``) in ``reward_head/`` inside the
+world-model checkpoint, where ``WorldModelEnv`` finds it (``envs.learned_reward``).
 
 Two options serve planning and RL in the model. ``imagined_horizon`` adds the model's own
 rollouts: from starts along every clip, the frames it predicts for the recorded actions, labelled
 with what the simulator recorded for those steps. A head that only saw real frames misreads the
 model's blurrier ones (it over-called success on them); on imagined frames it learns what the model
-can and cannot show. ``progress`` adds a dense output (``envs.sim.fetch.push_progress``, from the
-recorded gripper, block and goal positions), which a planner can climb long before the sparse
-task reward changes.
+can and cannot show. ``progress`` adds a dense output (the clips' ``progress.npy``, which the
+simulator records from the gripper, block and goal positions: ``worldfm simulate fetch``), which a
+planner can climb long before the sparse task reward changes.
 
 Held-out clips (by key hash, as ``training.data.split_by_key`` chooses them) are scored against
 the trivial baselines: predicting the mean training reward, and the majority success class;
@@ -22,7 +23,6 @@ imagined held-out frames are scored apart (``eval/imagined_*``).
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,9 +30,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from envs.reward_head import RewardHead, RewardHeadConfig, frame_latents, save_reward_head
-from envs.sim.fetch import push_progress
 from training.data import ClipDataset, split_by_key
+from training.trainer import TrainConfig, Trainer
+from worldmodel import hub
+from worldmodel.heads import (
+    PROGRESS,
+    REWARD,
+    REWARD_HEAD_DIR,
+    SUCCESS,
+    RewardHead,
+    RewardHeadConfig,
+    frame_latents,
+    latent_norm_record,
+)
 from worldmodel.world import WorldModel
 
 logger = logging.getLogger(__name__)
@@ -47,11 +57,11 @@ class RewardTrainArgs:
     data: list[str] = field(default_factory=list)
     """shard folders with rewards.npy (T-1,) and success.npy (T,) per clip (Fetch recordings have both)"""
     out: str | None = None
-    """where to save the head; None: beside the world model, in its checkpoint folder"""
+    """the folder the head is saved in (as ``reward_head/``); None: the world model's checkpoint folder"""
     hidden: int = 128
     """width of the head's hidden layers"""
     arch: str = "mlp"
-    """"mlp" or "conv" (see ``envs.reward_head.RewardHead``)"""
+    """"mlp" or "conv" (see ``worldmodel.heads.RewardHead``)"""
     steps: int = 500
     """optimizer steps"""
     batch_size: int = 256
@@ -73,7 +83,7 @@ class RewardTrainArgs:
     device: str = "cpu"
     """where the world model encodes and the head trains"""
     progress: bool = False
-    """also predict dense task progress (needs gripper_pos / object_pos / goal_pos.npy, as Fetch records)"""
+    """also predict dense task progress (needs progress.npy per clip, as `worldfm simulate fetch` records)"""
     imagined_horizon: int = 0
     """also train on the model's rollouts of this many frames over the recorded actions (0: off)"""
     imagined_stride: int = 8
@@ -120,14 +130,6 @@ class FrameTargets:
         )
 
 
-PROGRESS_ARRAYS = ("gripper_pos", "object_pos", "goal_pos")
-
-
-def clip_progress(arrays: dict[str, np.ndarray]) -> np.ndarray:
-    """Dense progress (T,) of a clip from its recorded positions."""
-    return push_progress(*(arrays[name] for name in PROGRESS_ARRAYS)).astype(np.float32)
-
-
 def load_targets(
     world: WorldModel, clips: ClipDataset, keys: set[str], *, progress: bool = False
 ) -> FrameTargets | None:
@@ -144,7 +146,7 @@ def load_targets(
         latents=frame_latents(world, frames).float().cpu(),
         rewards=torch.from_numpy(np.concatenate([c.arrays["rewards"] for c in chosen])).float(),
         success=torch.from_numpy(np.concatenate([c.arrays["success"][1:] for c in chosen])).float(),
-        progress=torch.from_numpy(np.concatenate([clip_progress(c.arrays)[1:] for c in chosen]))
+        progress=torch.from_numpy(np.concatenate([c.arrays["progress"][1:] for c in chosen]))
         if progress
         else None,
     )
@@ -193,18 +195,10 @@ def imagined_targets(
                 latents=frame_latents(world, frames.reshape(-1, *frames.shape[2:])).float().cpu(),
                 rewards=gather(lambda c, j: c.arrays["rewards"][j - 1]),
                 success=gather(lambda c, j: c.arrays["success"][j]),
-                progress=gather(lambda c, j: clip_progress(c.arrays)[j]) if progress else None,
+                progress=gather(lambda c, j: c.arrays["progress"][j]) if progress else None,
             )
         )
     return FrameTargets.concat(parts)
-
-
-def get_lr(it: int, args: RewardTrainArgs) -> float:
-    """Linear warmup, then cosine decay from ``lr`` to ``lr / 10`` at the last step."""
-    if it < args.warmup:
-        return args.lr * (it + 1) / args.warmup
-    progress = (it - args.warmup) / max(1, args.steps - args.warmup)
-    return args.lr / 10 + 0.5 * (args.lr - args.lr / 10) * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
 @torch.no_grad()
@@ -213,8 +207,8 @@ def evaluate(
 ) -> dict[str, float]:
     """Reward MSE (simulator units) and success accuracy on ``data``, beside the trivial baselines;
     with a progress output, the correlation of predicted and true progress."""
-    out = head.all_outputs(data.latents)
-    predicted, logit = head.reward(out[:, 0]), out[:, 1]
+    out = head(data.latents.to(next(head.parameters()).device)).float().cpu()  # (N, outputs)
+    predicted, logit = head.reward(out[:, REWARD]), out[:, SUCCESS]
     success = data.success > 0.5
     metrics = {
         f"{prefix}reward_mse": torch.mean((predicted - data.rewards) ** 2).item(),
@@ -223,9 +217,44 @@ def evaluate(
         f"{prefix}majority_success_accuracy": (success == (majority > 0.5)).float().mean().item(),
     }
     if head.config.progress and data.progress is not None:
-        pair = torch.stack([head.progress(out[:, 2]), data.progress])
+        pair = torch.stack([head.progress(out[:, PROGRESS]), data.progress])
         metrics[f"{prefix}progress_corr"] = torch.corrcoef(pair)[0, 1].item()
     return metrics
+
+
+def frame_batches(train: FrameTargets, targets: dict[str, torch.Tensor], batch_size: int, seed: int):  # noqa: ANN201 - a GetBatch
+    """The ``Trainer``'s ``get_batch``: ``batch_size`` frames drawn with replacement, a pure function
+    of ``(seed, step, micro)``; ``targets`` are per-frame (N,) tensors returned under their names."""
+
+    def get_batch(step: int, micro: int) -> dict[str, torch.Tensor]:
+        rng = torch.Generator().manual_seed(
+            int(np.random.SeedSequence([seed, step, micro]).generate_state(1)[0])
+        )
+        index = torch.randint(len(train), (batch_size,), generator=rng)
+        return {"latents": train.latents[index], **{k: v[index] for k, v in targets.items()}}
+
+    return get_batch
+
+
+def head_loss(pos_weight: torch.Tensor, success_weight: float):  # noqa: ANN201 - a LossFn
+    """The ``Trainer``'s ``loss_fn``: standardised reward MSE + ``success_weight`` x success
+    cross-entropy (classes weighed by ``pos_weight``) + standardised progress MSE when the batch has it."""
+
+    def loss_fn(model: torch.nn.Module, batch: dict, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        out = model(batch["latents"])  # (B, outputs)
+        reward_loss = F.mse_loss(out[:, REWARD], batch["reward"])
+        success_loss = F.binary_cross_entropy_with_logits(
+            out[:, SUCCESS], batch["success"], pos_weight=pos_weight.to(out.device)
+        )
+        loss = reward_loss + success_weight * success_loss
+        parts = {"reward": reward_loss.item(), "success": success_loss.item()}
+        if "progress" in batch:
+            progress_loss = F.mse_loss(out[:, PROGRESS], batch["progress"])
+            loss = loss + progress_loss
+            parts["progress"] = progress_loss.item()
+        return loss, parts
+
+    return loss_fn
 
 
 def train_reward(args: RewardTrainArgs) -> dict[str, float]:
@@ -239,14 +268,14 @@ def train_reward(args: RewardTrainArgs) -> dict[str, float]:
         )
     needed = ("rewards", "success")
     needed += ("actions",) if args.imagined_horizon else ()
-    needed += PROGRESS_ARRAYS if args.progress else ()
+    needed += ("progress",) if args.progress else ()
     clips = ClipDataset(args.data, frames=2, size=world.frame_size, arrays=needed, split="all")
     missing = set(needed) - set(clips.arrays)
     if missing:
         raise ValueError(
             f"{args.data} has no {' or '.join(sorted(missing))}.npy; record episodes with rewards, "
-            "success flags and positions (`worldfm simulate fetch`)"
-            + (" or drop --progress" if missing & set(PROGRESS_ARRAYS) else "")
+            "success flags and progress (re-run `worldfm simulate fetch`)"
+            + (" or drop --progress" if "progress" in missing else "")
         )
     train_keys, heldout_keys = split_by_key(clips.keys, args.heldout_fraction)
     train = load_targets(world, clips, set(train_keys), progress=args.progress)
@@ -291,12 +320,13 @@ def train_reward(args: RewardTrainArgs) -> dict[str, float]:
     progress_mean = float(train.progress.mean()) if train.progress is not None else 0.0
     progress_std = max(float(train.progress.std()), 1e-6) if train.progress is not None else 1.0
 
-    def evaluate_all(head: RewardHead) -> dict[str, float]:
+    def evaluate_all(head: torch.nn.Module) -> dict[str, float]:
         metrics = evaluate(head, heldout, reward_mean, majority)
         if imagined_heldout is not None:
             metrics |= evaluate(head, imagined_heldout, reward_mean, majority, prefix="eval/imagined_")
         return metrics
 
+    # -- the head
     torch.manual_seed(args.seed)
     _, c, h, w = train.latents.shape
     config = RewardHeadConfig(
@@ -311,50 +341,59 @@ def train_reward(args: RewardTrainArgs) -> dict[str, float]:
         progress_std=progress_std,
     )
     head = RewardHead(config)
-    optimizer = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    target_reward = (train.rewards - reward_mean) / reward_std  # (N,)
-    target_progress = (train.progress - progress_mean) / progress_std if train.progress is not None else None
+
+    # -- targets and the training loop
+    targets = {"reward": (train.rewards - reward_mean) / reward_std, "success": train.success}
+    if train.progress is not None:
+        targets["progress"] = (train.progress - progress_mean) / progress_std
     # Solved frames are rare in most recordings; weigh the classes equally.
     pos_weight = torch.tensor((1 - majority) / majority if 0 < majority < 1 else 1.0)
-    rng = torch.Generator().manual_seed(args.seed)
-
-    metrics: dict[str, float] = {}
-    for it in range(args.steps):
-        if it % args.eval_every == 0:
-            head.eval()
-            metrics = evaluate_all(head)
-            logger.info("step %d: %s", it, ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-            head.train()
-        for group in optimizer.param_groups:
-            group["lr"] = get_lr(it, args)
-        index = torch.randint(len(target_reward), (args.batch_size,), generator=rng)
-        out = head.all_outputs(train.latents[index])
-        reward_loss = F.mse_loss(out[:, 0], target_reward[index])
-        success = train.success[index]
-        success_loss = F.binary_cross_entropy_with_logits(out[:, 1], success, pos_weight=pos_weight)
-        loss = reward_loss + args.success_weight * success_loss
-        if target_progress is not None:
-            progress_loss = F.mse_loss(out[:, 2], target_progress[index])
-            loss = loss + progress_loss
-            metrics["losses/progress"] = progress_loss.item()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        metrics |= {"losses/reward": reward_loss.item(), "losses/success": success_loss.item()}
-    head.eval()
-    metrics |= evaluate_all(head)
-    out = Path(args.out or args.wfm)
-    save_reward_head(
+    folder = Path(args.out or args.wfm)
+    out_dir = folder / REWARD_HEAD_DIR
+    run = TrainConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        min_lr=args.lr / 10,
+        warmup_steps=args.warmup,
+        weight_decay=args.weight_decay,
+        # torch's AdamW defaults and no clipping, as this head always trained
+        betas=(0.9, 0.999),
+        grad_clip=0.0,
+        eval_every=args.eval_every,
+        save_every=args.steps,
+        log_every=min(args.eval_every, args.steps),
+        seed=args.seed,
+        out_dir=str(out_dir),
+        save_state=False,
+    )
+    trainer = Trainer(
         head,
-        out,
-        world,
-        extra={
+        run,
+        loss_fn=head_loss(pos_weight, args.success_weight),
+        get_batch=frame_batches(train, targets, args.batch_size, args.seed),
+        eval_fn=evaluate_all,
+        checkpoint_extra={
+            **latent_norm_record(world),
             "wfm": str(args.wfm),
             "data": [str(d) for d in args.data],
             "steps": args.steps,
             "imagined_horizon": args.imagined_horizon,
-            "metrics": metrics,
         },
     )
-    logger.info("saved the reward head in %s", out)
+    metrics = trainer.fit(resume=False)
+    # The last evaluation ran after the checkpoint's config was composed: record it beside it.
+    hub.update_section(out_dir, "metrics", metrics)
+    _drop_legacy_head(folder)
+    logger.info("saved the reward head in %s", out_dir)
     return metrics
+
+
+def _drop_legacy_head(folder: Path) -> None:
+    """Remove a head saved in the layout before heads were hub checkpoints (``reward_head.json`` +
+    ``.safetensors`` beside ``reward_head/``): the new head replaces it, one head per folder."""
+    for suffix in (".json", ".safetensors"):
+        old = folder / (REWARD_HEAD_DIR + suffix)
+        if old.is_file():
+            old.unlink()
+            logger.info("removed %s: replaced by %s/", old, REWARD_HEAD_DIR)

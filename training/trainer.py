@@ -132,6 +132,9 @@ class TrainConfig:
     data comes from get_batch"""
     out_dir: str = "runs/tiny"
     """the checkpoint directory; training_state/ and logs/ go inside it"""
+    save_state: bool = True
+    """write training_state/ with each checkpoint and resume from it; off for runs of seconds that
+    are rerun rather than resumed (reward heads, clip classifiers): their checkpoint stays alone"""
 
     def __post_init__(self) -> None:
         if self.mixed_precision not in MIXED_PRECISION:
@@ -327,7 +330,7 @@ class Trainer:
 
     def _fit(self, *, stop: int, resume: bool) -> dict[str, float]:
         cfg, acc = self.config, self.accelerator
-        if resume and not self._resume_checked:
+        if resume and cfg.save_state and not self._resume_checked:
             self.resume()
         self._resume_checked = True
         # Another Trainer in this process may have changed accelerate's shared accumulation count.
@@ -500,7 +503,8 @@ class Trainer:
 
             weights = ema() if self.ema is not None else raw()
             hub.save(self.export(weights) if self.export else weights, self.out_dir, extra=extra)
-            self._write_state(rng_states, raw, ema if self.ema is not None else None, optimizer_state)
+            if self.config.save_state:
+                self._write_state(rng_states, raw, ema if self.ema is not None else None, optimizer_state)
         acc.wait_for_everyone()
         return self.out_dir
 

@@ -1,4 +1,4 @@
-"""Pure PyTorch world-model components: tokenizers, world models, conditioning, checkpoints.
+"""Pure PyTorch world-model components: tokenizers, world models, heads, conditioning, checkpoints.
 
 Nothing in this package reads or writes files except ``hub`` (checkpoints).
 """

@@ -1,15 +1,22 @@
 """Checkpoints: one directory with ``config.json`` and ``model.safetensors``, never a pickle.
 
 ``config.json`` holds the format version, the ``kind`` (``tokenizer`` |
-``diffusion`` | ``autoregressive``), the model class, its dataclass config and
-whatever the trainer adds (what it was post-trained for, the tokenizer it
-expects). Model classes join the registry with ``@register(kind)``; ``load``
-imports the package of a kind on demand, so any checkpoint directory loads with
-one call. Resuming state (optimizer, step) lives in ``training_state/`` beside
-the weights and is the trainer's business, not this module's.
+``diffusion`` | ``autoregressive`` | ``head`` | ``classifier``), the model class, its
+dataclass config and whatever the trainer adds (what it was post-trained for, the
+tokenizer it expects). Model classes join the registry with ``@register(kind)``;
+``load`` imports the package of a ``worldmodel`` kind on demand, so any such
+checkpoint directory loads with one call (a ``classifier`` is registered by
+``curation.classifiers``, which this layer does not import). Resuming state
+(optimizer, step) lives in ``training_state/`` beside the weights and is the
+trainer's business, not this module's.
 
 Writing is atomic per file (temp file + rename) and ``config.json`` is written
 last, so a directory with a ``config.json`` always has matching weights.
+
+Reward heads written before heads were hub checkpoints sit beside their world
+model as ``reward_head.json`` + ``reward_head.safetensors``; ``read_config`` and
+``load`` read that layout as the checkpoint directory ``reward_head/``
+(``LEGACY_LAYOUTS``), with the same weights.
 """
 
 from __future__ import annotations
@@ -35,13 +42,18 @@ FORMAT = "worldfm-checkpoint"
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-KINDS = ("tokenizer", "diffusion", "autoregressive")
+KINDS = ("tokenizer", "diffusion", "autoregressive", "head", "classifier")
 # The package whose import registers the models of each kind.
 _KIND_MODULES = {
     "tokenizer": "worldmodel.tokenizer",
     "diffusion": "worldmodel.diffusion",
     "autoregressive": "worldmodel.autoregressive",
+    "head": "worldmodel.heads",
 }
+# Checkpoint directory name -> (kind, model class) of the files ``<name>.json`` + ``<name>.safetensors``
+# that stood in for that directory before the kind was a hub checkpoint (the shipped
+# fetchpush-wm-dit reward head): ``<name>.json`` holds the config and the extra fields.
+LEGACY_LAYOUTS = {"reward_head": ("head", "RewardHead")}
 _PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle")
 
 _REGISTRY: dict[str, tuple[str, type[nn.Module]]] = {}
@@ -156,9 +168,37 @@ def _refuse_pickles(path: Path) -> None:
             )
 
 
-def read_config(directory: str | os.PathLike) -> dict[str, Any]:
-    """The parsed ``config.json`` of a checkpoint directory, checked for format and version."""
+def _legacy_layout(path: Path) -> tuple[dict[str, Any], Path] | None:
+    """``(payload, weights file)`` of a ``LEGACY_LAYOUTS`` checkpoint standing in for directory
+    ``path``, as if it had been written by ``save``; None if there is none."""
+    if path.name not in LEGACY_LAYOUTS or path.exists():
+        return None
+    config_path = path.with_name(path.name + ".json")
+    if not config_path.is_file():
+        return None
+    try:
+        old = json.loads(config_path.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{config_path} is not valid JSON ({e})") from None
+    kind, model = LEGACY_LAYOUTS[path.name]
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind, "model": model, **old}
+    return payload, path.with_name(path.name + ".safetensors")
+
+
+def is_checkpoint(directory: str | os.PathLike) -> bool:
+    """Whether ``directory`` holds a checkpoint (a ``config.json``, or a ``LEGACY_LAYOUTS`` one);
+    ``read_config`` / ``load`` still check it."""
     path = Path(directory)
+    return (path / CONFIG_FILE).is_file() or _legacy_layout(path) is not None
+
+
+def read_config(directory: str | os.PathLike) -> dict[str, Any]:
+    """The parsed ``config.json`` of a checkpoint directory, checked for format and version
+    (a ``LEGACY_LAYOUTS`` checkpoint is read as the directory it stands in for)."""
+    path = Path(directory)
+    legacy = _legacy_layout(path)
+    if legacy is not None:
+        return legacy[0]
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
     _refuse_pickles(path)
@@ -255,7 +295,8 @@ def load(
             f"{name}.__init__ must annotate its dataclass argument as `config: <ConfigClass>`"
         )
     model = cls(config_from_dict(config_cls, payload["config"]))
-    weights = path / WEIGHTS_FILE
+    legacy = _legacy_layout(path)
+    weights = legacy[1] if legacy is not None else path / WEIGHTS_FILE
     if not weights.exists():
         raise CheckpointError(f"{path} has {CONFIG_FILE} but no {WEIGHTS_FILE}; the checkpoint is incomplete")
     try:

@@ -249,9 +249,11 @@ def generate_episodes(
         uint8 (T, size, size, 3) and ``arrays``: ``actions`` (T-1, 4) float32 (row t, clipped to
         [-1, 1], acts between frame t and t+1), ``rewards`` (T-1,) float32, ``success`` (T,) bool
         (block within 5 cm of the goal at frame t), ``gripper_pos``, ``object_pos``, ``goal_pos``
-        (T, 3) float32 world positions in metres. ``meta`` has ``task``, ``policy``, ``action_noise``,
-        ``success`` (at the last frame), ``caption``, ``seed`` (run seed), ``episode_index`` and
-        ``reset_seed``.
+        (T, 3) float32 world positions in metres and ``progress`` (T,) float32, ``push_progress`` of
+        those positions: the dense label a reward head learns (``worldfm train reward --progress``),
+        recorded here so training never needs the simulator. ``meta`` has ``task``, ``policy``,
+        ``action_noise``, ``success`` (at the last frame), ``caption``, ``seed`` (run seed),
+        ``episode_index`` and ``reset_seed``.
     """
     _check_task(task)
     if num_episodes < 0:
@@ -324,13 +326,18 @@ def _rollout(
         success.append(info["is_success"])
         states.append(obs)
         frames.append(env.render())
+    positions = {
+        "gripper_pos": np.stack([s["observation"][0:3] for s in states]).astype(np.float32),
+        "object_pos": np.stack([s["achieved_goal"] for s in states]).astype(np.float32),
+        "goal_pos": np.stack([s["desired_goal"] for s in states]).astype(np.float32),
+    }
     out = {
         "actions": np.stack(actions),
         "rewards": np.asarray(rewards, dtype=np.float32),
         "success": np.asarray(success, dtype=bool),
-        "gripper_pos": np.stack([s["observation"][0:3] for s in states]).astype(np.float32),
-        "object_pos": np.stack([s["achieved_goal"] for s in states]).astype(np.float32),
-        "goal_pos": np.stack([s["desired_goal"] for s in states]).astype(np.float32),
+        **positions,
+        # From the stored float32 positions, so the label is exactly what they give.
+        "progress": push_progress(**positions).astype(np.float32),
         "frames": np.stack(frames),
     }
     return out, reset_seed

@@ -37,7 +37,7 @@ def test_recipe_smoke_runs_every_step_ships_every_checkpoint_and_a_rerun_skips_a
     for name in SHIPPED:
         files = {p.name for p in (tmp_path / "checkpoints" / name).iterdir()}
         assert {"config.json", "model.safetensors", "MODEL_CARD.md"} <= files, name
-    assert (tmp_path / "checkpoints" / "fetchpush-wm-dit" / "reward_head.json").exists()
+    assert (tmp_path / "checkpoints" / "fetchpush-wm-dit" / "reward_head" / "config.json").exists()
     assert (tmp_path / "data" / "curated" / "manifest.json").exists()
     # Copied into checkpoints/, each world model registers the env id the repo's own one does.
     for name in SHIPPED:

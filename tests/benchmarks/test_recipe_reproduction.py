@@ -73,7 +73,10 @@ def test_a_reward_head_is_compared_too_and_missing_until_the_recipe_trains_it(tm
     assert rows["reward head success_accuracy (%)"][7] == "missing from the recipe's card"
     assert not any("losses" in metric for metric in rows)  # training losses are not held-out numbers
     head = {"eval/success_accuracy": 0.80, "eval/progress_corr": 0.60}
-    (recipe / "fetchpush-wm-dit" / "reward_head.json").write_text(json.dumps({"metrics": head}))
+    # The recipe's head is a hub checkpoint in reward_head/; the shipped one above is in the old layout.
+    (recipe / "fetchpush-wm-dit" / "reward_head").mkdir()
+    payload = {"format": "worldfm-checkpoint", "format_version": 1, "kind": "head", "metrics": head}
+    (recipe / "fetchpush-wm-dit" / "reward_head" / "config.json").write_text(json.dumps(payload))
     rows = {r[1]: r for r in compare(shipped, recipe)}
     assert rows["reward head success_accuracy (%)"][2:5] == ("84.8", "80", "-4.8")
     assert rows["reward head success_accuracy (%)"][7] == "OUTSIDE, recipe worse (±3)"

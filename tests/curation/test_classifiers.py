@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from curation.classifiers import (
     DEFAULT_CHECKPOINTS,
@@ -132,3 +133,49 @@ def test_missing_classifier_checkpoint_is_a_one_line_error(tmp_path: Path) -> No
         load_classifier(tmp_path / "nope")
     with pytest.raises(ClassifierError, match="shipped:"):
         check_classifier(tmp_path / "nope", task="category", embedding="tokenizer:x")
+
+
+# Logits of the shipped classifiers on inputs at their training statistics' scale, computed with
+# the loader before classifiers loaded through worldmodel.hub (commit 5a9e2df).
+SHIPPED_LOGITS = {
+    "text-overlay": [
+        [-2.106684684753418, 2.309018135070801],
+        [-6.8112921714782715, 6.110159397125244],
+        [16.389404296875, -14.944272994995117],
+    ],
+    "category": [
+        [-0.6770778298377991, -0.15721623599529266, -3.904841899871826, 2.7768099308013916],
+        [0.6886110901832581, -1.3868240118026733, 0.30780768394470215, 0.39553406834602356],
+        [-1.3811883926391602, -1.5732733011245728, -3.9342498779296875, 6.497333526611328],
+    ],
+}
+
+
+@pytest.mark.parametrize("task", ["text-overlay", "category"])
+def test_shipped_classifiers_load_through_the_hub_and_score_as_before(task: str) -> None:
+    from safetensors.torch import load_file
+
+    from worldmodel import hub
+
+    model = hub.load(DEFAULT_CHECKPOINTS[task], expect_kind="classifier")
+    assert model.config == load_classifier(DEFAULT_CHECKPOINTS[task], task=task)[0].config
+    # Standardisation read from the file itself, so the input does not depend on the loader under test.
+    stored = load_file(str(DEFAULT_CHECKPOINTS[task] / "model.safetensors"))
+    noise = np.random.default_rng(1).normal(size=(3, model.config.input_dim)).astype(np.float32)
+    x = stored["mean"] + stored["std"] * torch.from_numpy(noise)
+    with torch.inference_mode():
+        logits = model(x)
+    torch.testing.assert_close(logits, torch.tensor(SHIPPED_LOGITS[task]), rtol=1e-5, atol=1e-5)
+
+
+def test_trained_classifier_is_a_hub_checkpoint_without_resume_state(labelled: Path, tmp_path: Path) -> None:
+    from worldmodel import hub
+
+    out = tmp_path / "category-mlp"
+    args = ClassifierTrainArgs(task="category", data=(str(labelled),), out=str(out), steps=5)
+    result = train_classifier(args, command="worldfm train classifier --task category")
+    payload = hub.read_config(out)
+    assert payload["kind"] == "classifier" and payload["model"] == "ClipMLP"
+    assert payload["training"]["result"] == result and payload["training"]["step"] == 5
+    assert payload["embedding"] == "tokenizer:tokenizer-ci8x8-fetch64" and "text_features" not in payload
+    assert not (out / "training_state").exists()

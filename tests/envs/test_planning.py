@@ -2,7 +2,6 @@
 pushed-square dynamics, not a learned model), its batched calls on a tiny trained WorldModel,
 and `worldfm plan` on Fetch."""
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ from curation.sample import ClipSample
 from curation.shards import ShardWriter
 from curation.video_io import encode_video
 from envs.planning import CEMPlanner, evaluate_planner, sequence_returns
-from envs.reward_head import CONFIG_FILE, WEIGHTS_FILE
 from tests.pushed_square import (
     SIZE,
     CornerSim,
@@ -24,6 +22,8 @@ from tests.pushed_square import (
     draw_square,
     square_position,
 )
+from worldmodel import hub
+from worldmodel.heads import REWARD_HEAD_DIR
 from worldmodel.world import WorldModel
 
 
@@ -185,7 +185,8 @@ def test_plan_cli_reports_cem_beside_random_and_expert_on_fetch(
 def test_reward_head_learns_from_imagined_rollouts_and_plans_on_progress(
     fetch_world: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    saved = json.loads((fetch_world / CONFIG_FILE).read_text())
+    saved = hub.read_config(fetch_world / REWARD_HEAD_DIR)
+    assert saved["kind"] == "head"
     assert saved["config"]["progress"] and saved["imagined_horizon"] == 2
     # Held-out clips are scored on the model's own frames too, beside the majority class.
     metrics = saved["metrics"]
@@ -200,6 +201,6 @@ def test_reward_head_learns_from_imagined_rollouts_and_plans_on_progress(
 def test_plan_cli_needs_a_reward_head(fetch_world: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # A sibling folder keeps the checkpoint's relative tokenizer path valid.
     headless = fetch_world.parent / "headless"
-    shutil.copytree(fetch_world, headless, ignore=shutil.ignore_patterns(WEIGHTS_FILE, CONFIG_FILE))
+    shutil.copytree(fetch_world, headless, ignore=shutil.ignore_patterns(REWARD_HEAD_DIR))
     assert main(["plan", "--wfm", str(headless)]) == 2
     assert "no reward head" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from envs.sim.episode import Episode
-from envs.sim.fetch import POLICIES, TASKS, FetchSimEnv, generate_episodes, make_policy
+from envs.sim.fetch import POLICIES, TASKS, FetchSimEnv, generate_episodes, make_policy, push_progress
 from envs.sim.fetch_policies import PickAndPlaceExpert, PushExpert, SmoothRandomPolicy
 
 TABLE_BLOCK_Z = 0.425  # block centre resting on the table
@@ -83,6 +83,10 @@ def test_generated_episodes_have_aligned_shapes_and_dtypes() -> None:
         assert a["success"].shape == (8,) and a["success"].dtype == bool
         for key in ("gripper_pos", "object_pos", "goal_pos"):
             assert a[key].shape == (8, 3) and a[key].dtype == np.float32
+        # The progress label training reads is recorded from those positions, not recomputed later.
+        assert a["progress"].shape == (8,) and a["progress"].dtype == np.float32
+        positions = (a["gripper_pos"], a["object_pos"], a["goal_pos"])
+        np.testing.assert_array_equal(a["progress"], push_progress(*positions))
         assert ep.meta["task"] == "push"
         assert ep.meta["policy"] in POLICIES
         assert ep.meta["success"] == bool(a["success"][-1])

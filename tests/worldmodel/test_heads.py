@@ -1,0 +1,114 @@
+"""Heads on world-model latents (``worldmodel.heads``): their config, their shape properties, and
+their checkpoints through ``worldmodel.hub`` (``kind: "head"``), the shipped one included."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from worldmodel import hub
+from worldmodel.heads import PROGRESS, REWARD, REWARD_HEAD_DIR, SUCCESS, RewardHead, RewardHeadConfig
+
+SHIPPED = Path(__file__).resolve().parents[2] / "checkpoints" / "fetchpush-wm-dit"
+
+# The shipped head's outputs on `fixed_latents()`, computed with the code before heads moved into
+# worldmodel/ (envs.reward_head.load_reward_head(...).all_outputs(z), commit 5a9e2df).
+SHIPPED_OUTPUTS = [
+    [-2.4728736877441406, -14.545218467712402, -1.3233646154403687],
+    [-1.8944778442382812, -12.485808372497559, -0.8153117895126343],
+    [-1.2385313510894775, -7.883689880371094, -0.7411047220230103],
+]
+
+
+def fixed_latents() -> torch.Tensor:
+    return torch.randn(3, 16, 8, 8, generator=torch.Generator().manual_seed(0))  # (B, C, h, w)
+
+
+def test_config_rejects_bad_fields() -> None:
+    with pytest.raises(ValueError, match="reward_std must be > 0"):
+        RewardHeadConfig(reward_std=0.0)
+    with pytest.raises(ValueError, match=r"latent_size must be \(h, w\)"):
+        RewardHeadConfig(latent_size=(4,))
+    with pytest.raises(ValueError, match="arch must be one of"):
+        RewardHeadConfig(arch="transformer")
+    with pytest.raises(ValueError, match="progress_std must be > 0"):
+        RewardHeadConfig(progress_std=-1.0)
+
+
+def test_head_outputs_reward_success_and_progress_columns() -> None:
+    z = torch.randn(5, 4, 3, 3)
+    assert RewardHead(RewardHeadConfig(4, (3, 3), 8))(z).shape == (5, 2)
+    head = RewardHead(RewardHeadConfig(4, (3, 3), 8, progress=True, progress_mean=-1.0, progress_std=2.0))
+    out = head(z)
+    assert out.shape == (5, 3) and (REWARD, SUCCESS, PROGRESS) == (0, 1, 2)
+    torch.testing.assert_close(head.progress(out[:, PROGRESS]), out[:, PROGRESS] * 2.0 - 1.0)
+    with pytest.raises(ValueError, match="--progress"):
+        RewardHead(RewardHeadConfig(4, (3, 3), 8)).progress(out[:, 0])
+
+
+def test_conv_head_scores_a_pattern_the_same_wherever_it_is() -> None:
+    torch.manual_seed(0)
+    head = RewardHead(RewardHeadConfig(4, (12, 12), 16, arch="conv")).eval()
+    # Two 3x3 layers spread a point over 5x5: both stay clear of the zero-padded border.
+    a, b = torch.zeros(1, 4, 12, 12), torch.zeros(1, 4, 12, 12)
+    a[0, :, 3, 3] = torch.tensor([1.0, -2.0, 0.5, 3.0])
+    b[0, :, 8, 7] = a[0, :, 3, 3]
+    torch.testing.assert_close(head(a), head(b))
+
+
+def test_head_round_trips_through_the_hub_as_kind_head(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    head = RewardHead(RewardHeadConfig(4, (3, 3), 8, -3.0, 2.0, arch="conv", progress=True)).eval()
+    hub.save(head, tmp_path / "head", extra={"note": "test"})
+    assert hub.read_config(tmp_path / "head")["kind"] == "head"
+    loaded = hub.load(tmp_path / "head", expect_kind="head")
+    assert isinstance(loaded, RewardHead) and loaded.config == head.config
+    z = torch.randn(2, 4, 3, 3)
+    torch.testing.assert_close(loaded(z), head(z), rtol=0, atol=0)
+
+
+def test_shipped_head_in_the_old_layout_loads_and_scores_as_before() -> None:
+    # Shipped as reward_head.json + reward_head.safetensors beside the world model; the hub reads
+    # them as the reward_head/ checkpoint.
+    assert not (SHIPPED / REWARD_HEAD_DIR).exists()
+    assert hub.is_checkpoint(SHIPPED / REWARD_HEAD_DIR)
+    head = hub.load(SHIPPED / REWARD_HEAD_DIR, expect_kind="head")
+    assert head.config.arch == "conv" and head.config.progress
+    with torch.no_grad():
+        out = head(fixed_latents())
+    torch.testing.assert_close(out, torch.tensor(SHIPPED_OUTPUTS), rtol=1e-5, atol=1e-5)
+    payload = hub.read_config(SHIPPED / REWARD_HEAD_DIR)
+    assert (
+        len(payload["latent_mean"]) == head.config.latent_channels and "eval/reward_mse" in payload["metrics"]
+    )
+
+
+def test_old_layout_resaved_by_the_hub_keeps_every_tensor_bit_identical(tmp_path: Path) -> None:
+    for name in ("reward_head.json", "reward_head.safetensors"):
+        shutil.copy(SHIPPED / name, tmp_path / name)
+    old = hub.load(tmp_path / REWARD_HEAD_DIR)
+    payload = hub.read_config(tmp_path / REWARD_HEAD_DIR)
+    extra = {
+        k: v for k, v in payload.items() if k not in ("format", "format_version", "kind", "model", "config")
+    }
+    new_dir = tmp_path / "converted" / REWARD_HEAD_DIR
+    hub.save(old, new_dir, extra=extra)
+    before = load_file(str(tmp_path / "reward_head.safetensors"))
+    after = load_file(str(new_dir / hub.WEIGHTS_FILE))
+    assert before.keys() == after.keys()
+    for key, tensor in before.items():
+        assert torch.equal(tensor, after[key]) and tensor.dtype == after[key].dtype
+    converted = hub.read_config(new_dir)
+    assert {k: converted[k] for k in extra} == extra and converted["config"] == payload["config"]
+    with torch.no_grad():
+        torch.testing.assert_close(hub.load(new_dir)(fixed_latents()), old(fixed_latents()), rtol=0, atol=0)
+
+
+def test_a_head_directory_takes_precedence_over_old_files_beside_it(tmp_path: Path) -> None:
+    for name in ("reward_head.json", "reward_head.safetensors"):
+        shutil.copy(SHIPPED / name, tmp_path / name)
+    head = RewardHead(RewardHeadConfig(4, (3, 3), 8)).eval()
+    hub.save(head, tmp_path / REWARD_HEAD_DIR)
+    assert hub.load(tmp_path / REWARD_HEAD_DIR).config == head.config

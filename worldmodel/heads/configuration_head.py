@@ -1,0 +1,53 @@
+"""Config of a head on a world model's latents (reward, success and optional dense progress)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ARCHS = ("mlp", "conv")
+
+
+@dataclass
+class RewardHeadConfig:
+    """Shape of a ``RewardHead`` and the target statistics it predicts in; defaults fit a CI8x8
+    tokenizer on 32 px frames."""
+
+    latent_channels: int = 16
+    """channels of the world model's latents"""
+    latent_size: tuple[int, int] = (4, 4)
+    """(h, w) of one frame's latent"""
+    hidden: int = 128
+    """width of the MLP's two hidden layers"""
+    reward_mean: float = 0.0
+    """mean of the training rewards: the head predicts rewards standardised by it and ``reward_std``"""
+    reward_std: float = 1.0
+    """standard deviation of the training rewards (> 0)"""
+    arch: str = "mlp"
+    """"mlp" (the flattened latent) or "conv" (3x3 convolutions, then max and mean over positions)"""
+    progress: bool = False
+    """a third output: dense task progress (the clips' ``progress.npy``, recorded by the simulator)
+    for planners"""
+    progress_mean: float = 0.0
+    """mean of the training progress targets (the head predicts them standardised)"""
+    progress_std: float = 1.0
+    """standard deviation of the training progress targets (> 0)"""
+
+    def __post_init__(self) -> None:
+        if self.latent_channels < 1:
+            raise ValueError(f"latent_channels must be >= 1, got {self.latent_channels}")
+        self.latent_size = tuple(int(s) for s in self.latent_size)
+        if len(self.latent_size) != 2 or min(self.latent_size) < 1:
+            raise ValueError(f"latent_size must be (h, w) with h, w >= 1, got {self.latent_size}")
+        if self.hidden < 1:
+            raise ValueError(f"hidden must be >= 1, got {self.hidden}")
+        if not self.reward_std > 0:
+            raise ValueError(f"reward_std must be > 0, got {self.reward_std}")
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+        if not self.progress_std > 0:
+            raise ValueError(f"progress_std must be > 0, got {self.progress_std}")
+
+    @property
+    def outputs(self) -> int:
+        """Columns of the head's output: reward, success logit and, with ``progress``, progress."""
+        return 3 if self.progress else 2
