@@ -63,7 +63,7 @@ bench: setup
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache
 
-# The shipped checkpoints, end to end: every command lives in one recipe (app/recipe.py; list them with
+# The shipped checkpoints, end to end: every command lives in one recipe (app/recipe/fetch64.py; list them with
 # `worldfm recipe fetch64 --out . --list`). Finished steps are skipped and each training run resumes,
 # so rerunning a target continues an interrupted one; results are copied into checkpoints/ with their
 # model cards and training curves. `worldfm recipe fetch64 --out . --ship-to checkpoints` runs it all.

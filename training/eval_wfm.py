@@ -17,7 +17,9 @@ frames. Reported side by side:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -188,3 +190,69 @@ def evaluate_wfm(
         write_video(video_out, np.concatenate(rows, axis=1), fps=8)
         result["video"] = str(video_out)
     return result
+
+
+# --- a steps x precision sweep, and the checkpoint defaults it decides ------------------------
+
+
+def sweep_wfm(
+    ckpt: str | Path,
+    data: list[str] | None = None,
+    *,
+    steps: Sequence[int] | None = None,
+    precisions: Sequence[str] | None = None,
+    on_result: Callable[[dict], None] | None = None,
+    **kwargs: Any,
+) -> dict[tuple[int, str], dict]:
+    """``evaluate_wfm`` at every precision x sampler step count (None: the checkpoint's / machine's
+    choice), keyed by ``(steps, precision)``; ``on_result`` sees each result as it comes."""
+    results: dict[tuple[int, str], dict] = {}
+    for precision in precisions or [None]:
+        for n in steps or [None]:
+            r = evaluate_wfm(ckpt, data, steps=n, precision=precision, **kwargs)
+            results[r["steps"], r["precision"]] = r
+            if on_result is not None:
+                on_result(r)
+    return results
+
+
+def pick_sweep_defaults(results: dict[tuple[int, str], dict]) -> tuple[dict, float | None]:
+    """The best result of a steps x precision sweep and bf16's PSNR cost at its step count.
+
+    Steps are picked on fp32 where it was measured (the precision every machine can run), so the
+    card's headline does not depend on whether the evaluating machine had bf16 units.
+    """
+    fp32 = [r for r in results.values() if r["precision"] == "fp32"] or list(results.values())
+    best = max(fp32, key=lambda r: r["psnr"])
+    pair = results.get((best["steps"], "fp32")), results.get((best["steps"], "bf16"))
+    cost = pair[0]["psnr"] - pair[1]["psnr"] if pair[0] and pair[1] else None
+    return best, cost
+
+
+def sweep_defaults(results: dict[tuple[int, str], dict], *, steps_swept: bool) -> dict[str, Any]:
+    """The checkpoint's ``world_model`` defaults a sweep decides: the best sampler steps (when several
+    were compared) and bf16's PSNR cost. Precision is not one: bf16's speed depends on the machine,
+    so each machine chooses at load time (``worldmodel.precision.choose_precision``)."""
+    best, cost = pick_sweep_defaults(results)
+    defaults: dict[str, Any] = {}
+    if steps_swept:
+        defaults["sampler_steps"] = best["steps"]
+    if cost is not None:
+        defaults["bf16_cost_db"] = round(cost, 3)
+    return defaults
+
+
+def record_sweep(
+    ckpt: str | Path, results: dict[tuple[int, str], dict], *, steps_swept: bool, eval_command: str
+) -> Path:
+    """Write the sweep's defaults into ``ckpt`` (``WorldModel.predict`` and the envs use them from
+    now on) and its model card; returns the card's path."""
+    from training.model_card import wfm_card, write_card
+    from worldmodel import hub
+
+    defaults = sweep_defaults(results, steps_swept=steps_swept)
+    if defaults:
+        hub.update_section(ckpt, "world_model", defaults, remove=("precision",))
+    best, _ = pick_sweep_defaults(results)
+    card = wfm_card(ckpt, best, eval_command=eval_command, sweep=list(results.values()))
+    return write_card(ckpt, card)

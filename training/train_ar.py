@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -25,7 +25,7 @@ from training.data import ClipDataset, batches_for
 from training.latents import LatentClipDataset
 from training.text_encoders import load_wordllama_embeddings, wordllama_tokenize
 from training.train_wfm import WorldModelRunArgs, world_model_section
-from training.trainer import GetBatch, Trainer, seed_initialisation
+from training.trainer import GetBatch, TrainConfig, Trainer, seed_initialisation
 from worldmodel import hub
 from worldmodel.autoregressive import ARConfig, AutoregressiveWorldModel
 from worldmodel.autoregressive.configuration_gpt import get_config as get_gpt_config
@@ -45,14 +45,27 @@ class ARTrainArgs(WorldModelRunArgs):
 
     out: str = "runs/ar"
     """the checkpoint directory"""
-    gpt: str = "GPT-tiny"
-    """GPT preset (GPT-tiny, GPT-XS, GPT-S, GPT-B)"""
-    temperature: float = 1.0
+    gpt: str = "GPT-XS"
+    """GPT preset: GPT-tiny, GPT-XS, GPT-S, GPT-B"""
+    temperature: float = 0.5
     """default sampling temperature stored in the model's config (0 = greedy)"""
     top_k: int = 0
     """default top-k per FSQ digit (0 = off)"""
     top_p: float = 1.0
     """default nucleus mass per FSQ digit (1 = off)"""
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            steps=2000,
+            batch_size=16,
+            lr=1e-3,
+            min_lr=1e-4,
+            warmup_steps=100,
+            eval_every=500,
+            save_every=250,
+            log_every=25,
+        )
+    )
+    """the shared trainer's settings (``worldfm train ar``'s defaults)"""
 
     def __post_init__(self) -> None:
         super().__post_init__()

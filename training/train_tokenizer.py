@@ -51,7 +51,18 @@ class TokenizerTrainArgs:
     """local VGG19 weights (.safetensors or torchvision .pth); without, perceptual and Gram terms are off"""
     loss: TokenizerLossConfig = field(default_factory=lambda: TokenizerLossConfig(perceptual=0.1, gram=0.0))
     """loss weights and the step at which stage 2 (flow, Gram) starts"""
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            steps=1000,
+            batch_size=8,
+            lr=1e-3,
+            min_lr=1e-4,
+            warmup_steps=100,
+            eval_every=250,
+            save_every=250,
+            log_every=25,
+        )
+    )
     """the shared trainer's settings (steps, batch size, lr, EMA, bf16, ...)"""
     eval_clips: int = 8
     """held-out windows scored at each evaluation"""

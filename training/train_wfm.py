@@ -85,8 +85,8 @@ class WorldModelRunArgs:
 class WFMTrainArgs(WorldModelRunArgs):
     """Everything a diffusion world-model run needs; defaults train a tiny model in seconds."""
 
-    dit: str = "DiT-tiny"
-    """DiT preset (DiT-tiny, DiT-XS, DiT-S, DiT-B)"""
+    dit: str = "DiT-XS"
+    """DiT preset: DiT-tiny, DiT-XS, DiT-S, DiT-B"""
     residual: bool = False
     """predict the change from the last context latent instead of the latent itself (scaled to
     sigma_data), so that "nothing moves" is the model's zero and it spends capacity on motion"""
@@ -115,6 +115,20 @@ class WFMTrainArgs(WorldModelRunArgs):
     of every weight; the checkpoint holds the merged weights"""
     lora_alpha: float | None = None
     """LoRA scale numerator (default: the rank, i.e. scale 1)"""
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            steps=2000,
+            batch_size=16,
+            lr=3e-4,
+            min_lr=3e-5,
+            warmup_steps=100,
+            ema_decay=0.999,
+            eval_every=500,
+            save_every=250,
+            log_every=25,
+        )
+    )
+    """the shared trainer's settings (``worldfm train diffusion / posttrain``'s defaults)"""
 
     def __post_init__(self) -> None:
         super().__post_init__()

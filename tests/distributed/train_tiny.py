@@ -65,7 +65,13 @@ def main() -> None:
         elif family == "ar":
             train_ar(
                 ARTrainArgs(
-                    tokenizer=str(tokenizers / "discrete"), out=run.out_dir, actions=True, train=run, **world
+                    tokenizer=str(tokenizers / "discrete"),
+                    out=run.out_dir,
+                    actions=True,
+                    gpt="GPT-tiny",
+                    temperature=1.0,
+                    train=run,
+                    **world,
                 )
             )
         else:
@@ -73,6 +79,7 @@ def main() -> None:
                 WFMTrainArgs(
                     tokenizer=str(tokenizers / "continuous"),
                     out=run.out_dir,
+                    dit="DiT-tiny",
                     eval_steps=2,
                     train=run,
                     **world,

@@ -18,6 +18,7 @@ from worldmodel import hub
 from worldmodel.tokenizer import CausalVideoTokenizer, get_config
 from worldmodel.world import WorldModel
 
+TINY = {"gpt": "GPT-tiny", "temperature": 1.0}
 TRAIN = TrainConfig(steps=3, batch_size=2, warmup_steps=1, eval_every=3, save_every=3, log_every=1)
 
 
@@ -59,7 +60,8 @@ def trained(tmp_path_factory) -> dict:
         )
         == 0
     )
-    base = {"tokenizer": str(tok), "data": [str(shards)], "size": 32, "eval_clips": 4}
+    # GPT-tiny at temperature 1: the dataclass defaults are the CLI's (GPT-XS, 0.5), too big for a test.
+    base = {"tokenizer": str(tok), "data": [str(shards)], "size": 32, "eval_clips": 4, **TINY}
     robot = root / "robot"
     metrics = train_ar(
         ARTrainArgs(**base, out=str(robot), actions=True, task="robot", train=dataclasses.replace(TRAIN))
@@ -114,7 +116,7 @@ def test_ar_text_model_generates_from_text_alone_and_continues_video(trained: di
 def test_train_ar_refuses_a_continuous_tokenizer(trained: dict) -> None:
     continuous = hub.save(CausalVideoTokenizer(get_config("CI8x8-tiny")), trained["root"] / "ci")
     args = ARTrainArgs(
-        tokenizer=str(continuous), data=[str(trained["shards"])], out=str(trained["root"] / "x")
+        tokenizer=str(continuous), data=[str(trained["shards"])], out=str(trained["root"] / "x"), **TINY
     )
     with pytest.raises(ValueError, match="continuous tokenizer"):
         train_ar(args)
@@ -169,6 +171,7 @@ def test_train_ar_cli_trains_a_checkpoint_world_model_loads(trained: dict, tmp_p
 
 def test_the_same_ar_command_and_seed_train_bit_identical_weights(trained: dict, tmp_path) -> None:
     base = {"tokenizer": str(trained["tok"]), "data": [str(trained["shards"])], "size": 32, "eval_clips": 4}
+    base.update(TINY)
     train = dataclasses.replace(TRAIN, steps=2, eval_every=2, save_every=2)
     assert_seed_decides_weights(
         lambda out, seed: train_ar(
