@@ -26,7 +26,9 @@ INFO_VERSION = 1
 CONDITIONINGS = ("actions", "camera", "trajectory")
 
 
-def _floats(name: str, values: Any, length: int | None = None, *, positive: bool = False) -> tuple[float, ...]:
+def _floats(
+    name: str, values: Any, length: int | None = None, *, positive: bool = False
+) -> tuple[float, ...]:
     """A tuple of finite floats, of ``length`` if given; a ValueError naming ``name`` otherwise."""
     try:
         out = tuple(float(v) for v in values)
@@ -149,7 +151,9 @@ class WorldModelInfo(Mapping):
             raise ValueError(f"WorldModelInfo.text must be true or false, got {self.text!r}")
         set_(self, "data", tuple(str(d) for d in self.data))
         if not 0 <= float(self.heldout_fraction) < 1:
-            raise ValueError(f"WorldModelInfo.heldout_fraction must be in [0, 1), got {self.heldout_fraction}")
+            raise ValueError(
+                f"WorldModelInfo.heldout_fraction must be in [0, 1), got {self.heldout_fraction}"
+            )
         set_(self, "heldout_fraction", float(self.heldout_fraction))
         if isinstance(self.action_space, Mapping):
             set_(self, "action_space", _action_space(self.action_space))
@@ -192,7 +196,8 @@ class WorldModelInfo(Mapping):
             rows = tuple(_floats("intrinsics", row, 3) for row in self.intrinsics)
             if len(rows) != 3 or rows[0][0] <= 0 or rows[1][1] <= 0:
                 raise ValueError(
-                    f"WorldModelInfo.intrinsics must be a 3x3 pinhole matrix (fx, fy > 0), got {self.intrinsics!r}"
+                    "WorldModelInfo.intrinsics must be a 3x3 pinhole matrix (fx, fy > 0), "
+                    f"got {self.intrinsics!r}"
                 )
             set_(self, "intrinsics", rows)
         if self.conditioning == "camera":
@@ -269,7 +274,9 @@ def _action_space(value: Any) -> ActionSpace:
     if isinstance(value, ActionSpace):
         return value
     if not isinstance(value, Mapping) or "low" not in value or "high" not in value:
-        raise ValueError(f"WorldModelInfo.action_space must be {{'low': [...], 'high': [...]}}, got {value!r}")
+        raise ValueError(
+            f"WorldModelInfo.action_space must be {{'low': [...], 'high': [...]}}, got {value!r}"
+        )
     space = ActionSpace(tuple(value["low"]), tuple(value["high"]))
     if value.get("dim") is not None and int(value["dim"]) != space.dim:
         raise ValueError(
@@ -284,4 +291,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]
     return value
-

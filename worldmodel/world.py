@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from worldmodel import hub
 from worldmodel.conditioning.camera import check_rigid
@@ -270,7 +269,9 @@ class WorldModel:
             )
         return poses.to(self.device), torch.from_numpy(np.array(k)).to(self.device)
 
-    def _check_trajectory(self, trajectory: np.ndarray | None, batch: int, frames: int) -> torch.Tensor | None:
+    def _check_trajectory(
+        self, trajectory: np.ndarray | None, batch: int, frames: int
+    ) -> torch.Tensor | None:
         """Ego poses (frames, 3) or (B, frames, 3) -> float64 (B, frames, 3), checked."""
         if not self.uses_trajectory:
             if trajectory is not None:

@@ -19,9 +19,13 @@ MINIMAL = {"tokenizer": "../tok", "latent_mean": [0.0, 0.0], "latent_std": [1.0,
 
 
 def test_every_shipped_world_model_is_listed() -> None:
-    assert {"fetchpush-wm-dit", "fetchpush-wm-ar", "fetch-t2w-dit", "orbit-camera-dit", "driving-wm-dit"} <= set(
-        WORLD_MODELS
-    )
+    assert {
+        "fetchpush-wm-dit",
+        "fetchpush-wm-ar",
+        "fetch-t2w-dit",
+        "orbit-camera-dit",
+        "driving-wm-dit",
+    } <= set(WORLD_MODELS)
 
 
 @pytest.mark.parametrize("name", WORLD_MODELS)

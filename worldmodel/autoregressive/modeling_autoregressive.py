@@ -20,7 +20,7 @@ from torch import nn
 from worldmodel.autoregressive.configuration_autoregressive import ARConfig
 from worldmodel.autoregressive.modeling_gpt import GPT
 from worldmodel.conditioning import embed_text_ids, make_text_encoder
-from worldmodel.conditioning.inputs import Conditioning
+from worldmodel.conditioning.inputs import UNCONDITIONED, Conditioning
 from worldmodel.hub import register
 
 
@@ -126,13 +126,20 @@ class AutoregressiveWorldModel(nn.Module):
         return cond.replace(text=text, text_mask=text_mask, text_ids=None)
 
     def forward(
-        self, indices: torch.Tensor, cond: Conditioning = Conditioning(), generator: torch.Generator | None = None
+        self,
+        indices: torch.Tensor,
+        cond: Conditioning = UNCONDITIONED,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """The scalar training loss; see ``loss`` for the arguments and for the logs."""
         return self.loss(indices, cond, generator=generator)[0]
 
     def loss(
-        self, indices: torch.Tensor, cond: Conditioning = Conditioning(), *, generator: torch.Generator | None = None
+        self,
+        indices: torch.Tensor,
+        cond: Conditioning = UNCONDITIONED,
+        *,
+        generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """``(loss, logs)``: the mean negative log-likelihood (nats) of every token of the clips.
 
@@ -184,7 +191,7 @@ class AutoregressiveWorldModel(nn.Module):
     def sample(
         self,
         shape: tuple[int, ...],
-        cond: Conditioning = Conditioning(),
+        cond: Conditioning = UNCONDITIONED,
         *,
         generator: torch.Generator | None = None,
         temperature: float | None = None,

@@ -40,7 +40,8 @@ class Conditioning:
     def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Conditioning:
         """``fn`` applied to every given tensor (e.g. doubling the batch for guidance)."""
         return dataclasses.replace(
-            self, **{f.name: fn(v) for f in dataclasses.fields(self) if (v := getattr(self, f.name)) is not None}
+            self,
+            **{f.name: fn(v) for f in dataclasses.fields(self) if (v := getattr(self, f.name)) is not None},
         )
 
 
@@ -51,3 +52,8 @@ class NullInputs:
     text: torch.Tensor | None = None
     actions: torch.Tensor | None = None
     camera: torch.Tensor | None = None
+
+
+# Shared defaults (both are frozen): no input given, nothing dropped.
+UNCONDITIONED = Conditioning()
+NOTHING_DROPPED = NullInputs()

@@ -22,7 +22,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from worldmodel.conditioning.inputs import Conditioning, NullInputs
+from worldmodel.conditioning.inputs import NOTHING_DROPPED, UNCONDITIONED, Conditioning, NullInputs
 from worldmodel.diffusion.configuration_diffusion import DiffusionConfig
 from worldmodel.diffusion.edm import (
     append_dims,
@@ -72,11 +72,11 @@ class Denoiser(nn.Module):
         self,
         x_noisy: torch.Tensor,
         sigma: torch.Tensor,
-        cond: Conditioning = Conditioning(),
+        cond: Conditioning = UNCONDITIONED,
         *,
         sigma_aug: torch.Tensor | None = None,
         aug_noise: torch.Tensor | None = None,
-        null: NullInputs = NullInputs(),
+        null: NullInputs = NOTHING_DROPPED,
     ) -> torch.Tensor:
         """The denoised estimate ``D(x_noisy; sigma)``, (B, C, T, h, w), equal to ``cond.cond_latent`` on
         the conditioned frames.
@@ -142,7 +142,7 @@ class Denoiser(nn.Module):
         self,
         x_noisy: torch.Tensor,
         sigma: torch.Tensor,
-        cond: Conditioning = Conditioning(),
+        cond: Conditioning = UNCONDITIONED,
         *,
         guidance: float,
         aug_noise: torch.Tensor | None = None,
@@ -162,7 +162,11 @@ class Denoiser(nn.Module):
         return cfg_combine(conditional, unconditional, guidance)
 
     def loss(
-        self, x0: torch.Tensor, cond: Conditioning = Conditioning(), *, generator: torch.Generator | None = None
+        self,
+        x0: torch.Tensor,
+        cond: Conditioning = UNCONDITIONED,
+        *,
+        generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """EDM's training loss (arXiv 2206.00364, eq. 2 weighted by Table 1's lambda) on the frames
         that are not given, with the given frames of ``x0`` as the (noise-augmented) condition.
@@ -220,7 +224,7 @@ class Denoiser(nn.Module):
     def sample(
         self,
         shape: tuple[int, ...],
-        cond: Conditioning = Conditioning(),
+        cond: Conditioning = UNCONDITIONED,
         *,
         steps: int = 35,
         sampler: str = "heun",

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from worldmodel.conditioning import embed_text_ids, make_text_encoder
-from worldmodel.conditioning.inputs import Conditioning
+from worldmodel.conditioning.inputs import UNCONDITIONED, Conditioning
 from worldmodel.diffusion.configuration_diffusion import DiffusionConfig
 from worldmodel.diffusion.denoiser import Denoiser, check_finite
 from worldmodel.diffusion.modeling_dit import DiT
@@ -51,13 +51,17 @@ class DiffusionWorldModel(nn.Module):
         return cond.replace(text=text, text_mask=text_mask, text_ids=None)
 
     def forward(
-        self, x0: torch.Tensor, cond: Conditioning = Conditioning(), generator: torch.Generator | None = None
+        self, x0: torch.Tensor, cond: Conditioning = UNCONDITIONED, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """The scalar training loss; see ``loss`` for the arguments and for the logs."""
         return self.loss(x0, cond, generator=generator)[0]
 
     def loss(
-        self, x0: torch.Tensor, cond: Conditioning = Conditioning(), *, generator: torch.Generator | None = None
+        self,
+        x0: torch.Tensor,
+        cond: Conditioning = UNCONDITIONED,
+        *,
+        generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """``(loss, logs)``: EDM loss on the frames not in ``cond.cond_mask``.
 
@@ -69,7 +73,12 @@ class DiffusionWorldModel(nn.Module):
         return self.denoiser.loss(x0, self.embed_text(cond), generator=generator)
 
     def denoise(
-        self, x_noisy: torch.Tensor, sigma: torch.Tensor, cond: Conditioning = Conditioning(), *, guidance: float = 1.0
+        self,
+        x_noisy: torch.Tensor,
+        sigma: torch.Tensor,
+        cond: Conditioning = UNCONDITIONED,
+        *,
+        guidance: float = 1.0,
     ) -> torch.Tensor:
         """``D(x_noisy; sigma)`` (B, C, T, h, w) for sigma (B,), with classifier-free guidance if
         ``guidance != 1``; equals ``cond.cond_latent`` on the conditioned frames."""
@@ -85,7 +94,7 @@ class DiffusionWorldModel(nn.Module):
     def sample(
         self,
         shape: tuple[int, ...],
-        cond: Conditioning = Conditioning(),
+        cond: Conditioning = UNCONDITIONED,
         *,
         steps: int = 35,
         sampler: str = "heun",

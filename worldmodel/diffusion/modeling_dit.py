@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from worldmodel.conditioning.inputs import Conditioning, NullInputs
+from worldmodel.conditioning.inputs import NOTHING_DROPPED, UNCONDITIONED, Conditioning, NullInputs
 from worldmodel.diffusion.configuration_dit import DiTConfig
 from worldmodel.diffusion.rope import apply_rope, rope_3d
 
@@ -385,8 +385,8 @@ class DiT(nn.Module):
         x: torch.Tensor,
         c_noise: torch.Tensor,
         c_noise_aug: torch.Tensor,
-        cond: Conditioning = Conditioning(),
-        null: NullInputs = NullInputs(),
+        cond: Conditioning = UNCONDITIONED,
+        null: NullInputs = NOTHING_DROPPED,
     ) -> torch.Tensor:
         self.check_inputs(x, cond)
         actions, camera = cond.actions, cond.camera
