@@ -218,7 +218,8 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[d
     if payload.get("storage_dtype"):
         lines.append(f"- weights stored as {payload['storage_dtype']} (loaded into float32)")
     if info.residual_scale:
-        lines.append(f"- predicts the change from the last context latent, scaled by {info.residual_scale:.2f}")
+        scale = info.residual_scale
+        lines.append(f"- predicts the change from the last context latent, scaled by {scale:.2f}")
     if info.lora:
         lora = info.lora
         lines.append(
