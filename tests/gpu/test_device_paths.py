@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from training.trainer import TrainConfig, Trainer
-from worldmodel.conditioning.inputs import Conditioning
 from worldmodel.autoregressive import ARConfig, AutoregressiveWorldModel
 from worldmodel.autoregressive import get_config as get_gpt_config
+from worldmodel.conditioning.inputs import Conditioning
 from worldmodel.diffusion import DiffusionConfig, DiffusionWorldModel
 from worldmodel.diffusion import get_config as get_dit_config
 from worldmodel.tokenizer import CausalVideoTokenizer, get_config
