@@ -71,7 +71,7 @@ def resolve_reward_fn(world: WorldModel, reward_fn: RewardFn | None) -> RewardFn
 
         if has_reward_head(directory):
             return LearnedReward.from_checkpoint(directory, world)
-    if world.info.get("reward_head") is not None:
+    if world.info.reward_head is not None:
         raise ValueError(
             "this checkpoint declares a learned reward head (world_model.reward_head), but no "
             "reward_head/ was found in its folder; pass reward_fn=(prev_obs, action, obs) -> "
@@ -86,8 +86,8 @@ def world_spaces(world: WorldModel) -> tuple[spaces.Box, spaces.Box]:
     The action box is the range of the actions the model was trained on (``world_model.action_space``
     in the checkpoint): outside it the model's predictions are extrapolation.
     """
-    box = world.info.get("action_space")
-    if world.action_dim == 0 or not box:
+    box = world.info.action_space
+    if world.action_dim == 0 or box is None:
         raise ValueError(
             "WorldModelEnv needs an action-conditioned (robot post-trained) checkpoint, made by "
             "`worldfm train posttrain --task robot`; this one predicts video without actions"
@@ -96,8 +96,8 @@ def world_spaces(world: WorldModel) -> tuple[spaces.Box, spaces.Box]:
         raise ValueError("the checkpoint's world_model section has no frame_size; WorldModelEnv needs it")
     h, w = world.frame_size
     observation_space = spaces.Box(0, 255, (h, w, 3), np.uint8)
-    low = np.asarray(box["low"], np.float32)
-    high = np.asarray(box["high"], np.float32)
+    low = np.asarray(box.low, np.float32)
+    high = np.asarray(box.high, np.float32)
     return observation_space, spaces.Box(low, high, dtype=np.float32)
 
 

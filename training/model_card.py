@@ -174,40 +174,40 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[d
     ``sweep``: results of the same evaluation at other sampler step counts, tabulated below it.
     """
     payload = hub.read_config(ckpt)
-    training, world, cfg = payload.get("training", {}), payload.get("world_model", {}), payload["config"]
+    training, info, cfg = payload.get("training", {}), hub.read_info(ckpt), payload["config"]
     train_cfg = training.get("config", {})
     model = hub.load(ckpt)
     params = sum(p.numel() for p in model.parameters()) / 1e6
     wall = training.get("wall_time_s")
     conditioning = ["context frames"]
-    if world.get("action_space"):
-        conditioning.append(f"{world['action_space']['dim']}-d actions (one frame per action)")
-    if world.get("text"):
+    if info.action_space is not None:
+        conditioning.append(f"{info.action_space.dim}-d actions (one frame per action)")
+    if info.text:
         conditioning.append("text (Text2World without context frames)")
     if cfg.get("dit", {}).get("camera_dim"):
         conditioning.append("camera poses (Plücker rays relative to the last context camera)")
-    if world.get("conditioning") == "trajectory":
+    if info.conditioning == "trajectory":
         conditioning.append("the ego trajectory (per-frame ego motion)")
-    if world.get("views"):
-        conditioning.append(f"views {' | '.join(world['views'])} tiled in one canvas")
-    size = world.get("frame_size", ["?", "?"])
+    if info.views:
+        conditioning.append(f"views {' | '.join(info.views)} tiled in one canvas")
+    size = info.frame_size or ("?", "?")
     lines = [
         f"# {Path(ckpt).name}",
         "",
-        f"{_network_line(payload, params)} on the latents of `{world.get('tokenizer')}`, "
+        f"{_network_line(payload, params)} on the latents of `{info.tokenizer}`, "
         f"{size[0]}x{size[1]} frames; conditioned on {', '.join(conditioning)}; "
-        f"{world.get('context_frames')} context frames.",
+        f"{info.context_frames} context frames.",
         "",
         "## Training",
         "",
-        f"- data: {', '.join(world.get('data', []))} (held-out fraction {world.get('heldout_fraction')} "
+        f"- data: {', '.join(info.data)} (held-out fraction {info.heldout_fraction} "
         "by key hash, never trained on)",
         f"- steps: {training.get('step')} x batch {train_cfg.get('batch_size')}, lr {train_cfg.get('lr')}, "
         f"EMA {train_cfg.get('ema_decay')}, weights saved: {training.get('weights')}",
         f"- wall time: {wall / 60:.0f} min on this machine's 2 CPU cores"
         if wall
         else "- wall time: not recorded",
-        *lineage_lines(world.get("init_from")),
+        *lineage_lines(info.init_from),
     ]
     diffusion = payload.get("kind") != "autoregressive"
     if diffusion:
@@ -217,12 +217,11 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[d
         )
     if payload.get("storage_dtype"):
         lines.append(f"- weights stored as {payload['storage_dtype']} (loaded into float32)")
-    if world.get("residual_scale"):
-        lines.append(
-            f"- predicts the change from the last context latent, scaled by {world['residual_scale']:.2f}"
-        )
-    if world.get("lora"):
-        lora = world["lora"]
+    if info.residual_scale:
+        scale = info.residual_scale
+        lines.append(f"- predicts the change from the last context latent, scaled by {scale:.2f}")
+    if info.lora:
+        lora = info.lora
         lines.append(
             f"- LoRA rank {lora['rank']} (alpha {lora['alpha']}) on the DiT blocks, merged into these weights"
         )
@@ -269,7 +268,7 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[d
             precision = r.get("precision", "fp32")
             steps = r["steps"] if diffusion else "-"
             lines.append(f"| {steps} | {precision} | {r['psnr']:.2f} | {r['ssim']:.4f} | {shuffled} |")
-        cost = (payload.get("world_model") or {}).get("bf16_cost_db")
+        cost = info.bf16_cost_db
         lines.append(
             "\nThe checkpoint's defaults: "
             + (f"`world_model.sampler_steps` {result['steps']}" if diffusion else "no sampler steps")

@@ -7,7 +7,7 @@ training feeds windows of ``context_frames + 1`` latent frames and predicts ever
 token (arXiv 2501.03575, Sec. 5.3); with ``actions`` the action leading into the
 predicted frame conditions it, one frame per action, as ``WorldModel`` uses it.
 
-The checkpoint carries the same ``world_model`` section as the diffusion trainer's, with
+The checkpoint carries the same ``WorldModelInfo`` as the diffusion trainer's, with
 the identity latent normalisation (mean 0, std 1, sigma_data 1): the model reads the
 tokenizer's FSQ codes as they are, so ``WorldModel.from_pretrained`` drives it unchanged.
 """
@@ -24,12 +24,14 @@ from torch import nn
 from training.data import ClipDataset, batches_for
 from training.latents import LatentClipDataset
 from training.text_encoders import load_wordllama_embeddings, wordllama_tokenize
-from training.train_wfm import WorldModelRunArgs, world_model_section
+from training.train_wfm import WorldModelRunArgs, world_model_info
 from training.trainer import GetBatch, TrainConfig, Trainer, seed_initialisation
 from worldmodel import hub
 from worldmodel.autoregressive import ARConfig, AutoregressiveWorldModel
 from worldmodel.autoregressive.configuration_gpt import get_config as get_gpt_config
 from worldmodel.conditioning import TextEncoderConfig
+from worldmodel.conditioning.inputs import Conditioning
+from worldmodel.conditioning.window import context_mask
 from worldmodel.tokenizer import CausalVideoTokenizer
 from worldmodel.world import LatentNorm
 
@@ -84,15 +86,12 @@ def with_token_ids(get_batch: GetBatch, tokenizer: CausalVideoTokenizer) -> GetB
     return get
 
 
-def window_inputs(batch: dict, context: int, use_actions: bool) -> dict[str, torch.Tensor]:
-    """Model inputs for a batch of windows: token ids, the context mask and (optionally) actions."""
+def window_inputs(batch: dict, context: int, use_actions: bool) -> tuple[torch.Tensor, Conditioning]:
+    """Token ids (B, K+1, h, w) of a batch of windows and their ``Conditioning`` (context mask, actions)."""
     indices = batch["indices"]  # (B, K+1, h, w)
-    cond_mask = torch.zeros(indices.shape[:2], dtype=torch.bool, device=indices.device)
-    cond_mask[:, :context] = True
-    inputs = {"indices": indices, "cond_mask": cond_mask}
-    if use_actions:
-        inputs["actions"] = batch["actions"]  # (B, K+1, A); the model nulls the context frames' rows
-    return inputs
+    cond_mask = context_mask(indices.shape[0], indices.shape[1], context, indices.device)
+    # (B, K+1, A): the model gives the context frames' rows the null action itself.
+    return indices, Conditioning(cond_mask=cond_mask, actions=batch["actions"] if use_actions else None)
 
 
 @torch.no_grad()
@@ -100,17 +99,11 @@ def ar_eval(
     model: AutoregressiveWorldModel, batch: dict, context: int, use_actions: bool
 ) -> dict[str, float]:
     """Held-out NLL of the predicted frame's tokens, and the sampled frame's code MSE vs copying the last."""
-    inputs = window_inputs(batch, context, use_actions)
-    _, logs = model.loss(inputs["indices"], cond_mask=inputs["cond_mask"], actions=inputs.get("actions"))
+    indices, cond = window_inputs(batch, context, use_actions)
+    _, logs = model.loss(indices, cond)
     latents = batch["latents"]  # (B, C, K+1, h, w) FSQ codes
     generator = torch.Generator(device=latents.device).manual_seed(0)
-    sample = model.sample(
-        tuple(latents.shape),
-        cond_latent=latents,
-        cond_mask=inputs["cond_mask"],
-        actions=inputs.get("actions"),
-        generator=generator,
-    )
+    sample = model.sample(tuple(latents.shape), cond.replace(cond_latent=latents), generator=generator)
     target = latents[:, :, -1]
     return {
         "eval/predicted_nll": float(logs["predicted_nll"]),
@@ -189,13 +182,8 @@ def train_ar(args: ARTrainArgs) -> dict[str, float]:
         return {"text_ids": ids.to(device), "text_mask": mask.to(device)}
 
     def loss_fn(m: nn.Module, batch: dict, step: int) -> tuple[torch.Tensor, dict[str, float]]:
-        inputs = window_inputs(batch, args.context_frames, args.actions)
-        loss = m(
-            inputs["indices"],
-            inputs["cond_mask"],
-            inputs.get("actions"),
-            **text_inputs(batch, batch["indices"].device),
-        )
+        indices, cond = window_inputs(batch, args.context_frames, args.actions)
+        loss = m(indices, cond.replace(**text_inputs(batch, indices.device)))
         return loss, {"losses/token_nll": loss.detach()}
 
     train_config = dataclasses.replace(args.train, out_dir=args.out)
@@ -209,13 +197,13 @@ def train_ar(args: ARTrainArgs) -> dict[str, float]:
     channels = tokenizer.latent_channels
     # The identity LatentNorm: the model reads FSQ codes as the tokenizer writes them.
     identity = LatentNorm((0.0,) * channels, (1.0,) * channels, 1.0)
-    world = world_model_section(args, identity, clips if args.actions else None)
+    info = world_model_info(args, identity, clips if args.actions else None)
     trainer = Trainer(
         model,
         train_config,
         loss_fn=loss_fn,
         get_batch=with_token_ids(batches_for(data, train_config.batch_size, train_config.seed), tokenizer),
         eval_fn=eval_fn,
-        checkpoint_extra={"world_model": world, "posttrained_for": args.task},
+        checkpoint_extra={hub.WORLD_MODEL_SECTION: info.to_dict(), "posttrained_for": args.task},
     )
     return trainer.fit()

@@ -17,6 +17,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,9 +36,12 @@ from worldmodel.conditioning.camera import (
     camera_features,
     relative_pose_vectors,
 )
+from worldmodel.conditioning.inputs import Conditioning
 from worldmodel.conditioning.trajectory import TRAJECTORY_DIM, ego_motion
+from worldmodel.conditioning.window import WindowConditioning, context_mask, window_conditioning
 from worldmodel.diffusion import DiffusionConfig, DiffusionWorldModel
 from worldmodel.diffusion.configuration_dit import get_config as get_dit_config
+from worldmodel.info import ActionSpace, WorldModelInfo
 from worldmodel.lora import apply_lora, merged_copy
 from worldmodel.world import LatentNorm
 
@@ -156,22 +160,6 @@ def residual_scale_for(data: LatentClipDataset, norm: LatentNorm, windows: int =
     return float(norm.sigma_data / max(change.std().item(), 1e-6))
 
 
-@dataclass(frozen=True)
-class WindowConditioning:
-    """How a window's camera and trajectory arrays become model inputs."""
-
-    camera_stride: int = 0
-    """> 0: Plücker maps at the centres of this many pixels per latent cell"""
-    image_size: tuple[int, int] = (64, 64)
-    """the frames' (H, W), which the intrinsics refer to"""
-    camera_scale: tuple[float, ...] | None = None
-    """per-channel std of the camera features (``camera_features``' scale)"""
-    pose_std: tuple[float, ...] | None = None
-    """per-component std of the relative pose vectors; set: they are the action input"""
-    trajectory_std: tuple[float, ...] | None = None
-    """per-component std of the ego motion; set: the ego motion, divided by it, is the action input"""
-
-
 def window_inputs(
     batch: dict,
     norm: LatentNorm,
@@ -180,53 +168,28 @@ def window_inputs(
     text_only: torch.Tensor | None = None,
     residual_scale: float | None = None,
     conditioning: WindowConditioning | None = None,
-) -> dict[str, torch.Tensor]:
-    """Model inputs for a batch of latent windows: normalised x0, the context mask, actions, camera.
+) -> tuple[torch.Tensor, Conditioning]:
+    """A batch of latent windows -> the normalised target x0 (B, C, K+1, h, w) and its ``Conditioning``.
 
     ``text_only`` (B,) bool marks windows trained with no context frames (Text2World). With
     ``residual_scale`` the predicted frames become their scaled change from the last context frame.
-    ``conditioning`` adds Plücker maps relative to the last context camera and / or ego motion.
+    Actions, camera poses and trajectories go through ``window_conditioning``, the rule inference uses.
     """
     x0 = norm.normalize(batch["latents"])  # (B, C, K+1, h, w)
     if residual_scale:
         x0 = x0.clone()
         x0[:, :, context:] = (x0[:, :, context:] - x0[:, :, context - 1 : context]) * residual_scale
-    b, t = x0.shape[0], x0.shape[2]
-    cond_mask = torch.zeros(b, t, dtype=torch.bool, device=x0.device)
-    cond_mask[:, :context] = True
+    cond_mask = context_mask(x0.shape[0], x0.shape[2], context, x0.device).clone()
     if text_only is not None:
         cond_mask[text_only.to(x0.device)] = False
-    inputs = {"x0": x0, "cond_mask": cond_mask}
-    if use_actions:
-        actions = batch["actions"].clone()  # (B, K+1, A): row i leads into frame i
-        # Only the action into the predicted frame conditions it: inference knows no earlier ones.
-        actions[:, :context] = 0
-        inputs["actions"] = actions
-    if conditioning is not None and conditioning.camera_stride:
-        poses = batch["camera"].to(x0.device)  # (B, K+1, 4, 4)
-        scale = conditioning.camera_scale
-        inputs["camera"] = camera_features(
-            poses.double(),
-            batch["intrinsics"].to(x0.device).double(),
-            poses[:, context - 1].double(),
-            image_size=conditioning.image_size,
-            stride=conditioning.camera_stride,
-            scale=torch.tensor(scale, dtype=torch.float64) if scale is not None else None,
-        ).float()  # (B, 6, K+1, h, w)
-    if conditioning is not None and conditioning.pose_std is not None:
-        vectors = relative_pose_vectors(
-            batch["camera"].to(x0.device).double(), batch["intrinsics"].to(x0.device).double(), context - 1
-        ).float()  # (B, K+1, 10)
-        actions = vectors / vectors.new_tensor(conditioning.pose_std)
-        actions[:, :context] = 0  # as for robot actions: only the step into the predicted frame
-        inputs["actions"] = actions
-    if conditioning is not None and conditioning.trajectory_std is not None:
-        motion = ego_motion(batch["trajectory"].to(x0.device).double()).float()  # (B, K, 3)
-        motion = motion / motion.new_tensor(conditioning.trajectory_std)
-        actions = torch.cat([torch.zeros_like(motion[:, :1]), motion], dim=1)  # row i leads into frame i
-        actions[:, :context] = 0
-        inputs["actions"] = actions
-    return inputs
+    rule = conditioning or WindowConditioning()
+    arrays = {"actions": batch["actions"]} if use_actions else {}
+    if rule.camera_stride or rule.pose_std is not None:
+        arrays |= {"camera": batch["camera"], "intrinsics": batch["intrinsics"]}
+    if rule.trajectory_std is not None:
+        arrays["trajectory"] = batch["trajectory"]
+    actions, camera = window_conditioning(rule, context, **{k: v.to(x0.device) for k, v in arrays.items()})
+    return x0, Conditioning(cond_mask=cond_mask, actions=actions, camera=camera)
 
 
 def camera_scale(
@@ -266,50 +229,45 @@ def check_intrinsics(clips: ClipDataset, size: tuple[int, int]) -> None:
         )
 
 
-def world_model_section(args: object, norm: LatentNorm, clips: ClipDataset | None) -> dict:
-    """The checkpoint's ``world_model`` section that ``WorldModel.from_pretrained`` reads.
+def world_model_info(
+    args: WorldModelRunArgs, norm: LatentNorm, clips: ClipDataset | None, **fields: Any
+) -> WorldModelInfo:
+    """The checkpoint's ``WorldModelInfo``, which ``WorldModel.from_pretrained`` reads.
 
     ``args`` is a WFM or AR run's arguments (tokenizer, out, context_frames, size, task, text,
-    data, heldout_fraction); with ``clips`` the action space is taken from their ``actions``.
+    data, heldout_fraction); with ``clips`` the action space is taken from their ``actions``;
+    ``fields`` set the rest (frame size, conditioning statistics, lineage).
     """
-    world = {
-        "tokenizer": os.path.relpath(Path(args.tokenizer).resolve(), Path(args.out).resolve()),
-        "latent_mean": list(norm.mean),
-        "latent_std": list(norm.std),
-        "sigma_data": norm.sigma_data,
-        "context_frames": args.context_frames,
-        "frame_size": [args.size, args.size],
-        "task": args.task,
-        "text": args.text,
-        "data": [str(d) for d in args.data],
-        "heldout_fraction": args.heldout_fraction,
-    }
+    action_space = None
     if clips is not None:
         stacked = np.concatenate([c.arrays["actions"] for c in clips.clips])  # (N, A)
-        world["action_space"] = {
-            "low": stacked.min(0).tolist(),
-            "high": stacked.max(0).tolist(),
-            "dim": int(stacked.shape[-1]),
+        action_space = ActionSpace(tuple(stacked.min(0).tolist()), tuple(stacked.max(0).tolist()))
+    return WorldModelInfo(
+        **{
+            "tokenizer": os.path.relpath(Path(args.tokenizer).resolve(), Path(args.out).resolve()),
+            "latent_mean": norm.mean,
+            "latent_std": norm.std,
+            "sigma_data": norm.sigma_data,
+            "context_frames": args.context_frames,
+            "frame_size": (args.size, args.size),
+            "task": args.task,
+            "text": args.text,
+            "data": tuple(str(d) for d in args.data),
+            "heldout_fraction": args.heldout_fraction,
+            "action_space": action_space,
+            **fields,
         }
-    return world
+    )
 
 
 @torch.no_grad()
 def latent_eval(
-    model: nn.Module, batch: dict, steps: int, residual_scale: float | None = None
+    model: nn.Module, x0: torch.Tensor, cond: Conditioning, steps: int, residual_scale: float | None = None
 ) -> dict[str, float]:
     """One-step prediction error in normalised latent space vs copying the last context latent."""
-    x0, cond_mask = batch["x0"], batch["cond_mask"]
     generator = torch.Generator(device=x0.device).manual_seed(0)
     sample = model.sample(
-        tuple(x0.shape),
-        cond_latent=x0,
-        cond_mask=cond_mask,
-        actions=batch.get("actions"),
-        camera=batch.get("camera"),
-        steps=steps,
-        sampler="euler",
-        generator=generator,
+        tuple(x0.shape), cond.replace(cond_latent=x0), steps=steps, sampler="euler", generator=generator
     )
     predicted, target, last = sample[:, :, -1], x0[:, :, -1], x0[:, :, -2]
     if residual_scale:  # back to latents: both windows hold changes from the last context frame
@@ -438,16 +396,10 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
             # A pure function of the step keeps resume exact.
             draw = np.random.default_rng([train_config.seed, step, 7]).random(len(batch["caption"]))
             text_only = torch.from_numpy(draw < args.text2world_prob)
-        inputs = window_inputs(
+        x0, cond = window_inputs(
             batch, norm, args.context_frames, args.actions, text_only, residual_scale, conditioning
         )
-        loss = m(
-            inputs["x0"],
-            inputs["cond_mask"],
-            inputs.get("actions"),
-            camera=inputs.get("camera"),
-            **text_inputs(batch, device),
-        )
+        loss = m(x0, cond.replace(**text_inputs(batch, device)))
         return loss, {"losses/denoise": loss.detach()}
 
     train_config = dataclasses.replace(args.train, out_dir=args.out)
@@ -456,38 +408,44 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
     def eval_fn(m: nn.Module) -> dict[str, float]:
         device = next(m.parameters()).device
         batch = {k: v.to(device) for k, v in eval_raw.items() if isinstance(v, torch.Tensor)}
-        inputs = window_inputs(
+        x0, cond = window_inputs(
             batch, norm, args.context_frames, args.actions, None, residual_scale, conditioning
         )
-        return latent_eval(m, {**inputs, **text_inputs(eval_raw, device)}, args.eval_steps, residual_scale)
+        # Scored without captions, as the one-step latent curve has always been.
+        return latent_eval(m, x0, cond, args.eval_steps, residual_scale)
 
-    world = world_model_section(args, norm, clips if args.actions else None)
-    world["frame_size"] = list(clips.size)
-    world["residual_scale"] = residual_scale
+    extra: dict[str, Any] = {}
     if args.camera:
         # What predict() assumes when a caller gives poses without intrinsics: the first training frame's.
-        world["intrinsics"] = clips.clips[0].arrays["intrinsics"][0].tolist()
-        world["camera_scale"] = list(conditioning.camera_scale)
-        world["pose_std"] = list(conditioning.pose_std)
-        world["conditioning"] = "camera"
+        extra |= {
+            "conditioning": "camera",
+            "intrinsics": clips.clips[0].arrays["intrinsics"][0].tolist(),
+            "camera_scale": conditioning.camera_scale,
+            "pose_std": conditioning.pose_std,
+        }
     if args.trajectory:
-        world["conditioning"] = "trajectory"
-        world["trajectory_std"] = list(conditioning.trajectory_std)
-    if args.views:
-        world["views"] = list(args.views)
-    if args.max_frame_stride > 1:
-        world["max_frame_stride"] = args.max_frame_stride
+        extra |= {"conditioning": "trajectory", "trajectory_std": conditioning.trajectory_std}
     if args.init_from:
-        world["init_from"] = lineage(args.init_from)
+        extra["init_from"] = lineage(args.init_from)
     if args.lora_rank:
-        world["lora"] = {"rank": args.lora_rank, "alpha": args.lora_alpha or args.lora_rank, "merged": True}
+        extra["lora"] = {"rank": args.lora_rank, "alpha": args.lora_alpha or args.lora_rank, "merged": True}
+    info = world_model_info(
+        args,
+        norm,
+        clips if args.actions else None,
+        frame_size=tuple(clips.size),
+        residual_scale=residual_scale,
+        views=args.views,
+        max_frame_stride=args.max_frame_stride,
+        **extra,
+    )
     trainer = Trainer(
         model,
         train_config,
         loss_fn=loss_fn,
         get_batch=batches_for(data, train_config.batch_size, train_config.seed),
         eval_fn=eval_fn,
-        checkpoint_extra={"world_model": world, "posttrained_for": args.task},
+        checkpoint_extra={hub.WORLD_MODEL_SECTION: info.to_dict(), "posttrained_for": args.task},
         export=export,
     )
     return trainer.fit()

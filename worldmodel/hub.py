@@ -37,11 +37,14 @@ from safetensors.torch import load_model, save_model
 from torch import nn
 
 from worldmodel.atomic import atomic_output, atomic_write_text
+from worldmodel.info import WorldModelInfo
 
 FORMAT = "worldfm-checkpoint"
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+# The section of a world-model checkpoint's config.json that holds its ``WorldModelInfo``.
+WORLD_MODEL_SECTION = "world_model"
 KINDS = ("tokenizer", "diffusion", "autoregressive", "head", "classifier")
 # The package whose import registers the models of each kind.
 _KIND_MODULES = {
@@ -122,14 +125,46 @@ def update_section(
     """Merge ``values`` into ``config.json``'s ``section`` (atomically), drop the ``remove`` keys,
     and return the new payload.
 
-    For facts learned after training, such as a world model's best sampler step count.
+    For facts learned after training, such as a world model's best sampler step count. The
+    ``world_model`` section goes through ``WorldModelInfo`` (migrated, checked, written whole).
     """
     payload = read_config(directory)
     merged = {**(payload.get(section) or {}), **values}
-    payload[section] = {k: v for k, v in merged.items() if k not in remove}
+    merged = {k: v for k, v in merged.items() if k not in remove}
+    if section == WORLD_MODEL_SECTION:
+        merged = _info_from_payload(directory, {**payload, section: merged}).to_dict()
+    payload[section] = merged
     text = json.dumps(payload, indent=2, sort_keys=False)
     atomic_write_text(Path(directory) / CONFIG_FILE, text)
     return payload
+
+
+def read_info(directory: str | os.PathLike) -> WorldModelInfo:
+    """The ``WorldModelInfo`` of a world-model checkpoint (older sections migrated)."""
+    return _info_from_payload(directory, read_config(directory))
+
+
+def update_info(directory: str | os.PathLike, **changes: Any) -> WorldModelInfo:
+    """Write ``changes`` (``WorldModelInfo`` fields) into a world-model checkpoint's ``config.json``."""
+    payload = read_config(directory)
+    info = _info_from_payload(directory, payload).replace(**changes)
+    payload[WORLD_MODEL_SECTION] = info.to_dict()
+    text = json.dumps(payload, indent=2, sort_keys=False)
+    atomic_write_text(Path(directory) / CONFIG_FILE, text)
+    return info
+
+
+def _info_from_payload(directory: str | os.PathLike, payload: dict[str, Any]) -> WorldModelInfo:
+    section = payload.get(WORLD_MODEL_SECTION)
+    if not section:
+        raise CheckpointError(
+            f"{directory}/{CONFIG_FILE} has no '{WORLD_MODEL_SECTION}' section (tokenizer, norm): "
+            "not a world-model checkpoint"
+        )
+    try:
+        return WorldModelInfo.from_dict(section)
+    except ValueError as e:
+        raise CheckpointError(f"{directory}/{CONFIG_FILE}: {e}") from None
 
 
 def store_half(directory: str | os.PathLike) -> Path:

@@ -5,7 +5,8 @@ not to the model. A 1024² bf16 matmul runs at about 2x fp32 on CPUs with AVX512
 on CUDA, but at 1 GFLOP/s against 129 in fp32 on AVX2-only CPUs (most laptops), where the shipped
 models' bf16 default made the learned env 20-30x slower. So a checkpoint records what bf16 *costs*
 (``bf16_cost_db``: fp32 PSNR minus bf16 PSNR on its held-out evaluation, from ``worldfm eval wfm
---precision fp32 bf16``), and the precision is chosen at load time by ``choose_precision``.
+--precision fp32 bf16``; ``WorldModelInfo.bf16_cost_db``, where older checkpoints' ``precision``
+is migrated), and the precision is chosen at load time by ``choose_precision``.
 """
 
 from __future__ import annotations
@@ -25,17 +26,6 @@ def check_precision(precision: str) -> str:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     return precision
-
-
-def bf16_cost(info: dict) -> float | None:
-    """The measured PSNR cost of bf16 (dB) in a checkpoint's ``world_model`` section, or None.
-
-    Checkpoints written before the cost was recorded stored the sweep's winner as ``precision``;
-    the sweep chose bf16 only within ``BF16_TOLERANCE_DB`` of fp32, so "bf16" reads as a cost of 0.
-    """
-    if info.get("bf16_cost_db") is not None:
-        return float(info["bf16_cost_db"])
-    return 0.0 if info.get("precision") == "bf16" else None
 
 
 def bf16_is_fast(device: torch.device | str) -> tuple[bool, str]:

@@ -21,19 +21,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from worldmodel import hub
-from worldmodel.conditioning.camera import camera_features, check_rigid, relative_pose_vectors
+from worldmodel.conditioning.camera import check_rigid
+from worldmodel.conditioning.inputs import Conditioning
 from worldmodel.conditioning.tokenize import TOKENIZER_FILE, Tokenize
-from worldmodel.conditioning.trajectory import check_trajectory, ego_motion
+from worldmodel.conditioning.trajectory import check_trajectory
+from worldmodel.conditioning.window import WindowConditioning, context_mask, window_conditioning
+from worldmodel.info import WorldModelInfo
 from worldmodel.precision import (
-    bf16_cost,
     bf16_is_fast,
     check_precision,
     choose_precision,
     requested_precision,
 )
+from worldmodel.protocol import WorldFoundationModel
 from worldmodel.tokenizer import CausalVideoTokenizer
 
 
@@ -84,10 +86,9 @@ class WorldModel:
 
     Args:
         tokenizer: an image tokenizer (one latent frame per frame).
-        wfm: a ``DiffusionWorldModel`` (or any model with the same ``sample`` signature).
-        norm: the latent normalisation the WFM was trained with.
-        context_frames: latent (= pixel) frames of context each prediction is conditioned on.
-        info: the checkpoint's extra fields (task, action space, ...).
+        wfm: a ``DiffusionWorldModel`` or ``AutoregressiveWorldModel`` (any ``WorldFoundationModel``).
+        info: the checkpoint's ``WorldModelInfo`` (latent normalisation, context, what the model
+            is conditioned on, sampler defaults); a ``world_model`` dict is migrated.
         tokenize: captions -> token ids, for models trained with text.
         guardrails: any object with ``check_prompt(str)`` and ``postprocess(frames) -> frames``
             (``curation.guardrails.Guardrails``); applied by ``predict`` unless ``guardrails=False``.
@@ -99,11 +100,9 @@ class WorldModel:
     def __init__(
         self,
         tokenizer: CausalVideoTokenizer,
-        wfm: nn.Module,
-        norm: LatentNorm,
+        wfm: WorldFoundationModel,
+        info: WorldModelInfo | dict,
         *,
-        context_frames: int,
-        info: dict | None = None,
         tokenize: Tokenize | None = None,
         guardrails: object | None = None,
         precision: str = "fp32",
@@ -113,23 +112,32 @@ class WorldModel:
             raise ValueError(
                 "WorldModel predicts one frame per step and needs an image tokenizer (CI8x8, ...)"
             )
+        info = info if isinstance(info, WorldModelInfo) else WorldModelInfo.from_dict(info)
         self.tokenizer = tokenizer.eval()
         self.wfm = wfm.eval()
-        self.norm = norm
-        self.context_frames = context_frames
-        self.info = dict(info or {})
+        self.info = info
+        self.norm = LatentNorm(info.latent_mean, info.latent_std, info.sigma_data)
+        self.context_frames = info.context_frames
         # Driving models read the ego motion through the DiT's action input; users pass poses.
-        self.conditioning = self.info.get("conditioning", "actions")
-        model_action_dim = int(getattr(wfm, "action_dim", 0))
+        self.conditioning = info.conditioning
+        model_action_dim = int(wfm.action_dim)
         self.action_dim = 0 if self.conditioning in ("trajectory", "camera") else model_action_dim
         self.uses_trajectory = self.conditioning == "trajectory" and model_action_dim > 0
-        self.camera_dim = int(getattr(wfm, "camera_dim", 0))
-        self.views = tuple(self.info.get("views", ()))
-        self.frame_size = tuple(self.info.get("frame_size", ())) or None
+        self.camera_dim = int(wfm.camera_dim)
+        self.views = info.views
+        self.frame_size = info.frame_size
         # Residual models predict (next - last) * scale in normalised latent space.
-        self.residual_scale = float(self.info.get("residual_scale") or 0.0)
+        self.residual_scale = info.residual_scale or 0.0
         # Sampler steps per frame when a call names none: the checkpoint's measured best, else 8.
-        self.default_steps = int(self.info.get("sampler_steps") or 8)
+        self.default_steps = info.sampler_steps or 8
+        # How each window's poses / trajectory become the model's inputs (as in training).
+        self.window_rule = WindowConditioning(
+            camera_stride=tokenizer.spatial_factor if self.camera_dim else 0,
+            image_size=self.frame_size or (0, 0),
+            camera_scale=info.camera_scale,
+            pose_std=info.pose_std,
+            trajectory_std=info.trajectory_std if self.uses_trajectory else None,
+        )
         self.tokenize = tokenize
         self.guardrails = guardrails
         self.precision = precision
@@ -164,26 +172,19 @@ class WorldModel:
                 f"{directory} is a {payload.get('kind')!r} checkpoint; WorldModel needs a diffusion or "
                 "autoregressive world-model checkpoint"
             )
-        world = payload.get("world_model")
-        if not world:
-            raise hub.CheckpointError(
-                f"{directory}/config.json has no 'world_model' section (tokenizer, norm)"
-            )
-        tok_path = Path(world["tokenizer"])
+        info = hub.read_info(directory)
+        tok_path = Path(info.tokenizer)
         if not tok_path.is_absolute():
             tok_path = directory / tok_path
         tokenizer = hub.load(tok_path, device=device, expect_kind="tokenizer")
         wfm = hub.load(directory, device=device)
-        norm = LatentNorm(tuple(world["latent_mean"]), tuple(world["latent_std"]), float(world["sigma_data"]))
         tokenize = Tokenize.load(directory) if (directory / TOKENIZER_FILE).exists() else None
         model = cls(
             tokenizer,
             wfm,
-            norm,
-            context_frames=int(world["context_frames"]),
-            info=world,
+            info,
             tokenize=tokenize,
-            precision=_load_precision(directory, world, precision, device),
+            precision=_load_precision(directory, info, precision, device),
         )
         model.directory = directory
         return model
@@ -255,7 +256,7 @@ class WorldModel:
             )
         poses = torch.from_numpy(np.array(poses))
         check_rigid(poses)
-        k = np.asarray(intrinsics if intrinsics is not None else self.info["intrinsics"], dtype=np.float64)
+        k = np.asarray(intrinsics if intrinsics is not None else self.info.intrinsics, dtype=np.float64)
         if k.shape == (3, 3):
             k = np.broadcast_to(k, (batch, frames, 3, 3))
         elif k.shape == (batch, 3, 3):
@@ -268,10 +269,10 @@ class WorldModel:
             )
         return poses.to(self.device), torch.from_numpy(np.array(k)).to(self.device)
 
-    def _trajectory_actions(
+    def _check_trajectory(
         self, trajectory: np.ndarray | None, batch: int, frames: int
     ) -> torch.Tensor | None:
-        """Ego poses (frames, 3) -> the normalised ego motion into each predicted frame (B, horizon, 3)."""
+        """Ego poses (frames, 3) or (B, frames, 3) -> float64 (B, frames, 3), checked."""
         if not self.uses_trajectory:
             if trajectory is not None:
                 raise ValueError(
@@ -292,9 +293,7 @@ class WorldModel:
                 f"trajectory must be ({frames}, 3) or ({batch}, {frames}, 3): a pose for each of the "
                 f"{self.context_frames} context frame(s) and each predicted frame, got {np.shape(trajectory)}"
             )
-        motion = ego_motion(torch.from_numpy(np.array(poses)))[:, self.context_frames - 1 :]
-        std = torch.tensor(self.info["trajectory_std"], dtype=torch.float64)
-        return (motion / std).float().to(self.device)  # (B, horizon, 3)
+        return torch.from_numpy(np.array(poses)).to(self.device)  # (B, frames, 3)
 
     def split_views(self, frames: np.ndarray) -> dict[str, np.ndarray]:
         """A multi-view model's canvas (..., H, n·W, 3) -> {view: (..., H, W, 3)}, left to right."""
@@ -337,6 +336,24 @@ class WorldModel:
         frames = to_uint8_frames(video)[:, 0]  # (B*T, H, W, 3)
         return frames.reshape(b, t, *frames.shape[1:])
 
+    def _sample(
+        self,
+        shape: tuple[int, ...],
+        cond: Conditioning,
+        *,
+        generator: torch.Generator,
+        steps: int,
+        guidance: float,
+        sampler: str = "euler",
+    ) -> torch.Tensor:
+        """One call of the WFM, given only the sampling options its family takes."""
+        options = {"steps": steps, "sampler": sampler, "guidance": guidance}
+        if guidance != 1 and "guidance" not in self.wfm.sample_options:
+            raise ValueError(f"this world model samples without guidance; pass guidance=1, got {guidance}")
+        options = {k: v for k, v in options.items() if k in self.wfm.sample_options}
+        with self.autocast():
+            return self.wfm.sample(shape, cond, generator=generator, **options)
+
     @torch.no_grad()
     def predict_latents(
         self,
@@ -351,53 +368,39 @@ class WorldModel:
         text_ids: torch.Tensor | None = None,
         text_mask: torch.Tensor | None = None,
         camera: tuple[torch.Tensor, torch.Tensor] | None = None,
+        trajectory: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Roll the WFM forward ``horizon`` latent frames from normalised context (B, C, K, h, w).
 
-        ``camera``: poses (B, K + horizon, 4, 4) and intrinsics (B, K + horizon, 3, 3) of every frame;
-        each step sees the rays of its window relative to the window's last context camera.
+        ``actions`` (B, horizon, A): ``actions[:, i]`` leads into predicted frame i. ``camera``: poses
+        (B, K + horizon, 4, 4) and intrinsics (B, K + horizon, 3, 3) of every frame; ``trajectory``:
+        ego poses (B, K + horizon, 3). Each step's window conditioning comes from
+        ``window_conditioning``, the rule training used.
         """
         b, c, k, h, w = context.shape
         window = torch.cat([context, torch.zeros(b, c, 1, h, w, device=context.device)], dim=2)
-        cond_mask = torch.tensor([True] * k + [False], device=context.device).expand(b, -1)
-        text = {"text_ids": text_ids, "text_mask": text_mask} if text_ids is not None else {}
+        cond = Conditioning(cond_mask=context_mask(b, k + 1, k, context.device), text_ids=text_ids)
+        if text_ids is not None:
+            cond = cond.replace(text_mask=text_mask)
         predicted = []
         for i in range(horizon):
-            window_actions = None
+            step: dict[str, torch.Tensor] = {}
             if camera is not None:
-                poses, intrinsics = (c[:, i : i + k + 1] for c in camera)  # this window's frames
-            if camera is not None and self.info.get("pose_std"):
-                vectors = relative_pose_vectors(poses, intrinsics, k - 1)  # (B, K + 1, 10)
-                std = torch.tensor(self.info["pose_std"], dtype=vectors.dtype, device=vectors.device)
-                window_actions = (vectors / std).float()
-                window_actions[:, :k] = 0  # only the step into the predicted frame, as in training
-            elif actions is not None:
-                # Only the action into the predicted frame conditions it (training does the same).
-                window_actions = torch.zeros(b, k + 1, actions.shape[-1], device=context.device)
-                window_actions[:, -1] = actions[:, i]
-            camera_map = {}
-            if camera is not None:
-                camera_map["camera"] = camera_features(
-                    poses,
-                    intrinsics,
-                    poses[:, k - 1],
-                    image_size=self.frame_size,
-                    stride=self.tokenizer.spatial_factor,
-                    scale=torch.tensor(self.info["camera_scale"], dtype=poses.dtype),
-                ).float()  # (B, 6, K + 1, h, w)
-            with self.autocast():
-                sample = self.wfm.sample(
-                    tuple(window.shape),
-                    cond_latent=window,
-                    cond_mask=cond_mask,
-                    actions=window_actions,
-                    **camera_map,
-                    steps=steps,
-                    sampler=sampler,
-                    guidance=guidance,
-                    generator=generator,
-                    **text,
-                )
+                step["camera"], step["intrinsics"] = (c[:, i : i + k + 1] for c in camera)  # this window's
+            if trajectory is not None:
+                step["trajectory"] = trajectory[:, i : i + k + 1]
+            if actions is not None:
+                # Any rows will do for the context frames: the rule zeroes them.
+                step["actions"] = actions[:, i : i + 1].expand(-1, k + 1, -1)
+            window_actions, camera_maps = window_conditioning(self.window_rule, k, **step)
+            sample = self._sample(
+                tuple(window.shape),
+                cond.replace(cond_latent=window, actions=window_actions, camera=camera_maps),
+                generator=generator,
+                steps=steps,
+                guidance=guidance,
+                sampler=sampler,
+            )
             nxt = sample[:, :, -1:].float()  # (B, C, 1, h, w)
             if self.residual_scale:
                 nxt = window[:, :, k - 1 : k] + nxt / self.residual_scale
@@ -419,20 +422,13 @@ class WorldModel:
         """A first window of ``context_frames + 1`` latents from text alone (no context frames)."""
         h, w = (s // self.tokenizer.spatial_factor for s in self.frame_size)
         shape = (batch, self.tokenizer.latent_channels, self.context_frames + 1, h, w)
-        cond_mask = torch.zeros(batch, shape[2], dtype=torch.bool, device=self.device)
-        with self.autocast():
-            sample = self.wfm.sample(
-                shape,
-                cond_latent=torch.zeros(shape, device=self.device),
-                cond_mask=cond_mask,
-                steps=steps,
-                sampler="euler",
-                guidance=guidance,
-                generator=generator,
-                text_ids=text_ids,
-                text_mask=text_mask,
-            )
-        return sample.float()
+        cond = Conditioning(
+            cond_latent=torch.zeros(shape, device=self.device),
+            cond_mask=torch.zeros(batch, shape[2], dtype=torch.bool, device=self.device),
+            text_ids=text_ids,
+            text_mask=text_mask,
+        )
+        return self._sample(shape, cond, generator=generator, steps=steps, guidance=guidance).float()
 
     def predict(
         self,
@@ -507,8 +503,7 @@ class WorldModel:
             frames = self._check_context(context_frames)
             b = frames.shape[0]
             a = self._check_actions(actions, b, horizon)
-            if self.uses_trajectory or trajectory is not None:
-                a = self._trajectory_actions(trajectory, b, self.context_frames + horizon)
+            poses = self._check_trajectory(trajectory, b, self.context_frames + horizon)
             cam = self._check_camera(camera, intrinsics, b, self.context_frames + horizon)
             if text is not None:
                 text_ids, text_mask = (t.to(self.device) for t in self.tokenize([text] * b))
@@ -525,6 +520,7 @@ class WorldModel:
                     text_ids=text_ids,
                     text_mask=text_mask,
                     camera=cam if context_frames is not None else None,
+                    trajectory=poses if context_frames is not None else None,
                 )
             )
         out = self.decode(torch.cat(parts, dim=2))
@@ -533,11 +529,13 @@ class WorldModel:
         return out if batched else out[0]
 
 
-def _load_precision(directory: Path, info: dict, precision: str | None, device: str | torch.device) -> str:
+def _load_precision(
+    directory: Path, info: WorldModelInfo, precision: str | None, device: str | torch.device
+) -> str:
     """``choose_precision`` for a checkpoint on ``device``, announced once per process and choice."""
     fast, hardware = bf16_is_fast(device)
     chosen, why = choose_precision(
-        requested=requested_precision(precision), cost_db=bf16_cost(info), bf16_fast=fast
+        requested=requested_precision(precision), cost_db=info.bf16_cost_db, bf16_fast=fast
     )
     message = f"worldfm: {directory.name} runs in {chosen} on {hardware} ({why}"
     message += "; precision= or WORLDFM_PRECISION overrides)" if why != "requested" else ")"

@@ -89,21 +89,23 @@ def describe(path: Path) -> Entry | None:
             frame_size=(int(size), int(size)) if size else None,
             temporal_factor=int(config.get("temporal_compression", 1)),
         )
-    world: dict[str, Any] = payload.get("world_model") or {}
-    if kind in ("diffusion", "autoregressive") and world:
-        size = world.get("frame_size")
+    if kind in ("diffusion", "autoregressive") and payload.get(hub.WORLD_MODEL_SECTION):
+        try:
+            info = hub.read_info(path)
+        except hub.CheckpointError as err:
+            logger.info("not listing %s: %s", path, err)
+            return None
         dit = (payload.get("config") or {}).get("dit") or {}
-        driving = world.get("conditioning") == "trajectory"
         return Entry(
             path.name,
             path,
             "world",
-            action_dim=int((world.get("action_space") or {}).get("dim", 0)),
+            action_dim=info.action_space.dim if info.action_space is not None else 0,
             text=(path / TOKENIZER_FILE).exists(),
-            frame_size=tuple(size) if size else None,
-            context_frames=int(world.get("context_frames", 0)),
+            frame_size=info.frame_size,
+            context_frames=info.context_frames,
             camera=int(dit.get("camera_dim") or 0) > 0,
-            views=tuple(world.get("views") or ()) if driving else (),
+            views=info.views if info.conditioning == "trajectory" else (),
             family=kind,
             card_psnr=card_psnr(path),
         )

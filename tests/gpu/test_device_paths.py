@@ -17,6 +17,7 @@ import torch
 from training.trainer import TrainConfig, Trainer
 from worldmodel.autoregressive import ARConfig, AutoregressiveWorldModel
 from worldmodel.autoregressive import get_config as get_gpt_config
+from worldmodel.conditioning.inputs import Conditioning
 from worldmodel.diffusion import DiffusionConfig, DiffusionWorldModel
 from worldmodel.diffusion import get_config as get_dit_config
 from worldmodel.shipped import SHIPPED_CHECKPOINTS
@@ -76,13 +77,16 @@ def test_diffusion_world_model_trains_a_bf16_step_and_samples_on_device(device: 
     x0 = video(device, (2, 4, 3, 4, 4))  # (B, C, T, h, w) latents
     given = torch.tensor([[True, True, False]] * 2, device=device)  # (B, T)
     actions = video(device, (2, 3, 2), seed=1)  # (B, T, A)
-    loss = bf16_train_step(model, lambda m: m(x0, given, actions), device)
+    loss = bf16_train_step(model, lambda m: m(x0, Conditioning(cond_mask=given, actions=actions)), device)
     assert np.isfinite(loss)
     model.eval()
     generator = torch.Generator(device=device).manual_seed(0)
     with torch.autocast(device, dtype=torch.bfloat16):
         sample = model.sample(
-            x0.shape, cond_latent=x0, cond_mask=given, actions=actions, steps=2, generator=generator
+            x0.shape,
+            Conditioning(cond_latent=x0, cond_mask=given, actions=actions),
+            steps=2,
+            generator=generator,
         )
     assert sample.shape == x0.shape and sample.device.type == device and sample.float().isfinite().all()
     torch.testing.assert_close(sample[:, :, :2].float(), x0[:, :, :2])
@@ -97,7 +101,9 @@ def test_autoregressive_model_trains_a_bf16_step_and_samples_with_kv_cache_on_de
     indices = torch.randint(0, size, (2, 3, 4, 4), generator=torch.Generator().manual_seed(0)).to(device)
     given = torch.tensor([[True, True, False]] * 2, device=device)  # (B, T)
     actions = video(device, (2, 3, 2), seed=1)  # (B, T, A)
-    loss = bf16_train_step(model, lambda m: m(indices, given, actions), device)
+    loss = bf16_train_step(
+        model, lambda m: m(indices, Conditioning(cond_mask=given, actions=actions)), device
+    )
     assert np.isfinite(loss)
     model.eval()
     codes = model.gpt.fsq.indices_to_codes(indices).movedim(-1, 1)  # (B, C, T, h, w)
@@ -107,9 +113,7 @@ def test_autoregressive_model_trains_a_bf16_step_and_samples_with_kv_cache_on_de
         with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
             return model.sample(
                 codes.shape,
-                cond_latent=codes,
-                cond_mask=given,
-                actions=actions,
+                Conditioning(cond_latent=codes, cond_mask=given, actions=actions),
                 temperature=0.0,
                 generator=generator,
                 use_cache=use_cache,

@@ -142,6 +142,7 @@ def test_eval_reports_the_gain_over_the_same_model_without_camera(posttrained: d
 
 
 def test_dit_without_camera_equals_its_base_until_the_camera_layer_trains() -> None:
+    from worldmodel.conditioning.inputs import Conditioning, NullInputs
     from worldmodel.diffusion.configuration_dit import DiTConfig
     from worldmodel.diffusion.modeling_dit import DiT
 
@@ -153,16 +154,16 @@ def test_dit_without_camera_equals_its_base_until_the_camera_layer_trains() -> N
         p.data.normal_(0, 0.05)
     with_camera.load_state_dict(base.state_dict(), strict=False)
     x, sigma = torch.randn(2, 9, 3, 4, 4), torch.rand(2)
-    camera = torch.randn(2, 6, 3, 4, 4)
-    torch.testing.assert_close(with_camera(x, sigma, sigma, camera=camera), base(x, sigma, sigma))
+    camera = Conditioning(camera=torch.randn(2, 6, 3, 4, 4))
+    torch.testing.assert_close(with_camera(x, sigma, sigma, camera), base(x, sigma, sigma))
     with_camera.camera_embedder.proj.weight.data.normal_()
-    assert not torch.allclose(with_camera(x, sigma, sigma, camera=camera), base(x, sigma, sigma))
+    assert not torch.allclose(with_camera(x, sigma, sigma, camera), base(x, sigma, sigma))
     dropped = torch.tensor([True, True])
     torch.testing.assert_close(
-        with_camera(x, sigma, sigma, camera=camera, drop_camera=dropped), base(x, sigma, sigma)
+        with_camera(x, sigma, sigma, camera, NullInputs(camera=dropped)), base(x, sigma, sigma)
     )
     with pytest.raises(ValueError, match=r"camera must be \(B, camera_dim, T, h, w\)"):
-        with_camera(x, sigma, sigma, camera=camera[:, :, :2])
+        with_camera(x, sigma, sigma, camera.replace(camera=camera.camera[:, :, :2]))
 
 
 def test_driving_world_env_steers_a_learned_world(posttrained: dict[str, Path]) -> None:

@@ -262,16 +262,17 @@ def test_model_without_text_refuses_prompts(trained: dict[str, Path]) -> None:
 def test_residual_inputs_are_scaled_changes_from_the_last_context_frame() -> None:
     latents = torch.randn(2, 4, 3, 2, 2)
     norm = LatentNorm((0.1,) * 4, (2.0,) * 4, 0.5)
-    inputs = window_inputs({"latents": latents}, norm, context=2, use_actions=False, residual_scale=3.0)
+    x0, cond = window_inputs({"latents": latents}, norm, context=2, use_actions=False, residual_scale=3.0)
     z = norm.normalize(latents)
-    assert torch.allclose(inputs["x0"][:, :, :2], z[:, :, :2])
-    assert torch.allclose(inputs["x0"][:, :, 2], (z[:, :, 2] - z[:, :, 1]) * 3.0, atol=1e-6)
+    assert torch.allclose(x0[:, :, :2], z[:, :, :2])
+    assert torch.allclose(x0[:, :, 2], (z[:, :, 2] - z[:, :, 1]) * 3.0, atol=1e-6)
+    assert cond.cond_mask.tolist() == [[True, True, False]] * 2 and cond.actions is None
 
 
 def test_residual_model_predicting_no_change_repeats_the_last_frame(trained: dict[str, Path]) -> None:
     world = WorldModel.from_pretrained(trained["residual"])
     assert world.residual_scale > 0
-    world.wfm.sample = lambda shape, **kwargs: torch.zeros(shape)  # "nothing moves"
+    world.wfm.sample = lambda shape, cond, **kwargs: torch.zeros(shape)  # "nothing moves"
     frames, actions = pushed_square_clip(13)
     out = world.predict(frames[:2], actions=actions[:3], horizon=3, guardrails=False)
     # The same encode and decode calls predict makes (batch shapes change float rounding).

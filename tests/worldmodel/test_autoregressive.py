@@ -8,6 +8,7 @@ import torch
 from worldmodel import hub
 from worldmodel.autoregressive import ARConfig, AutoregressiveWorldModel, GPTConfig, KVCache, get_config
 from worldmodel.conditioning import TextEncoderConfig
+from worldmodel.conditioning.inputs import Conditioning
 
 GRID = (3, 4, 4)  # (T, h, w) latent frames of 4x4 tokens
 LEVELS = (8, 8, 8, 5, 5, 5)
@@ -34,14 +35,17 @@ def test_logits_with_kv_cache_equal_logits_without_it() -> None:
     model = make_model(action_dim=2, text_dim=16).double()
     gpt, b, n = model.gpt, 2, 48
     inputs = torch.cat([torch.full((b, 1), gpt.start_id), token_ids().flatten(1)[:, :-1]], dim=1)  # (B, N)
-    text, mask = model.embed_text(
-        torch.randint(0, 50, (b, 5)), torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
+    embedded = model.embed_text(
+        Conditioning(
+            text_ids=torch.randint(0, 50, (b, 5)),
+            text_mask=torch.tensor([[True] * 5, [True] * 3 + [False] * 2]),
+        )
     )
     cond = {
         "actions": torch.randn(b, 3, 2, dtype=torch.float64),
         "action_known": model.known_actions(1, b, 3, "cpu"),
-        "text": text.double(),
-        "text_mask": mask,
+        "text": embedded.text.double(),
+        "text_mask": embedded.text_mask,
     }
     full = gpt(inputs, GRID, **cond)  # (B, N, Σ levels)
     cache = KVCache(gpt.config.depth, n)
@@ -59,9 +63,7 @@ def test_cached_and_uncached_generation_draw_the_same_tokens() -> None:
     def run(use_cache: bool, temperature: float) -> torch.Tensor:
         return model.sample(
             latent.shape,
-            cond_latent=latent,
-            cond_mask=FIRST_GIVEN,
-            actions=actions,
+            Conditioning(cond_latent=latent, cond_mask=FIRST_GIVEN, actions=actions),
             temperature=temperature,
             generator=torch.Generator().manual_seed(3),
             use_cache=use_cache,
@@ -120,7 +122,7 @@ def test_tiny_model_overfits_one_clip_and_regenerates_it_greedily() -> None:
 def test_sample_returns_the_condition_frames_exactly_and_valid_codes() -> None:
     model = make_model()
     latent = codes(token_ids(), model)
-    sample = model.sample(latent.shape, cond_latent=latent, cond_mask=FIRST_GIVEN, steps=8, sampler="euler")
+    sample = model.sample(latent.shape, Conditioning(cond_latent=latent, cond_mask=FIRST_GIVEN))
     assert sample.shape == latent.shape and sample.dtype == latent.dtype
     assert torch.equal(sample[:, :, 0], latent[:, :, 0])
     assert not torch.equal(sample[:, :, 1:], latent[:, :, 1:])
@@ -143,14 +145,16 @@ def test_batched_generation_equals_generating_each_clip_alone() -> None:
     latent = codes(token_ids(), model).double()
     actions = torch.randn(2, 3, 2, dtype=torch.float64)
     batched = model.sample(
-        latent.shape, cond_latent=latent, cond_mask=FIRST_GIVEN, actions=actions, temperature=0.0
+        latent.shape,
+        Conditioning(cond_latent=latent, cond_mask=FIRST_GIVEN, actions=actions),
+        temperature=0.0,
     )
     for i in range(2):
         alone = model.sample(
             (1, *latent.shape[1:]),
-            cond_latent=latent[i : i + 1],
-            cond_mask=FIRST_GIVEN[i : i + 1],
-            actions=actions[i : i + 1],
+            Conditioning(
+                cond_latent=latent[i : i + 1], cond_mask=FIRST_GIVEN[i : i + 1], actions=actions[i : i + 1]
+            ),
             temperature=0.0,
         )
         assert torch.equal(alone[0], batched[i])
@@ -159,18 +163,18 @@ def test_batched_generation_equals_generating_each_clip_alone() -> None:
 def test_text_model_samples_with_and_without_a_prompt() -> None:
     model = make_model(text_dim=16)
     ids, mask = torch.randint(0, 50, (2, 6)), torch.ones(2, 6, dtype=torch.bool)
-    with_text = model.sample((2, 6, 2, 4, 4), text_ids=ids, text_mask=mask, temperature=0.0)
+    with_text = model.sample((2, 6, 2, 4, 4), Conditioning(text_ids=ids, text_mask=mask), temperature=0.0)
     without = model.sample((2, 6, 2, 4, 4), temperature=0.0)
     assert with_text.shape == without.shape == (2, 6, 2, 4, 4)
     assert not torch.equal(with_text, without)
-    assert model.train()(token_ids(), text_ids=ids, text_mask=mask).isfinite()
+    assert model.train()(token_ids(), Conditioning(text_ids=ids, text_mask=mask)).isfinite()
 
 
 def test_train_save_load_sample_identical(tmp_path: Path) -> None:
     model = make_model(action_dim=2).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     for step in range(3):
-        loss = model(token_ids(step), FIRST_GIVEN, torch.randn(2, 3, 2))
+        loss = model(token_ids(step), Conditioning(cond_mask=FIRST_GIVEN, actions=torch.randn(2, 3, 2)))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -183,7 +187,9 @@ def test_train_save_load_sample_identical(tmp_path: Path) -> None:
     def run(m: AutoregressiveWorldModel) -> torch.Tensor:
         generator = torch.Generator().manual_seed(5)
         return m.sample(
-            latent.shape, cond_latent=latent, cond_mask=FIRST_GIVEN, actions=actions, generator=generator
+            latent.shape,
+            Conditioning(cond_latent=latent, cond_mask=FIRST_GIVEN, actions=actions),
+            generator=generator,
         )
 
     assert torch.equal(run(model), run(loaded))
@@ -205,17 +211,22 @@ def test_bad_inputs_are_clear_errors() -> None:
         model.sample((1, 6, 2, 16, 16))
     latent = codes(ids, model)
     with pytest.raises(ValueError, match="prefix"):
-        model.sample(latent.shape, cond_latent=latent, cond_mask=torch.tensor([[False, True, False]] * 2))
+        model.sample(
+            latent.shape, Conditioning(cond_latent=latent, cond_mask=torch.tensor([[False, True, False]] * 2))
+        )
     with pytest.raises(ValueError, match="identity LatentNorm"):
-        model.sample(latent.shape, cond_latent=latent * 0.37 + 0.1, cond_mask=FIRST_GIVEN)
+        model.sample(latent.shape, Conditioning(cond_latent=latent * 0.37 + 0.1, cond_mask=FIRST_GIVEN))
     with pytest.raises(ValueError, match=r"actions must be \(B, T, action_dim\)"):
-        model.sample(latent.shape, cond_latent=latent, cond_mask=FIRST_GIVEN, actions=torch.zeros(2, 3, 5))
-    with pytest.raises(ValueError, match="guidance"):
-        model.sample(latent.shape, cond_latent=latent, cond_mask=FIRST_GIVEN, guidance=2.0)
+        model.sample(
+            latent.shape,
+            Conditioning(cond_latent=latent, cond_mask=FIRST_GIVEN, actions=torch.zeros(2, 3, 5)),
+        )
+    with pytest.raises(ValueError, match="reads no camera maps"):
+        model.sample(latent.shape, Conditioning(camera=torch.zeros(2, 6, 3, 4, 4)))
     with pytest.raises(ValueError, match="one channel per FSQ level"):
         model.sample((2, 4, 3, 4, 4))
     with pytest.raises(ValueError, match="no text encoder"):
-        model.sample(latent.shape, text_ids=torch.zeros(2, 3, dtype=torch.long))
+        model.sample(latent.shape, Conditioning(text_ids=torch.zeros(2, 3, dtype=torch.long)))
 
 
 @pytest.mark.parametrize(
@@ -236,3 +247,11 @@ def test_ar_config_checks_sampling_defaults_and_text_width() -> None:
         ARConfig(text=TextEncoderConfig(dim=16))
     with pytest.raises(ValueError, match="unknown GPT preset"):
         get_config("GPT-huge")
+
+
+def test_the_ar_model_takes_only_its_own_sampling_options() -> None:
+    # Sampler steps and guidance belong to the diffusion family: WorldModel passes neither here.
+    model = make_model()
+    assert model.sample_options == {"temperature", "top_k", "top_p", "use_cache"}
+    with pytest.raises(TypeError, match="steps"):
+        model.sample((2, 6, 2, 4, 4), steps=8)

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from worldmodel.conditioning.inputs import Conditioning, NullInputs
 from worldmodel.diffusion import DIT_MODELS, DiT, DiTConfig, get_config
 
 
@@ -46,7 +47,9 @@ def test_dit_presets_grow_in_size() -> None:
 def test_dit_output_is_zero_at_init_adaln_zero() -> None:
     config = get_config("DiT-tiny", text_dim=8, action_dim=3)
     x, c_noise, c_noise_aug = dit_inputs(config)
-    out = DiT(config)(x, c_noise, c_noise_aug, actions=torch.randn(2, 2, 3), text=torch.randn(2, 5, 8))
+    out = DiT(config)(
+        x, c_noise, c_noise_aug, Conditioning(actions=torch.randn(2, 2, 3), text=torch.randn(2, 5, 8))
+    )
     assert out.shape == (2, config.latent_channels, 2, 4, 4)
     assert out.abs().max() == 0
 
@@ -56,7 +59,7 @@ def test_dit_with_temporal_patches_and_actions_maps_back_to_the_latent_shape(ran
     config = get_config("DiT-tiny", patch_size=(2, 2, 2), action_dim=3, adaln_lora_rank=rank)
     model = randomized(DiT(config))
     x, c_noise, c_noise_aug = dit_inputs(config, t=4)
-    out = model(x, c_noise, c_noise_aug, actions=torch.randn(2, 4, 3))
+    out = model(x, c_noise, c_noise_aug, Conditioning(actions=torch.randn(2, 4, 3)))
     assert out.shape == (2, config.latent_channels, 4, 4, 4) and out.isfinite().all()
 
 
@@ -74,10 +77,12 @@ def test_padded_text_tokens_do_not_change_the_output() -> None:
     mask = torch.tensor([[True] * 3 + [False] * 3, [True] * 5 + [False]])
     other = text.clone()
     other[~mask] = torch.randn(int((~mask).sum()), 8)
-    a = model(x, c_noise, c_noise_aug, text=text, text_mask=mask)
-    b = model(x, c_noise, c_noise_aug, text=other, text_mask=mask)
+    a = model(x, c_noise, c_noise_aug, Conditioning(text=text, text_mask=mask))
+    b = model(x, c_noise, c_noise_aug, Conditioning(text=other, text_mask=mask))
     torch.testing.assert_close(a, b)
-    assert not torch.allclose(a, model(x, c_noise, c_noise_aug, text=torch.randn(2, 6, 8), text_mask=mask))
+    assert not torch.allclose(
+        a, model(x, c_noise, c_noise_aug, Conditioning(text=torch.randn(2, 6, 8), text_mask=mask))
+    )
 
 
 def test_dropped_text_and_actions_equal_missing_ones() -> None:
@@ -86,9 +91,11 @@ def test_dropped_text_and_actions_equal_missing_ones() -> None:
     x, c_noise, c_noise_aug = dit_inputs(config)
     text, actions = torch.randn(2, 5, 8), torch.randn(2, 2, 3)
     drop = torch.tensor([True, False])
-    dropped = model(x, c_noise, c_noise_aug, actions=actions, text=text, drop_text=drop, drop_actions=drop)
+    dropped = model(
+        x, c_noise, c_noise_aug, Conditioning(actions=actions, text=text), NullInputs(text=drop, actions=drop)
+    )
     missing = model(x, c_noise, c_noise_aug)
-    kept = model(x, c_noise, c_noise_aug, actions=actions, text=text)
+    kept = model(x, c_noise, c_noise_aug, Conditioning(actions=actions, text=text))
     torch.testing.assert_close(dropped[0], missing[0])
     torch.testing.assert_close(dropped[1], kept[1])
     assert not torch.allclose(dropped[0], kept[0])
@@ -102,7 +109,8 @@ def test_an_action_changes_the_prediction() -> None:
     moved = actions.clone()
     moved[:, 1] += 1.0
     assert not torch.allclose(
-        model(x, c_noise, c_noise_aug, actions=actions), model(x, c_noise, c_noise_aug, actions=moved)
+        model(x, c_noise, c_noise_aug, Conditioning(actions=actions)),
+        model(x, c_noise, c_noise_aug, Conditioning(actions=moved)),
     )
 
 
@@ -116,10 +124,10 @@ def test_an_action_changes_the_prediction() -> None:
 def test_bad_action_shape_raises_a_clear_value_error(actions: torch.Tensor, match: str) -> None:
     config = get_config("DiT-tiny", action_dim=3)
     with pytest.raises(ValueError, match=match):
-        DiT(config)(*dit_inputs(config), actions=actions)
+        DiT(config)(*dit_inputs(config), Conditioning(actions=actions))
 
 
 def test_actions_for_a_model_without_actions_are_refused() -> None:
     config = get_config("DiT-tiny")
     with pytest.raises(ValueError, match="action_dim=0"):
-        DiT(config)(*dit_inputs(config), actions=torch.randn(2, 2, 3))
+        DiT(config)(*dit_inputs(config), Conditioning(actions=torch.randn(2, 2, 3)))

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from worldmodel.conditioning.inputs import Conditioning
 from worldmodel.diffusion import DiffusionConfig, DiffusionWorldModel
 from worldmodel.diffusion.configuration_dit import DiTConfig
 from worldmodel.lora import LoRALinear, apply_lora, has_lora, merge_lora, merged_copy
@@ -19,7 +20,7 @@ def _model() -> DiffusionWorldModel:
 def _denoise(model: DiffusionWorldModel) -> torch.Tensor:
     torch.manual_seed(1)
     x, sigma = torch.randn(2, 4, 3, 4, 4), torch.rand(2) + 0.1
-    return model.denoise(x, sigma, camera=torch.randn(2, 6, 3, 4, 4))
+    return model.denoise(x, sigma, Conditioning(camera=torch.randn(2, 6, 3, 4, 4)))
 
 
 def test_lora_starts_as_the_base_model_and_trains_only_adapters_and_new_layers() -> None:

@@ -6,7 +6,6 @@ import torch
 from worldmodel.precision import (
     BF16_TOLERANCE_DB,
     PRECISION_ENV,
-    bf16_cost,
     bf16_is_fast,
     choose_precision,
     requested_precision,
@@ -27,12 +26,6 @@ from worldmodel.precision import (
 def test_precision_rule_takes_bf16_only_where_fast_and_free(requested, cost, fast, expected) -> None:
     chosen, why = choose_precision(requested=requested, cost_db=cost, bf16_fast=fast)
     assert chosen == expected and why
-
-
-def test_old_checkpoints_bf16_winner_reads_as_zero_cost() -> None:
-    assert bf16_cost({"precision": "bf16"}) == 0.0
-    assert bf16_cost({"precision": "fp32"}) is None
-    assert bf16_cost({"bf16_cost_db": 0.25, "precision": "bf16"}) == 0.25
 
 
 def test_environment_variable_requests_a_precision_and_is_checked(monkeypatch) -> None:

@@ -3,7 +3,8 @@
 Cosmos' autoregressive WFM (arXiv 2501.03575, Sec. 5.3): next-token prediction over the
 tokens of a video, Video2World by giving the first frames' tokens as a prefix. ``forward``
 returns the training loss (the trainer calls the module, so DDP sees the backward hooks);
-``sample`` has the diffusion WFM's signature, so ``worldmodel.world.WorldModel`` drives either.
+``sample`` takes the same ``Conditioning`` as the diffusion WFM (``worldmodel.protocol``), with
+its own sampling options, so ``worldmodel.world.WorldModel`` drives either.
 
 Latents at this boundary are the tokenizer's quantised codes (B, C, T, h, w) in [-1, 1] with
 C = len(levels): ``sample`` turns the condition frames' codes into token ids, generates the other
@@ -19,6 +20,7 @@ from torch import nn
 from worldmodel.autoregressive.configuration_autoregressive import ARConfig
 from worldmodel.autoregressive.modeling_gpt import GPT
 from worldmodel.conditioning import embed_text_ids, make_text_encoder
+from worldmodel.conditioning.inputs import UNCONDITIONED, Conditioning
 from worldmodel.hub import register
 
 
@@ -31,6 +33,8 @@ class AutoregressiveWorldModel(nn.Module):
     passes zeros), so they get the learned null action, in training and sampling alike.
     """
 
+    sample_options = frozenset({"temperature", "top_k", "top_p", "use_cache"})
+
     def __init__(self, config: ARConfig) -> None:
         super().__init__()
         self.config = config
@@ -40,6 +44,11 @@ class AutoregressiveWorldModel(nn.Module):
     @property
     def action_dim(self) -> int:
         return self.config.gpt.action_dim
+
+    @property
+    def camera_dim(self) -> int:
+        """0: the GPT reads no camera maps."""
+        return 0
 
     # -- input checks -------------------------------------------------------------------------
     def check_indices(self, indices: torch.Tensor) -> None:
@@ -107,40 +116,29 @@ class AutoregressiveWorldModel(nn.Module):
         return self.gpt.fsq.codes_to_indices(z)
 
     # -- training -----------------------------------------------------------------------------
-    def embed_text(
-        self, text_ids: torch.Tensor | None, text_mask: torch.Tensor | None
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Token ids (B, L) and mask (B, L) -> embeddings (B, L, text_dim) through the nested encoder."""
-        return embed_text_ids(self.text_encoder, text_ids, text_mask)
+    def embed_text(self, cond: Conditioning) -> Conditioning:
+        """``cond`` with its token ids (B, L) embedded (B, L, text_dim) by the nested text encoder."""
+        if cond.camera is not None:
+            raise ValueError("camera given, but the autoregressive model reads no camera maps")
+        if cond.text_ids is None:
+            return cond
+        text, text_mask = embed_text_ids(self.text_encoder, cond.text_ids, cond.text_mask)
+        return cond.replace(text=text, text_mask=text_mask, text_ids=None)
 
     def forward(
         self,
         indices: torch.Tensor,
-        cond_mask: torch.Tensor | None = None,
-        actions: torch.Tensor | None = None,
-        text: torch.Tensor | None = None,
-        text_mask: torch.Tensor | None = None,
+        cond: Conditioning = UNCONDITIONED,
         generator: torch.Generator | None = None,
-        text_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The scalar training loss; see ``loss`` for the arguments and for the logs.
-
-        ``text_ids`` (B, L) int64 with ``text_mask`` go through the nested text encoder instead of ``text``.
-        """
-        if text_ids is not None:
-            text, text_mask = self.embed_text(text_ids, text_mask)
-        return self.loss(
-            indices, cond_mask=cond_mask, actions=actions, text=text, text_mask=text_mask, generator=generator
-        )[0]
+        """The scalar training loss; see ``loss`` for the arguments and for the logs."""
+        return self.loss(indices, cond, generator=generator)[0]
 
     def loss(
         self,
         indices: torch.Tensor,
+        cond: Conditioning = UNCONDITIONED,
         *,
-        cond_mask: torch.Tensor | None = None,
-        actions: torch.Tensor | None = None,
-        text: torch.Tensor | None = None,
-        text_mask: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """``(loss, logs)``: the mean negative log-likelihood (nats) of every token of the clips.
@@ -149,30 +147,31 @@ class AutoregressiveWorldModel(nn.Module):
         modelling with a null action, and it gives the first frame a model (Text2World).
 
         Args:
-            indices: (B, T, h, w) FSQ token ids; cond_mask: (B, T) bool context frames (a prefix);
-            actions: (B, T, action_dim), row t leads into frame t; text: (B, L, text_dim);
-            text_mask: (B, L) bool; generator: the draws of text dropout.
+            indices: (B, T, h, w) FSQ token ids; cond: ``cond_mask`` (B, T) bool context frames (a
+                prefix), actions (B, T, action_dim) (row t leads into frame t), text (embeddings or
+                token ids); generator: the draws of text dropout.
 
         Logs: ``token_nll`` (all tokens) and ``predicted_nll`` (the frames not in ``cond_mask``).
         """
+        cond = self.embed_text(cond)
         self.check_indices(indices)
         b, t, h, w = indices.shape
-        self.check_actions(actions, b, t)
-        p = self.prefix_length(cond_mask, b, t)
+        self.check_actions(cond.actions, b, t)
+        p = self.prefix_length(cond.cond_mask, b, t)
         tokens = indices.long().flatten(1)  # (B, N)
         start = torch.full((b, 1), self.gpt.start_id, dtype=torch.long, device=tokens.device)
         inputs = torch.cat([start, tokens[:, :-1]], dim=1)  # (B, N): each position sees the token before
         drop_text = None
-        if text is not None and self.training and self.config.text_drop_prob > 0:
+        if cond.text is not None and self.training and self.config.text_drop_prob > 0:
             draw = torch.rand(b, generator=generator, device=generator.device if generator else None)
             drop_text = draw.to(tokens.device) < self.config.text_drop_prob
         logits = self.gpt(
             inputs,
             (t, h, w),
-            actions=actions,
+            actions=cond.actions,
             action_known=self.known_actions(p, b, t, tokens.device),
-            text=text,
-            text_mask=text_mask,
+            text=cond.text,
+            text_mask=cond.text_mask,
             drop_text=drop_text,
         )  # (B, N, Σ levels)
         nll = self.gpt.token_nll(logits, tokens).view(b, t, h * w)  # (B, T, h·w)
@@ -192,34 +191,21 @@ class AutoregressiveWorldModel(nn.Module):
     def sample(
         self,
         shape: tuple[int, ...],
+        cond: Conditioning = UNCONDITIONED,
         *,
-        cond_latent: torch.Tensor | None = None,
-        cond_mask: torch.Tensor | None = None,
-        actions: torch.Tensor | None = None,
-        text: torch.Tensor | None = None,
-        text_mask: torch.Tensor | None = None,
-        steps: int = 0,
-        sampler: str = "",
-        guidance: float = 1.0,
         generator: torch.Generator | None = None,
-        text_ids: torch.Tensor | None = None,
         temperature: float | None = None,
         top_k: int | None = None,
         top_p: float | None = None,
         use_cache: bool = True,
     ) -> torch.Tensor:
-        """FSQ codes of ``shape`` (B, C, T, h, w); the ``cond_mask`` frames are ``cond_latent``'s exactly.
+        """FSQ codes of ``shape`` (B, C, T, h, w); the ``cond.cond_mask`` frames are ``cond.cond_latent``'s
+        exactly.
 
         The given frames' codes become the token prefix; the remaining frames are drawn token by
-        token. ``steps`` and ``sampler`` belong to the diffusion WFM's signature and have no effect
-        here; ``guidance`` must be 1 (this model is not trained for classifier-free guidance).
-        ``temperature``, ``top_k`` and ``top_p`` default to the config's; ``generator`` makes the
-        draws reproducible; ``text_ids`` (B, L) with ``text_mask`` go through the text encoder.
+        token. ``temperature``, ``top_k`` and ``top_p`` default to the config's; ``generator`` makes
+        the draws reproducible; ``cond.text_ids`` go through the text encoder.
         """
-        if guidance != 1:
-            raise ValueError(
-                f"the autoregressive model samples without guidance; pass guidance=1, got {guidance}"
-            )
         if len(shape) != 5 or shape[1] != len(self.config.gpt.levels):
             raise ValueError(
                 f"shape must be (B, {len(self.config.gpt.levels)}, T, h, w) (one channel per FSQ level), "
@@ -227,11 +213,11 @@ class AutoregressiveWorldModel(nn.Module):
             )
         b, _, t, h, w = shape
         self.gpt.check_grid((t, h, w))
-        self.check_actions(actions, b, t)
-        if text_ids is not None:
-            text, text_mask = self.embed_text(text_ids, text_mask)
+        self.check_actions(cond.actions, b, t)
+        cond = self.embed_text(cond)
+        cond_latent = cond.cond_latent
         device = self.gpt.digit_basis.device
-        p = self.prefix_length(cond_mask, b, t)
+        p = self.prefix_length(cond.cond_mask, b, t)
         if p and (cond_latent is None or tuple(cond_latent.shape) != tuple(shape)):
             got = None if cond_latent is None else tuple(cond_latent.shape)
             raise ValueError(f"cond_latent must have the sample's shape {tuple(shape)}, got {got}")
@@ -244,10 +230,10 @@ class AutoregressiveWorldModel(nn.Module):
         tokens = self.gpt.generate(
             prefix,
             (t, h, w),
-            actions=actions,
+            actions=cond.actions,
             action_known=self.known_actions(p, b, t, device),
-            text=text,
-            text_mask=text_mask,
+            text=cond.text,
+            text_mask=cond.text_mask,
             temperature=cfg.temperature if temperature is None else temperature,
             top_k=cfg.top_k if top_k is None else top_k,
             top_p=cfg.top_p if top_p is None else top_p,

@@ -9,10 +9,10 @@ denoised, trained and sampled. ``sigma_aug`` is a small noise augmentation of th
 level the network is told.
 
 The backbone protocol (``DiT`` implements it):
-``backbone(x_in, c_noise, c_noise_aug, *, actions, text, text_mask, drop_text, drop_actions, camera,
-drop_camera) -> F``
-with ``x_in`` (B, 2C + 1, T, h, w) and ``F`` (B, C, T, h, w); it holds the learned null
-embeddings that ``drop_*`` (B,) bool substitute for classifier-free guidance.
+``backbone(x_in, c_noise, c_noise_aug, cond, null) -> F``
+with ``x_in`` (B, 2C + 1, T, h, w), ``cond`` a ``Conditioning`` (its actions, camera and text are
+read) and ``F`` (B, C, T, h, w); it holds the learned null embeddings that ``null``
+(``NullInputs``, (B,) bool per input) substitutes for classifier-free guidance.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from functools import partial
 import torch
 from torch import nn
 
+from worldmodel.conditioning.inputs import NOTHING_DROPPED, UNCONDITIONED, Conditioning, NullInputs
 from worldmodel.diffusion.configuration_diffusion import DiffusionConfig
 from worldmodel.diffusion.edm import (
     append_dims,
@@ -71,33 +72,27 @@ class Denoiser(nn.Module):
         self,
         x_noisy: torch.Tensor,
         sigma: torch.Tensor,
+        cond: Conditioning = UNCONDITIONED,
         *,
-        cond_latent: torch.Tensor | None = None,
-        cond_mask: torch.Tensor | None = None,
         sigma_aug: torch.Tensor | None = None,
         aug_noise: torch.Tensor | None = None,
-        actions: torch.Tensor | None = None,
-        text: torch.Tensor | None = None,
-        text_mask: torch.Tensor | None = None,
-        drop_text: torch.Tensor | None = None,
-        drop_actions: torch.Tensor | None = None,
-        camera: torch.Tensor | None = None,
-        drop_camera: torch.Tensor | None = None,
+        null: NullInputs = NOTHING_DROPPED,
     ) -> torch.Tensor:
-        """The denoised estimate ``D(x_noisy; sigma)``, (B, C, T, h, w), equal to ``cond_latent`` on
+        """The denoised estimate ``D(x_noisy; sigma)``, (B, C, T, h, w), equal to ``cond.cond_latent`` on
         the conditioned frames.
 
         Args:
             x_noisy: (B, C, T, h, w) latents at noise level ``sigma`` (B,).
-            cond_latent: (B, C, T, h, w) clean latents; only the conditioned frames are read.
-            cond_mask: (B, T) bool, True = a given (conditioning) frame; None = no frame given.
+            cond: the given frames (``cond_latent``, ``cond_mask``) and the backbone's inputs
+                (actions, camera, text embeddings).
             sigma_aug: (B,) noise level of the condition's augmentation (default
                 ``config.inference_sigma_aug``); aug_noise: (B, C, T, h, w) its eps (None = zero).
-            actions, text, text_mask, drop_text, drop_actions, camera, drop_camera: passed to the backbone.
+            null: per-sample inputs replaced by the backbone's learned nulls.
         """
         b, _, t, _, _ = x_noisy.shape
-        mask = self._frame_mask(cond_mask, cond_latent, x_noisy)  # (B, 1, T, 1, 1)
-        cond = cond_latent if cond_latent is not None else torch.zeros_like(x_noisy)
+        cond_latent = cond.cond_latent
+        mask = self._frame_mask(cond.cond_mask, cond_latent, x_noisy)  # (B, 1, T, 1, 1)
+        given = cond_latent if cond_latent is not None else torch.zeros_like(x_noisy)
         if sigma_aug is None:
             sigma_aug = x_noisy.new_full((b,), self.config.inference_sigma_aug)
         c_skip, c_out, c_in = (
@@ -105,21 +100,17 @@ class Denoiser(nn.Module):
         )
         c_in_aug = append_dims(edm_scalings(sigma_aug, self.config.sigma_data)[2], x_noisy.ndim)
         if aug_noise is not None:
-            cond = cond + append_dims(sigma_aug, x_noisy.ndim) * aug_noise
+            given = given + append_dims(sigma_aug, x_noisy.ndim) * aug_noise
         x_in = torch.cat(
-            [c_in * x_noisy * (1 - mask), c_in_aug * cond * mask, mask.expand(b, 1, t, *x_noisy.shape[3:])],
+            [c_in * x_noisy * (1 - mask), c_in_aug * given * mask, mask.expand(b, 1, t, *x_noisy.shape[3:])],
             dim=1,
         )  # (B, 2C + 1, T, h, w)
         f_out = self.backbone(
             x_in,
             c_noise(sigma.clamp_min(_SIGMA_FLOOR)),
             c_noise(sigma_aug.clamp_min(_SIGMA_FLOOR)),
-            actions=actions,
-            text=text,
-            text_mask=text_mask,
-            drop_text=drop_text,
-            drop_actions=drop_actions,
-            **({"camera": camera, "drop_camera": drop_camera} if camera is not None else {}),
+            cond,
+            null,
         )  # (B, C, T, h, w)
         denoised = c_skip * x_noisy + c_out * f_out
         if cond_latent is None:
@@ -148,48 +139,47 @@ class Denoiser(nn.Module):
         return cond_mask[:, None, :, None, None].to(x.dtype)
 
     def guided(
-        self, x_noisy: torch.Tensor, sigma: torch.Tensor, *, guidance: float, **kwargs
+        self,
+        x_noisy: torch.Tensor,
+        sigma: torch.Tensor,
+        cond: Conditioning = UNCONDITIONED,
+        *,
+        guidance: float,
+        aug_noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Classifier-free guided ``D``: the conditional and the null-conditioned (text, actions and
-        camera dropped) estimates from one batch of 2B, combined by ``cfg_combine``; kwargs as ``forward``."""
+        camera dropped) estimates from one batch of 2B, combined by ``cfg_combine``."""
         b = x_noisy.shape[0]
-        doubled = {k: torch.cat([v, v]) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
         drop = torch.arange(2 * b, device=x_noisy.device) >= b  # (2B,) the second half is unconditional
         both = self(
             torch.cat([x_noisy, x_noisy]),
             torch.cat([sigma, sigma]),
-            drop_text=drop,
-            drop_actions=drop,
-            **({"drop_camera": drop} if kwargs.get("camera") is not None else {}),
-            **doubled,
+            cond.map(lambda v: torch.cat([v, v])),
+            aug_noise=torch.cat([aug_noise, aug_noise]) if aug_noise is not None else None,
+            null=NullInputs(text=drop, actions=drop, camera=drop if cond.camera is not None else None),
         )  # (2B, C, T, h, w)
-        cond, uncond = both.chunk(2)
-        return cfg_combine(cond, uncond, guidance)
+        conditional, unconditional = both.chunk(2)
+        return cfg_combine(conditional, unconditional, guidance)
 
     def loss(
         self,
         x0: torch.Tensor,
+        cond: Conditioning = UNCONDITIONED,
         *,
-        cond_mask: torch.Tensor | None = None,
-        actions: torch.Tensor | None = None,
-        text: torch.Tensor | None = None,
-        text_mask: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
-        camera: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """EDM's training loss (arXiv 2206.00364, eq. 2 weighted by Table 1's lambda) on the frames
         that are not given, with the given frames of ``x0`` as the (noise-augmented) condition.
 
         Args:
             x0: (B, C, T, h, w) clean latents (scaled to std ~ ``sigma_data``).
-            cond_mask: (B, T) bool, True on the given frames (no loss there); None = none given.
-            actions: (B, T, A); text: (B, L, text_dim); text_mask: (B, L) bool;
-            camera: (B, camera_dim, T, h, w) camera maps.
+            cond: ``cond_mask`` (B, T) bool, True on the given frames (no loss there; None = none
+                given), and the actions, camera and text embeddings; its ``cond_latent`` is ``x0``.
             generator: for reproducible sigma, noise and dropout draws.
         Returns:
             the scalar loss and detached logs (``losses/denoise``, ``losses/mse``, ``charts/sigma_mean``).
         """
-        check_finite(x0=x0, actions=actions, text=text, camera=camera)
+        check_finite(x0=x0, actions=cond.actions, text=cond.text, camera=cond.camera)
         cfg, b, device = self.config, x0.shape[0], x0.device
         sigma = sample_sigma_lognormal((b,), cfg.p_mean, cfg.p_std, generator=generator, device=device)
         sigma_aug = sample_sigma_lognormal(
@@ -202,31 +192,24 @@ class Denoiser(nn.Module):
         drop_actions = (torch.rand(b, generator=generator, device=draw_device) < cfg.action_drop_prob).to(
             device
         )
-        camera_args = {}
-        if camera is not None:
+        drop_camera = None
+        if cond.camera is not None:
             drop_camera = (torch.rand(b, generator=generator, device=draw_device) < cfg.camera_drop_prob).to(
                 device
             )
-            camera_args = {"camera": camera, "drop_camera": drop_camera}
-            if actions is not None:
+            if cond.actions is not None:
                 # A camera model's action input is the camera's pose (its global form): "no camera"
                 # drops both together, so the null of both is trained as often as either.
                 drop_actions = drop_camera
         denoised = self(
             x0 + append_dims(sigma, x0.ndim) * noise,
             sigma,
-            cond_latent=x0,
-            cond_mask=cond_mask,
+            cond.replace(cond_latent=x0),
             sigma_aug=sigma_aug,
             aug_noise=aug_noise,
-            actions=actions,
-            text=text,
-            text_mask=text_mask,
-            drop_text=drop_text,
-            drop_actions=drop_actions,
-            **camera_args,
+            null=NullInputs(text=drop_text, actions=drop_actions, camera=drop_camera),
         )  # (B, C, T, h, w)
-        target = 1 - self._frame_mask(cond_mask, x0, x0)  # (B, 1, T, 1, 1): 1 on the frames to predict
+        target = 1 - self._frame_mask(cond.cond_mask, x0, x0)  # (B, 1, T, 1, 1): 1 on the frames to predict
         count = (target.sum() * x0[:, :, 0].numel() / b).clamp_min(1)
         squared = (denoised - x0) ** 2 * target  # (B, C, T, h, w)
         loss = (append_dims(loss_weight(sigma, cfg.sigma_data), x0.ndim) * squared).sum() / count
@@ -241,20 +224,15 @@ class Denoiser(nn.Module):
     def sample(
         self,
         shape: tuple[int, ...],
+        cond: Conditioning = UNCONDITIONED,
         *,
-        cond_latent: torch.Tensor | None = None,
-        cond_mask: torch.Tensor | None = None,
-        actions: torch.Tensor | None = None,
-        text: torch.Tensor | None = None,
-        text_mask: torch.Tensor | None = None,
         steps: int = 35,
         sampler: str = "heun",
         guidance: float = 1.0,
         generator: torch.Generator | None = None,
-        camera: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Latents (B, C, T, h, w) = ``shape`` solved from noise with EDM's schedule (eq. 5), equal to
-        ``cond_latent`` on the frames of ``cond_mask`` exactly.
+        ``cond.cond_latent`` on the frames of ``cond.cond_mask`` exactly.
 
         Args:
             steps: noise levels of the schedule (Heun makes 2·steps − 1 denoiser calls).
@@ -264,24 +242,18 @@ class Denoiser(nn.Module):
         """
         if sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
-        check_finite(cond_latent=cond_latent, actions=actions, text=text, camera=camera)
+        check_finite(cond_latent=cond.cond_latent, actions=cond.actions, text=cond.text, camera=cond.camera)
         cfg = self.config
         device = next(self.parameters()).device
         sigmas = karras_sigmas(steps, cfg.sigma_min, cfg.sigma_max, cfg.rho, device=device)  # (steps + 1,)
         x = _randn(tuple(shape), generator, device) * sigmas[0]  # (B, C, T, h, w)
-        extra_args = {"actions": actions, "text": text, "text_mask": text_mask}
-        if camera is not None:
-            extra_args["camera"] = camera
-        if cond_mask is not None:
-            self._frame_mask(cond_mask, cond_latent, x)
-            extra_args |= {
-                "cond_latent": cond_latent,
-                "cond_mask": cond_mask,
-                "aug_noise": _randn(tuple(shape), generator, device),
-            }
+        extra_args: dict = {"cond": cond.replace(cond_latent=None, cond_mask=None)}
+        if cond.cond_mask is not None:
+            self._frame_mask(cond.cond_mask, cond.cond_latent, x)
+            extra_args = {"cond": cond, "aug_noise": _randn(tuple(shape), generator, device)}
         denoiser = self if guidance == 1 else partial(self.guided, guidance=guidance)
         x = SAMPLERS[sampler](denoiser, x, sigmas, extra_args=extra_args)
-        if cond_mask is not None:
+        if cond.cond_mask is not None:
             # The last Euler step lands on D only up to rounding; the given frames are returned as given.
-            x = torch.where(cond_mask[:, None, :, None, None], cond_latent, x)
+            x = torch.where(cond.cond_mask[:, None, :, None, None], cond.cond_latent, x)
         return x

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from worldmodel.conditioning import embed_text_ids, make_text_encoder
+from worldmodel.conditioning.inputs import UNCONDITIONED, Conditioning
 from worldmodel.diffusion.configuration_diffusion import DiffusionConfig
 from worldmodel.diffusion.denoiser import Denoiser, check_finite
 from worldmodel.diffusion.modeling_dit import DiT
@@ -23,6 +24,8 @@ class DiffusionWorldModel(nn.Module):
     Latents are (B, C, T, h, w) with C = ``config.dit.latent_channels``, scaled so their std is
     about ``config.sigma_data``. ``cond_mask`` (B, T) bool marks the given (context) latent frames.
     """
+
+    sample_options = frozenset({"steps", "sampler", "guidance"})
 
     def __init__(self, config: DiffusionConfig) -> None:
         super().__init__()
@@ -40,129 +43,67 @@ class DiffusionWorldModel(nn.Module):
         """Width of the per-frame action vectors (0: not action-conditioned)."""
         return self.config.dit.action_dim
 
-    def embed_text(
-        self, text_ids: torch.Tensor | None, text_mask: torch.Tensor | None
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Token ids (B, L) and mask (B, L) -> embeddings (B, L, text_dim) through the nested encoder."""
-        return embed_text_ids(self.text_encoder, text_ids, text_mask)
+    def embed_text(self, cond: Conditioning) -> Conditioning:
+        """``cond`` with its token ids (B, L) embedded (B, L, text_dim) by the nested text encoder."""
+        if cond.text_ids is None:
+            return cond
+        text, text_mask = embed_text_ids(self.text_encoder, cond.text_ids, cond.text_mask)
+        return cond.replace(text=text, text_mask=text_mask, text_ids=None)
 
     def forward(
-        self,
-        x0: torch.Tensor,
-        cond_mask: torch.Tensor | None = None,
-        actions: torch.Tensor | None = None,
-        text: torch.Tensor | None = None,
-        text_mask: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-        text_ids: torch.Tensor | None = None,
-        camera: torch.Tensor | None = None,
+        self, x0: torch.Tensor, cond: Conditioning = UNCONDITIONED, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """The scalar training loss; see ``loss`` for the arguments and for the logs.
-
-        ``text_ids`` (B, L) int64 with ``text_mask`` go through the nested text encoder instead of ``text``.
-        """
-        if text_ids is not None:
-            text, text_mask = self.embed_text(text_ids, text_mask)
-        return self.loss(
-            x0,
-            cond_mask=cond_mask,
-            actions=actions,
-            text=text,
-            text_mask=text_mask,
-            generator=generator,
-            camera=camera,
-        )[0]
+        """The scalar training loss; see ``loss`` for the arguments and for the logs."""
+        return self.loss(x0, cond, generator=generator)[0]
 
     def loss(
         self,
         x0: torch.Tensor,
+        cond: Conditioning = UNCONDITIONED,
         *,
-        cond_mask: torch.Tensor | None = None,
-        actions: torch.Tensor | None = None,
-        text: torch.Tensor | None = None,
-        text_mask: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
-        camera: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """``(loss, logs)``: EDM loss on the frames not in ``cond_mask``.
+        """``(loss, logs)``: EDM loss on the frames not in ``cond.cond_mask``.
 
         Args:
-            x0: (B, C, T, h, w) clean latents; cond_mask: (B, T) bool; actions: (B, T, action_dim);
-            text: (B, L, text_dim); text_mask: (B, L) bool; generator: reproducible draws;
-            camera: (B, camera_dim, T, h, w) camera maps (Plücker rays, ``worldmodel.conditioning.camera``).
+            x0: (B, C, T, h, w) clean latents; cond: the context mask (B, T) bool, actions
+                (B, T, action_dim), camera maps (B, camera_dim, T, h, w), text (embeddings or
+                token ids); generator: reproducible draws.
         """
-        return self.denoiser.loss(
-            x0,
-            cond_mask=cond_mask,
-            actions=actions,
-            text=text,
-            text_mask=text_mask,
-            generator=generator,
-            camera=camera,
-        )
+        return self.denoiser.loss(x0, self.embed_text(cond), generator=generator)
 
     def denoise(
         self,
         x_noisy: torch.Tensor,
         sigma: torch.Tensor,
+        cond: Conditioning = UNCONDITIONED,
         *,
-        cond_latent: torch.Tensor | None = None,
-        cond_mask: torch.Tensor | None = None,
-        actions: torch.Tensor | None = None,
-        text: torch.Tensor | None = None,
-        text_mask: torch.Tensor | None = None,
         guidance: float = 1.0,
-        camera: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``D(x_noisy; sigma)`` (B, C, T, h, w) for sigma (B,), with classifier-free guidance if
-        ``guidance != 1``; equals ``cond_latent`` on the conditioned frames."""
-        check_finite(x_noisy=x_noisy, sigma=sigma, cond_latent=cond_latent, actions=actions, text=text)
-        kwargs = {"camera": camera} if camera is not None else {}
-        kwargs |= {
-            "cond_latent": cond_latent,
-            "cond_mask": cond_mask,
-            "actions": actions,
-            "text": text,
-            "text_mask": text_mask,
-        }
+        ``guidance != 1``; equals ``cond.cond_latent`` on the conditioned frames."""
+        cond = self.embed_text(cond)
+        check_finite(
+            x_noisy=x_noisy, sigma=sigma, cond_latent=cond.cond_latent, actions=cond.actions, text=cond.text
+        )
         if guidance == 1:
-            return self.denoiser(x_noisy, sigma, **kwargs)
-        return self.denoiser.guided(x_noisy, sigma, guidance=guidance, **kwargs)
+            return self.denoiser(x_noisy, sigma, cond)
+        return self.denoiser.guided(x_noisy, sigma, cond, guidance=guidance)
 
     @torch.no_grad()
     def sample(
         self,
         shape: tuple[int, ...],
+        cond: Conditioning = UNCONDITIONED,
         *,
-        cond_latent: torch.Tensor | None = None,
-        cond_mask: torch.Tensor | None = None,
-        actions: torch.Tensor | None = None,
-        text: torch.Tensor | None = None,
-        text_mask: torch.Tensor | None = None,
         steps: int = 35,
         sampler: str = "heun",
         guidance: float = 1.0,
         generator: torch.Generator | None = None,
-        text_ids: torch.Tensor | None = None,
-        camera: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Latents of ``shape`` (B, C, T, h, w) from noise; the ``cond_mask`` frames are ``cond_latent``'s.
-
-        See ``Denoiser.sample`` for ``steps``, ``sampler``, ``guidance`` and ``generator``;
-        ``text_ids`` (B, L) with ``text_mask`` are embedded by the nested text encoder.
-        """
-        if text_ids is not None:
-            text, text_mask = self.embed_text(text_ids, text_mask)
+        """Latents of ``shape`` (B, C, T, h, w) from noise; the ``cond.cond_mask`` frames are
+        ``cond.cond_latent``'s. See ``Denoiser.sample`` for ``steps``, ``sampler``, ``guidance`` and
+        ``generator``; ``cond.text_ids`` are embedded by the nested text encoder."""
         return self.denoiser.sample(
-            shape,
-            cond_latent=cond_latent,
-            cond_mask=cond_mask,
-            actions=actions,
-            text=text,
-            text_mask=text_mask,
-            steps=steps,
-            sampler=sampler,
-            guidance=guidance,
-            generator=generator,
-            camera=camera,
+            shape, self.embed_text(cond), steps=steps, sampler=sampler, guidance=guidance, generator=generator
         )

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from worldmodel.conditioning.inputs import NOTHING_DROPPED, UNCONDITIONED, Conditioning, NullInputs
 from worldmodel.diffusion.configuration_dit import DiTConfig
 from worldmodel.diffusion.rope import apply_rope, rope_3d
 
@@ -258,12 +259,12 @@ class DiT(nn.Module):
             frames), mask]`` as built by ``Denoiser``.
         c_noise, c_noise_aug: (B,) EDM noise-level inputs of the noisy frames and of the
             condition's noise augmentation.
-        actions: (B, T, action_dim), one vector per latent frame, or None (the null action).
-        camera: (B, camera_dim, T, h, w), a camera map per latent cell (Plücker rays), or None.
-        text: (B, L, text_dim) embeddings, or None (the null text); text_mask: (B, L) bool,
-            True = a real token (default: all real). A row without real tokens counts as no text.
-        drop_text, drop_actions, drop_camera: (B,) bool, True = replace that sample's text /
-            actions / camera by the null (classifier-free guidance).
+        cond: a ``Conditioning`` whose ``actions`` (B, T, action_dim) (one vector per latent frame;
+            None: the null action), ``camera`` (B, camera_dim, T, h, w) (a camera map per latent
+            cell) and ``text`` (B, L, text_dim) embeddings with ``text_mask`` (B, L) bool (True = a
+            real token, default all real; a row without real tokens counts as no text) are read.
+        null: (B,) bool per input, True = replace that sample's text / actions / camera by the
+            learned null (classifier-free guidance).
     """
 
     def __init__(self, config: DiTConfig) -> None:
@@ -313,14 +314,7 @@ class DiT(nn.Module):
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
 
-    def check_inputs(
-        self,
-        x: torch.Tensor,
-        actions: torch.Tensor | None,
-        text: torch.Tensor | None,
-        text_mask: torch.Tensor | None,
-        camera: torch.Tensor | None = None,
-    ) -> None:
+    def check_inputs(self, x: torch.Tensor, cond: Conditioning) -> None:
         """Shape checks with messages that name the expected shape (no device sync)."""
         cfg = self.config
         if x.ndim != 5 or x.shape[1] != cfg.in_channels:
@@ -335,6 +329,7 @@ class DiT(nn.Module):
             )
         if t > cfg.max_latent_frames:
             raise ValueError(f"{t} latent frames exceed max_latent_frames={cfg.max_latent_frames}")
+        actions, camera, text, text_mask = cond.actions, cond.camera, cond.text, cond.text_mask
         if actions is not None:
             if not cfg.action_dim:
                 raise ValueError("actions given, but this model has action_dim=0 (no action conditioning)")
@@ -390,16 +385,11 @@ class DiT(nn.Module):
         x: torch.Tensor,
         c_noise: torch.Tensor,
         c_noise_aug: torch.Tensor,
-        *,
-        actions: torch.Tensor | None = None,
-        text: torch.Tensor | None = None,
-        text_mask: torch.Tensor | None = None,
-        drop_text: torch.Tensor | None = None,
-        drop_actions: torch.Tensor | None = None,
-        camera: torch.Tensor | None = None,
-        drop_camera: torch.Tensor | None = None,
+        cond: Conditioning = UNCONDITIONED,
+        null: NullInputs = NOTHING_DROPPED,
     ) -> torch.Tensor:
-        self.check_inputs(x, actions, text, text_mask, camera)
+        self.check_inputs(x, cond)
+        actions, camera = cond.actions, cond.camera
         cfg = self.config
         b, _, t, h, w = x.shape
         pt, ph, pw = cfg.patch_size
@@ -410,18 +400,18 @@ class DiT(nn.Module):
             patches = rearrange(
                 camera, "b c (t pt) (h ph) (w pw) -> b t (h w) (pt ph pw c)", pt=pt, ph=ph, pw=pw
             )
-            tokens = tokens + self.camera_embedder(patches.to(tokens.dtype), drop_camera)
+            tokens = tokens + self.camera_embedder(patches.to(tokens.dtype), null.camera)
         c = self.sigma_embedder(c_noise) + self.aug_embedder(c_noise_aug)  # (B, D)
         c = c[:, None].expand(-1, grid[0], -1)  # (B, T', D)
         if self.action_embedder is not None:
             if actions is not None:
                 actions = rearrange(actions, "b (t pt) a -> b t (pt a)", pt=pt)  # (B, T', pt·A)
-            a = self.action_embedder(actions, drop_actions, b, grid[0])  # (B, T', D)
+            a = self.action_embedder(actions, null.actions, b, grid[0])  # (B, T', D)
             tokens = tokens + a[:, :, None]
             c = c + a
         context = context_mask = None
         if cfg.text_dim:
-            context, context_mask = self.text_context(text, text_mask, drop_text, b)
+            context, context_mask = self.text_context(cond.text, cond.text_mask, null.text, b)
             weights = context_mask[..., None].to(context.dtype)  # (B, L, 1)
             pooled = (context * weights).sum(1) / weights.sum(1)  # (B, text_dim)
             c = c + self.text_pool(pooled)[:, None]
