@@ -34,7 +34,7 @@ from gymnasium import spaces
 from envs.learned_reward import BatchRewardFn, as_batch_reward_fn
 from envs.rerun_recorder import RerunRecorder
 from envs.sim.fetch_policies import FetchPolicy
-from envs.world_env import SEED_HIGH, RewardFn, SimFactory, WorldModelEnv, resolve_reward_fn, world_spaces
+from envs.world_env import RewardFn, SimFactory, WorldModelEnv, draw_seed, resolve_reward_fn, world_spaces
 from worldmodel.metrics import video_psnr
 from worldmodel.world import WorldModel
 
@@ -70,7 +70,7 @@ def start_episode(sim: gym.Env, rng: np.random.Generator, context_frames: int) -
     Returns the context frames, the observation a policy acts on next and the reset seed.
     """
     for _ in range(MAX_SOLVED_RESETS):
-        reset_seed = int(rng.integers(SEED_HIGH))
+        reset_seed = draw_seed(rng)
         context, obs, solved = simulator_start(sim, reset_seed, context_frames)
         if not solved:
             return context, obs, reset_seed
@@ -157,7 +157,7 @@ def model_rollouts(
             context,
             actions=actions[:, t : t + 1],
             horizon=1,
-            seed=int(rng.integers(SEED_HIGH)),
+            seed=draw_seed(rng),
             steps=sampler_steps,
         )[:, 0]  # (B, H, W, 3)
         reward, done = reward_fn(context[:, -1], actions[:, t], frame)

@@ -23,7 +23,7 @@ import numpy as np
 
 from envs.evaluate import PolicyFactory, simulator_rollout, start_episode
 from envs.learned_reward import as_batch_reward_fn
-from envs.world_env import SEED_HIGH, RewardFn, SimFactory, world_spaces
+from envs.world_env import RewardFn, SimFactory, draw_seed, world_spaces
 from worldmodel.world import WorldModel
 
 logger = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class CEMPlanner:
             batch,
             actions=sequences,
             horizon=self.horizon,
-            seed=int(self.rng.integers(SEED_HIGH)),
+            seed=draw_seed(self.rng),
             steps=self.sampler_steps,
         )  # (P, horizon, H, W, 3)
         prev = np.concatenate([batch[:, -1:], frames[:, :-1]], axis=1)  # (P, horizon, H, W, 3)

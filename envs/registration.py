@@ -22,6 +22,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from worldmodel.info import WorldModelInfo
 from worldmodel.shipped import SHIPPED_CHECKPOINTS
 
 logger = logging.getLogger(__name__)
@@ -77,28 +78,35 @@ def register_world_model(env_id: str, checkpoint: str | os.PathLike, kind: str) 
         )
 
 
-def learned_env_kind(payload: Mapping[str, Any]) -> str | None:
-    """Which learned env a checkpoint's ``config.json`` (parsed) makes: ``"driving"`` for a
-    trajectory-conditioned world model (``DrivingWorldModelEnv``), ``"action"`` for one post-trained
-    for ``task == "robot"`` with an ``action_space`` (``WorldModelEnv``), else None."""
-    if payload.get("kind") not in ("diffusion", "autoregressive"):
+def world_model_info(payload: Mapping[str, Any]) -> WorldModelInfo | None:
+    """The ``WorldModelInfo`` of a checkpoint's parsed ``config.json``, or None for checkpoints
+    that are not world models (tokenizers, heads, classifiers)."""
+    if payload.get("kind") not in ("diffusion", "autoregressive") or not payload.get("world_model"):
         return None
-    world = payload.get("world_model") or {}
-    if world.get("conditioning") == "trajectory":
+    return WorldModelInfo.from_dict(payload["world_model"])
+
+
+def learned_env_kind(info: WorldModelInfo | None) -> str | None:
+    """Which learned env a world model makes: ``"driving"`` for a trajectory-conditioned one
+    (``DrivingWorldModelEnv``), ``"action"`` for one post-trained for ``task == "robot"`` with an
+    ``action_space`` (``WorldModelEnv``), else None."""
+    if info is None:
+        return None
+    if info.conditioning == "trajectory":
         return "driving"
-    if world.get("task") == "robot" and world.get("action_space"):
+    if info.task == "robot" and info.action_space is not None:
         return "action"
     return None
 
 
-def world_model_env_id(directory: Path, world: Mapping[str, Any]) -> str:
-    """The id of a world-model checkpoint's env: ``world_model.env_id``, else from the folder name.
+def world_model_env_id(directory: Path, info: WorldModelInfo | None = None) -> str:
+    """The id of a world-model checkpoint's env: ``info.env_id``, else from the folder name.
 
     ``checkpoints/fetchpush-wm-dit`` -> ``worldfm/FetchPush-WM-v0``: the part before ``-wm`` is
     matched, case-insensitively, to a simulator's task name, else capitalised.
     """
-    if world.get("env_id"):
-        return str(world["env_id"])
+    if info is not None and info.env_id:
+        return info.env_id
     stem = directory.name.lower().split("-wm")[0]
     tasks = {sim_id.split("/")[1].rsplit("-v", 1)[0] for sim_id in SIM_ENVS}
     task = next((t for t in tasks if t.lower() == stem.replace("-", "")), None)
@@ -106,18 +114,17 @@ def world_model_env_id(directory: Path, world: Mapping[str, Any]) -> str:
     return f"worldfm/{task}-WM-v0"
 
 
-def simulator_for(directory: Path | None, world: Mapping[str, Any]) -> dict[str, Any] | None:
+def simulator_for(directory: Path | None, info: WorldModelInfo) -> dict[str, Any] | None:
     """The ground-truth simulator of a world-model checkpoint: ``{"id": ..., "kwargs": {...}}`` or None.
 
-    ``world_model.sim_env`` if the checkpoint names one, else the registered simulator of the same
+    ``info.sim_env`` if the checkpoint names one, else the registered simulator of the same
     task (``fetchpush-wm-dit`` -> ``worldfm/FetchPush-v0``).
     """
-    sim = world.get("sim_env")
+    sim = info.sim_env
     if sim is None and directory is not None:
         # The task comes from the folder name even when the checkpoint picks its own env id
         # (fetchpush-wm-ar registers worldfm/FetchPush-WM-AR-v0 but simulates worldfm/FetchPush-v0).
-        by_folder = {k: v for k, v in world.items() if k != "env_id"}
-        sim_id = world_model_env_id(Path(directory), by_folder).replace("-WM-", "-")
+        sim_id = world_model_env_id(Path(directory)).replace("-WM-", "-")
         sim = {"id": sim_id} if sim_id in SIM_ENVS else None
     if sim is None:
         return None
@@ -129,7 +136,7 @@ def checkpoint_simulator(checkpoint: str | os.PathLike) -> dict[str, Any] | None
     what a registered ``worldfm/<Task>-WM-v0`` starts its episodes in (``spec.kwargs["checkpoint"]``)."""
     from worldmodel import hub  # here: `import envs` must not load torch or read checkpoints
 
-    return simulator_for(Path(checkpoint), hub.read_config(checkpoint).get("world_model") or {})
+    return simulator_for(Path(checkpoint), hub.read_info(checkpoint))
 
 
 def find_world_model_envs(
@@ -143,14 +150,14 @@ def find_world_model_envs(
     found: dict[str, tuple[Path, str]] = {}
     for config in sorted(Path(checkpoints).glob("*/config.json")):
         try:
-            payload = json.loads(config.read_text())
-        except (OSError, json.JSONDecodeError) as err:
+            info = world_model_info(json.loads(config.read_text()))
+        except (OSError, ValueError) as err:  # json.JSONDecodeError and a bad section are ValueErrors
             # One unreadable checkpoint must not hide the others.
             logger.warning("skipping %s: %s", config, err)
             continue
-        kind = learned_env_kind(payload)
+        kind = learned_env_kind(info)
         if kind is not None:
-            env_id = world_model_env_id(config.parent, payload.get("world_model") or {})
+            env_id = world_model_env_id(config.parent, info)
             found.setdefault(env_id, (config.parent, kind))
     return found
 
@@ -160,7 +167,7 @@ def register_world_model_envs(checkpoints: str | os.PathLike = SHIPPED_CHECKPOIN
     ``checkpoints`` (``find_world_model_envs``); returns the ids (idempotent: a registered id keeps
     its checkpoint).
 
-    A robot model's matching simulator (which starts episodes) is ``world_model.sim_env``
+    A robot model's matching simulator (which starts episodes) is ``WorldModelInfo.sim_env``
     (``{"id": ..., "kwargs": {...}}``) if given, else the registered ``worldfm/<Task>-v0``, else
     none; a driving model starts in the embedded driving simulator.
     """
@@ -174,15 +181,15 @@ def _learned_env(checkpoint: str | os.PathLike, kwargs: dict[str, Any]) -> tuple
     """The kind of ``checkpoint``'s env and its entry-point kwargs, the simulator filled in."""
     from worldmodel import hub  # here: `import envs` must not load torch or read checkpoints
 
-    payload = hub.read_config(checkpoint)
-    kind = learned_env_kind(payload)
+    info = world_model_info(hub.read_config(checkpoint))
+    kind = learned_env_kind(info)
     if kind is None:
         raise ValueError(
             f"{checkpoint} makes no learned env: it needs an action-conditioned world model "
             "(`worldfm train posttrain --task robot`) or a driving one (`--task driving`)"
         )
     if kind == "action" and kwargs.get("sim_factory") is None and kwargs.get("sim_id") is None:
-        sim = simulator_for(Path(checkpoint), payload.get("world_model") or {})
+        sim = simulator_for(Path(checkpoint), info)
         if sim is not None:
             kwargs = {**kwargs, "sim_id": sim["id"], "sim_kwargs": sim["kwargs"]}
     return kind, kwargs

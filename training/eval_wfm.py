@@ -85,11 +85,11 @@ def evaluate_wfm(
     world = WorldModel.from_pretrained(ckpt, precision=precision)
     steps = world.default_steps if steps is None else steps
     info = world.info
-    data = data or info.get("data")
+    data = data or list(info.data)
     if not data:
         raise ValueError("pass --data: the checkpoint does not record its training data")
     k = world.context_frames
-    size = tuple(info.get("frame_size", (64, 64)))
+    size = info.frame_size or (64, 64)
     views = world.views or ("primary",)
     arrays = ("actions",) if world.action_dim else ()
     arrays += ("camera", "intrinsics") if world.camera_dim else ()
@@ -105,7 +105,7 @@ def evaluate_wfm(
         views=views,
         arrays=arrays,
         split="heldout",
-        heldout_fraction=float(info.get("heldout_fraction", 0.1)),
+        heldout_fraction=info.heldout_fraction,
     )
     batch = dataset.sample_batch(clips, np.random.default_rng(seed))
     batch["video"] = batch["video"][:, :, ::frame_stride]
@@ -252,7 +252,7 @@ def record_sweep(
 
     defaults = sweep_defaults(results, steps_swept=steps_swept)
     if defaults:
-        hub.update_section(ckpt, "world_model", defaults, remove=("precision",))
+        hub.update_info(ckpt, **defaults)  # an old `precision` key is dropped by the migration
     best, _ = pick_sweep_defaults(results)
     card = wfm_card(ckpt, best, eval_command=eval_command, sweep=list(results.values()))
     return write_card(ckpt, card)

@@ -29,10 +29,10 @@ def inherited_settings(init_from: str | Path) -> dict[str, Any]:
     """The task and ``INHERITED`` settings of the diffusion world model in ``init_from``."""
     try:
         payload = hub.read_config(init_from)
+        info = hub.read_info(init_from) if payload.get("kind") == "diffusion" else None
     except hub.CheckpointError as e:
         raise ValueError(str(e)) from None
-    world = payload.get("world_model") or {}
-    if payload.get("kind") != "diffusion" or not world:
+    if info is None:
         raise ValueError(f"--from {init_from} is not a diffusion world-model checkpoint")
     dit = payload["config"]["dit"]
     preset = next(
@@ -43,14 +43,14 @@ def inherited_settings(init_from: str | Path) -> dict[str, Any]:
         ),
         None,
     )
-    tokenizer = Path(world["tokenizer"])
+    tokenizer = Path(info.tokenizer)
     return {
-        "task": world.get("task") or payload.get("posttrained_for"),
+        "task": info.task or payload.get("posttrained_for"),
         "tokenizer": str(tokenizer if tokenizer.is_absolute() else Path(init_from) / tokenizer),
         "dit": preset,
-        "context_frames": world.get("context_frames"),
-        "size": (world.get("frame_size") or [None])[0],
-        "residual": bool(world.get("residual_scale")),
+        "context_frames": info.context_frames,
+        "size": info.frame_size[0] if info.frame_size else None,
+        "residual": bool(info.residual_scale),
         **{name: payload["config"].get(name) for name in ("p_mean", "p_std", "sigma_max")},
     }
 

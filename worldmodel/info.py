@@ -6,16 +6,13 @@ normalisation, the context and frame size, what it was post-trained for (actions
 a trajectory) with the statistics that scale those inputs, sampler defaults measured after
 training, and its env id. ``from_dict`` migrates sections written by older versions;
 ``to_dict`` writes the current one. Every field is checked in ``__post_init__``.
-
-Until every reader is converted, the object also answers the old string-keyed reads
-(``info.get("action_space")``, ``info["data"]``) with the values ``to_dict`` writes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,7 +65,7 @@ class ActionSpace:
 
 
 @dataclass(frozen=True)
-class WorldModelInfo(Mapping):
+class WorldModelInfo:
     """What ``WorldModel`` needs around a WFM, as stored in ``config.json["world_model"]``."""
 
     tokenizer: str
@@ -254,16 +251,6 @@ class WorldModelInfo(Mapping):
     def replace(self, **changes: Any) -> WorldModelInfo:
         """A copy with ``changes`` (checked like a new one)."""
         return dataclasses.replace(self, **changes)
-
-    # -- the old string-keyed reads (envs/registration.py, app/cli.py, ... until converted) ------
-    def __getitem__(self, key: str) -> Any:
-        return self.to_dict()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.to_dict())
-
-    def __len__(self) -> int:
-        return len(dataclasses.fields(self))
 
 
 def _required(f: dataclasses.Field) -> bool:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.errors import UserError
+from worldmodel.info import WorldModelInfo
 
 
 @dataclass(frozen=True)
@@ -124,9 +125,9 @@ def ship(
         with atomic_output(dest / name) as tmp:
             shutil.copyfile(src, tmp)
     if tokenizer is not None:
-        hub.update_section(dest, "world_model", {"tokenizer": f"../{tokenizer}"})
+        hub.update_info(dest, tokenizer=f"../{tokenizer}")
     if env_id is not None:
-        hub.update_section(dest, "world_model", {"env_id": env_id})
+        hub.update_info(dest, env_id=env_id)
     if half:
         hub.store_half(dest)
 
@@ -135,13 +136,13 @@ def _shipped(run: Path, dest: Path, *, tokenizer: str | None, half: bool, env_id
     """``dest`` holds ``run``'s current weights (same training record), relinked, given its env id
     and halved."""
     shipped, trained = _read_json(dest / "config.json"), _read_json(run / "config.json")
-    world = shipped.get("world_model") or {}
+    info = WorldModelInfo.from_dict(shipped["world_model"]) if shipped.get("world_model") else None
     return (
         (dest / "model.safetensors").exists()
         and bool(trained.get("training"))
         and shipped.get("training") == trained.get("training")
-        and (tokenizer is None or world.get("tokenizer") == f"../{tokenizer}")
-        and (env_id is None or world.get("env_id") == env_id)
+        and (tokenizer is None or (info is not None and info.tokenizer == f"../{tokenizer}"))
+        and (env_id is None or (info is not None and info.env_id == env_id))
         and (not half or shipped.get("storage_dtype") == "float16")
     )
 

@@ -160,10 +160,10 @@ class GenerateTab:
         # Action-conditioned models are shown standing still: zero actions (clipped into their box).
         actions = None
         if world.action_dim:
-            box = world.info.get("action_space") or {}
+            box = world.info.action_space
             zero = np.zeros(world.action_dim, np.float32)
-            if box:
-                zero = np.clip(zero, box["low"], box["high"])
+            if box is not None:
+                zero = np.clip(zero, box.low, box.high)
             actions = np.repeat(zero[None], horizon, axis=0)
         progress(0.2, desc=f"sampling {horizon} frames")
         frames = world.predict(
@@ -251,7 +251,7 @@ class GenerateTab:
             poses, intrinsics = camera_path(rollout.start, actions, size, context_frames=k)
         elif source == CAMERA_UPLOAD:
             context = np.repeat(self._image(upload, "a start image", size), k, axis=0)
-            start = upload_start(np.asarray(world.info["intrinsics"], np.float64), size[0])
+            start = upload_start(np.asarray(world.info.intrinsics, np.float64), size[0])
             poses, intrinsics = camera_path(start, actions, size, context_frames=k)
             poses = relative_to_first(poses)  # the image's own camera is the identity
         else:

@@ -132,7 +132,7 @@ class Simulators:
 def simulator_spec(world: WorldModel) -> tuple[str, dict[str, Any]] | None:
     """The registered simulator matching ``world`` and its kwargs, or None if there is none.
 
-    As in ``envs.registration``: ``world_model.sim_env`` if the checkpoint names one, else the
+    As in ``envs.registration``: ``WorldModelInfo.sim_env`` if the checkpoint names one, else the
     simulator of the same task (``fetchpush-wm-dit`` -> ``worldfm/FetchPush-v0``), rendering at
     the model's square frame size.
     """
@@ -319,8 +319,7 @@ def steps_setting(catalog: Catalog, name: str | None) -> tuple[int, str]:
         return 8, "sampler steps per frame"
     if entry.family == "autoregressive":
         return 1, "sampler steps per frame (not used: autoregressive model)"
-    world = hub.read_config(entry.path).get("world_model") or {}
-    steps = int(world.get("sampler_steps") or 8)
+    steps = hub.read_info(entry.path).sampler_steps or 8
     return steps, f"sampler steps per frame (this model's measured best: {steps})"
 
 

@@ -9,6 +9,7 @@ import pytest
 from app.cli import DEFAULT_CHECKPOINTS, UserError, main
 from app.recipe import SMOKE, fetch64_steps, select_steps
 from envs.registration import world_model_env_id
+from worldmodel.info import WorldModelInfo
 
 SHIPPED = (
     "tokenizer-ci8x8-fetch64",
@@ -44,7 +45,8 @@ def test_recipe_smoke_runs_every_step_ships_every_checkpoint_and_a_rerun_skips_a
         repo_world = json.loads((DEFAULT_CHECKPOINTS / name / "config.json").read_text()).get("world_model")
         if repo_world is not None:
             world = json.loads((tmp_path / "checkpoints" / name / "config.json").read_text())["world_model"]
-            assert world_model_env_id(Path(name), world) == world_model_env_id(Path(name), repo_world), name
+            ours, repo = WorldModelInfo.from_dict(world), WorldModelInfo.from_dict(repo_world)
+            assert world_model_env_id(Path(name), ours) == world_model_env_id(Path(name), repo), name
 
     assert main(["recipe", "fetch64", "--out", str(tmp_path), "--smoke"]) == 0
     out = capsys.readouterr().out

@@ -14,6 +14,7 @@ from envs.registration import (
     find_world_model_envs,
     learned_env_kind,
     register_world_model,
+    world_model_info,
 )
 from worldmodel.shipped import SHIPPED_CHECKPOINTS
 
@@ -70,15 +71,23 @@ def test_shipped_world_model_table_is_what_the_checkpoints_configs_say() -> None
     assert found == SHIPPED_WORLD_MODELS
 
 
+def section(**fields) -> dict:
+    """A valid ``world_model`` section with ``fields`` on top of a minimal one."""
+    base = {"tokenizer": "../tok", "latent_mean": [0.0], "latent_std": [1.0], "sigma_data": 0.5}
+    return {**base, "context_frames": 1, **fields}
+
+
 def test_learned_env_kind_of_each_checkpoint_section() -> None:
-    robot = {"task": "robot", "action_space": {"low": [-1], "high": [1]}}
-    assert learned_env_kind({"kind": "diffusion", "world_model": robot}) == "action"
-    assert learned_env_kind({"kind": "autoregressive", "world_model": robot}) == "action"
-    drive = {"task": "driving", "conditioning": "trajectory"}
-    assert learned_env_kind({"kind": "diffusion", "world_model": drive}) == "driving"
-    assert learned_env_kind({"kind": "diffusion", "world_model": {"task": "camera"}}) is None
-    assert learned_env_kind({"kind": "diffusion", "world_model": {"task": "robot"}}) is None  # no actions
-    assert learned_env_kind({"kind": "tokenizer"}) is None
+    robot = section(task="robot", action_space={"low": [-1], "high": [1]})
+    assert learned_env_kind(world_model_info({"kind": "diffusion", "world_model": robot})) == "action"
+    assert learned_env_kind(world_model_info({"kind": "autoregressive", "world_model": robot})) == "action"
+    drive = section(task="driving", conditioning="trajectory", trajectory_std=[1.0, 1.0, 1.0])
+    assert learned_env_kind(world_model_info({"kind": "diffusion", "world_model": drive})) == "driving"
+    camera = section(task="camera")
+    assert learned_env_kind(world_model_info({"kind": "diffusion", "world_model": camera})) is None
+    no_actions = section(task="robot")
+    assert learned_env_kind(world_model_info({"kind": "diffusion", "world_model": no_actions})) is None
+    assert world_model_info({"kind": "tokenizer"}) is None and learned_env_kind(None) is None
     with pytest.raises(ValueError, match="kind must be 'action' or 'driving'"):
         register_world_model("worldfm/Nothing-WM-v0", SHIPPED_CHECKPOINTS, "camera")
 

@@ -26,6 +26,7 @@ from envs.world_env import (
     make_world_env,
     simulator_context,
 )
+from worldmodel.info import WorldModelInfo
 from worldmodel.world import WorldModel
 
 SIZE = 32
@@ -383,11 +384,13 @@ def test_register_world_model_envs_finds_action_checkpoints(trained: dict[str, P
 
 
 def test_register_world_model_envs_names_ids_and_simulators(tmp_path: Path) -> None:
-    robot = {"task": "robot", "action_space": {"low": [-1], "high": [1], "dim": 1}}
+    base = {"tokenizer": "../tok", "latent_mean": [0.0], "latent_std": [1.0], "sigma_data": 0.5}
+    base["context_frames"] = 1
+    robot = base | {"task": "robot", "action_space": {"low": [-1], "high": [1], "dim": 1}}
     configs = {
         "fetchpush-wm-dit": {"kind": "diffusion", "world_model": robot},
         "mine": {"kind": "diffusion", "world_model": robot | {"env_id": "worldfm/Mine-WM-v0"}},
-        "video-only": {"kind": "diffusion", "world_model": {"task": None}},
+        "video-only": {"kind": "diffusion", "world_model": base | {"task": None}},
         "tokenizer": {"kind": "tokenizer"},
     }
     for name, config in configs.items():
@@ -400,9 +403,14 @@ def test_register_world_model_envs_names_ids_and_simulators(tmp_path: Path) -> N
         assert ids == ["worldfm/FetchPush-WM-v0", "worldfm/Mine-WM-v0"]
         assert gym.spec("worldfm/Mine-WM-v0").kwargs == {"checkpoint": str(tmp_path / "mine")}
         # At gym.make, the folder's task names the simulator that starts episodes.
-        fetch = simulator_for(tmp_path / "fetchpush-wm-dit", configs["fetchpush-wm-dit"]["world_model"])
+        fetch = simulator_for(
+            tmp_path / "fetchpush-wm-dit",
+            WorldModelInfo.from_dict(configs["fetchpush-wm-dit"]["world_model"]),
+        )
         assert fetch == {"id": "worldfm/FetchPush-v0", "kwargs": {}}
-        assert simulator_for(tmp_path / "mine", configs["mine"]["world_model"]) is None
+        assert (
+            simulator_for(tmp_path / "mine", WorldModelInfo.from_dict(configs["mine"]["world_model"])) is None
+        )
     finally:
         for env_id in ids:
             gym.registry.pop(env_id, None)
