@@ -28,6 +28,11 @@ from curation.video_io import VideoError, read_video
 
 logger = logging.getLogger(__name__)
 
+
+class DataError(ValueError):
+    """The shards cannot give what was asked (too few or too short clips, missing views or arrays,
+    undecodable videos): the user's data or settings, said with the fix, not a bug."""
+
 SPLITS = ("train", "heldout", "all")
 CROPS = ("center", "random")
 GetBatch = Callable[[int, int], dict]
@@ -192,7 +197,7 @@ class ClipDataset:
                 elif view in sample["views"]:
                     videos.append(sample["views"][view])
                 else:
-                    raise ValueError(
+                    raise DataError(
                         f"clip {key!r} has no view {view!r} (it has {sorted(sample['views'])}); "
                         "pass views='primary' or names of those"
                     )
@@ -201,7 +206,7 @@ class ClipDataset:
             logger.info("skipped %d clip(s) shorter than frames=%d", len(short_lengths), self.frames)
         if not pending:
             found = sorted(set(short_lengths))
-            raise ValueError(
+            raise DataError(
                 f"no clip in {source} ({split} split) has at least frames={self.frames} frames "
                 f"(lengths found: {found or 'none: the split is empty'}); lower frames, "
                 "record longer clips, or use another split / heldout_fraction"
@@ -211,7 +216,7 @@ class ClipDataset:
             for _, meta, _, _ in pending
         )
         if estimate > max_memory_gb * 2**30:
-            raise ValueError(
+            raise DataError(
                 f"{len(pending)} clips would take about {estimate / 2**30:.1f} GB decoded at {self.size}, "
                 f"over max_memory_gb={max_memory_gb}: ClipDataset holds clips in memory and is meant for "
                 "small simulator datasets; lower size, select fewer shards, or raise max_memory_gb"
@@ -227,7 +232,7 @@ class ClipDataset:
         try:
             frames, _ = read_video(video)
         except VideoError as e:
-            raise ValueError(f"clip {key!r} in {sample['shard']} does not decode: {e.reason}") from None
+            raise DataError(f"clip {key!r} in {sample['shard']} does not decode: {e.reason}") from None
         height, width = int(meta["height"]), int(meta["width"])
         # Odd sides were padded for yuv420p; the json keeps the true size.
         frames = frames[:, :height, :width]
@@ -252,7 +257,7 @@ class ClipDataset:
             value = sample[name]
             rows = ARRAY_ROWS.get(name, len(value) - int(meta["num_frames"]) if value.ndim else 1)
             if rows not in (0, -1):
-                raise ValueError(
+                raise DataError(
                     f"clip {key!r}: {name}.npy has shape {value.shape}, neither one row per frame nor one "
                     f"per step of its {meta['num_frames']} frames"
                 )
@@ -270,13 +275,13 @@ class ClipDataset:
                 continue
             if len(having) < len(self.clips):
                 missing = next(c.key for c in self.clips if name not in c.arrays)
-                raise ValueError(
+                raise DataError(
                     f"{len(having)} of {len(self.clips)} clips have {name}.npy (e.g. {missing!r} lacks it); "
                     f"a batch needs it for every clip: drop {name!r} from arrays or load those sources apart"
                 )
             shapes = {c.arrays[name].shape[1:] for c in having}
             if len(shapes) > 1:
-                raise ValueError(f"{name}.npy has different per-row shapes across clips: {sorted(shapes)}")
+                raise DataError(f"{name}.npy has different per-row shapes across clips: {sorted(shapes)}")
             first = having[0]
             found[name] = len(first.arrays[name]) - len(first.frames)
         return found

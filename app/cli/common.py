@@ -14,9 +14,17 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from curation.sample import SampleError
     from curation.shards import ShardError
     from curation.video_io import VideoError
+    from training.data import DataError
     from worldmodel.hub import CheckpointError
 
-    errors: list[type[BaseException]] = [UserError, VideoError, ShardError, SampleError, CheckpointError]
+    errors: list[type[BaseException]] = [
+        UserError,
+        VideoError,
+        ShardError,
+        SampleError,
+        CheckpointError,
+        DataError,
+    ]
     try:
         from envs.sim.carla_backend import CarlaConnectionError
 

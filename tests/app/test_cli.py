@@ -11,6 +11,7 @@ import webdataset as wds
 
 from app.cli import main
 from curation.shards import count_samples, load_manifest, read_samples
+from worldmodel.shipped import SHIPPED_CHECKPOINTS
 
 
 def test_cli_help_lists_only_working_stages(capsys) -> None:
@@ -104,3 +105,17 @@ def test_demo_writes_shards_preview_and_rerun_file(tmp_path: Path) -> None:
         text=True,
     )
     assert verify.returncode == 0, verify.stderr
+
+
+def test_eval_on_shards_too_short_for_the_horizon_says_so_without_a_traceback(tmp_path: Path, capsys) -> None:
+    shipped = SHIPPED_CHECKPOINTS / "fetchpush-wm-dit"
+    if not (shipped / "config.json").exists():
+        pytest.skip("no shipped checkpoint")
+    args = ["simulate", "fetch", "--episodes", "2", "--frames", "4", "--size", "64", "--out", str(tmp_path)]
+    assert main(args) == 0
+    capsys.readouterr()
+    args = ["eval", "wfm", "--ckpt", str(shipped), "--data", str(tmp_path), "--horizon", "30"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "worldfm eval: error: no clip in" in err and "record longer clips" in err
+    assert "Traceback" not in err
