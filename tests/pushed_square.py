@@ -9,6 +9,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from worldmodel.info import ActionSpace, WorldModelInfo
+
 SIZE = 32
 SUCCESS_PX = 4.0
 
@@ -75,7 +77,14 @@ class PerfectSquareWorld:
     context_frames = 2
     action_dim = 2
     frame_size = (SIZE, SIZE)
-    info = {"action_space": {"low": [-2.0, -2.0], "high": [2.0, 2.0], "dim": 2}}
+    info = WorldModelInfo(
+        tokenizer="none",
+        latent_mean=(0.0,),
+        latent_std=(1.0,),
+        sigma_data=1.0,
+        context_frames=2,
+        action_space=ActionSpace(low=(-2.0, -2.0), high=(2.0, 2.0)),
+    )
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []

@@ -237,6 +237,6 @@ def test_eval_env_cli_prints_every_fetch_policy_and_writes_the_rrd(
 def test_eval_env_cli_refuses_a_world_model_that_is_not_fetch(
     tiny_world: WorldModel, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    checkpoint = Path(tiny_world.info["data"][0]).parent / "robot"
+    checkpoint = Path(tiny_world.info.data[0]).parent / "robot"
     assert main(["eval", "env", "--wfm", str(checkpoint)]) == 2
     assert "is not a Fetch world model" in capsys.readouterr().err

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import numpy as np
@@ -217,8 +218,9 @@ def test_eval_wfm_reports_model_baseline_and_shuffled_actions(
     world = WorldModel.from_pretrained(trained["robot"])
     best = world.default_steps
     assert best in (1, 2) and f"`world_model.sampler_steps` {best}" in card
-    assert "precision" not in world.info and isinstance(world.info["bf16_cost_db"], float)
-    assert f"`world_model.bf16_cost_db` {world.info['bf16_cost_db']:g}" in card
+    section = json.loads((trained["robot"] / "config.json").read_text())["world_model"]
+    assert "precision" not in section and isinstance(world.info.bf16_cost_db, float)
+    assert f"`world_model.bf16_cost_db` {world.info.bf16_cost_db:g}" in card
 
 
 def test_text_model_generates_from_text_alone_and_continues_video(trained: dict[str, Path]) -> None:
