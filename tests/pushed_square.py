@@ -4,12 +4,16 @@ Actions fully determine the motion, so a world model can learn it in seconds and
 stand-in (``PerfectSquareWorld``) can be written down.
 """
 
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from worldmodel.info import ActionSpace, WorldModelInfo
+from curation.sample import ClipSample
+from curation.shards import ShardWriter
+from curation.video_io import encode_video
+from worldmodel.info import WorldModelInfo
 
 SIZE = 32
 SUCCESS_PX = 4.0
@@ -40,6 +44,26 @@ def pushed_square_clip(seed: int, t: int = 10, size: int = SIZE) -> tuple[np.nda
     return frames, actions
 
 
+def square_clip_sample(
+    key: str, frames: np.ndarray, arrays: dict[str, np.ndarray], **meta: Any
+) -> ClipSample:
+    """A 10 fps clip of ``SIZE`` px square frames ``(T, H, W, 3)`` with its per-step ``arrays``."""
+    meta = {"source": "test", "start_s": 0.0, "end_s": 1.0, "fps": 10.0, **meta}
+    meta |= {"width": SIZE, "height": SIZE, "num_frames": len(frames)}
+    return ClipSample(key, encode_video(frames, 10.0), meta, arrays=arrays)
+
+
+def write_square_shards(out: Path, clips: int = 14, t: int = 10, **meta: Any) -> None:
+    """``clips`` pushed-square clips (``pushed_square_clip(i, t)``) with their actions, as shards.
+
+    With 14 clips, push-13 falls in the trainers' held-out split (keys are split by hash).
+    """
+    with ShardWriter(out) as writer:
+        for i in range(clips):
+            frames, actions = pushed_square_clip(i, t)
+            writer.write(square_clip_sample(f"push-{i}", frames, {"actions": actions}, **meta))
+
+
 class CornerSim(gym.Env[np.ndarray, np.ndarray]):
     """Pushed square (the observation is the frame) paid minus its distance to the top-left corner."""
 
@@ -65,6 +89,19 @@ class CornerSim(gym.Env[np.ndarray, np.ndarray]):
         return draw_square(self.pos)
 
 
+class RandomPolicy:
+    """Uniform actions in CornerSim's box (``envs.evaluate``'s policy interface)."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def reset(self) -> None:
+        pass
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return self.rng.uniform(-2, 2, size=2).astype(np.float32)
+
+
 def corner_reward(prev: np.ndarray, action: np.ndarray, obs: np.ndarray) -> tuple[float, bool]:
     """CornerSim's reward and success, read off a frame."""
     distance = float(np.linalg.norm(square_position(obs)))
@@ -77,13 +114,16 @@ class PerfectSquareWorld:
     context_frames = 2
     action_dim = 2
     frame_size = (SIZE, SIZE)
+    # No tokenizer or latents behind it: only the fields an env or planner reads are real.
     info = WorldModelInfo(
-        tokenizer="none",
+        tokenizer="(none: exact dynamics)",
         latent_mean=(0.0,),
         latent_std=(1.0,),
         sigma_data=1.0,
-        context_frames=2,
-        action_space=ActionSpace(low=(-2.0, -2.0), high=(2.0, 2.0)),
+        context_frames=context_frames,
+        frame_size=frame_size,
+        task="robot",
+        action_space={"low": [-2.0, -2.0], "high": [2.0, 2.0]},
     )
 
     def __init__(self) -> None:

@@ -33,6 +33,7 @@ class DataError(ValueError):
     """The shards cannot give what was asked (too few or too short clips, missing views or arrays,
     undecodable videos): the user's data or settings, said with the fix, not a bug."""
 
+
 SPLITS = ("train", "heldout", "all")
 CROPS = ("center", "random")
 GetBatch = Callable[[int, int], dict]

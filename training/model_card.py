@@ -114,14 +114,9 @@ def tokenizer_card(ckpt: str | Path, result: dict, *, data: list[str], eval_comm
     ]
     curve = eval_curve(ckpt)
     if curve:
-        lines += [
-            "",
-            "## Training curve (PSNR of the trainer's fixed held-out eval batch, dB)",
-            "",
-            "| step | PSNR |",
-            "|---:|---:|",
-        ]
-        lines += [f"| {step} | {value:.2f} |" for step, value in curve]
+        title = "Training curve (PSNR of the trainer's fixed held-out eval batch, dB)"
+        rows = [f"| {step} | {value:.2f} |" for step, value in curve]
+        lines += _curve_section(title, ("step", "PSNR"), rows)
     return "\n".join(lines) + "\n"
 
 
@@ -283,15 +278,15 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[d
     curve = eval_curve(ckpt, "eval/latent_mse")
     if curve:
         copy = dict(eval_curve(ckpt, "eval/copy_last_latent_mse"))
-        lines += [
-            "",
-            "## Training curve (one-step latent MSE on the trainer's fixed held-out batch)",
-            "",
-            "| step | model | copy last |",
-            "|---:|---:|---:|",
-        ]
-        lines += [f"| {step} | {value:.4f} | {copy.get(step, float('nan')):.4f} |" for step, value in curve]
+        title = "Training curve (one-step latent MSE on the trainer's fixed held-out batch)"
+        rows = [f"| {step} | {value:.4f} | {copy.get(step, float('nan')):.4f} |" for step, value in curve]
+        lines += _curve_section(title, ("step", "model", "copy last"), rows)
     return "\n".join(lines) + "\n"
+
+
+def _curve_section(title: str, columns: tuple[str, ...], rows: list[str]) -> list[str]:
+    """A card's training-curve section: its title, then a table of numbers (``rows``) by step."""
+    return ["", f"## {title}", "", "| " + " | ".join(columns) + " |", "|" + "---:|" * len(columns), *rows]
 
 
 def write_card(ckpt: str | Path, text: str) -> Path:

@@ -26,7 +26,13 @@ import torch
 from safetensors.torch import load_file
 from tokenizers import Tokenizer
 
-from worldmodel.conditioning import T5TextEncoder, TextEncoder, TextEncoderConfig, make_text_encoder
+from worldmodel.conditioning import (
+    StaticEmbeddingTextEncoder,
+    T5TextEncoder,
+    TextEncoder,
+    TextEncoderConfig,
+    make_text_encoder,
+)
 from worldmodel.conditioning.tokenize import Tokenize
 
 KINDS = ("wordllama", "t5", "none")
@@ -79,6 +85,26 @@ def wordllama_tokenize(max_len: int) -> Tokenize:
     """wordllama's tokenizer (Llama-2's, leading ``<s>``); pads with id 0 (``<unk>``), masked out."""
     _, tokenizer = wordllama_files()
     return Tokenize(Tokenizer.from_file(str(tokenizer)), max_len=max_len, pad_id=0)
+
+
+def start_wordllama_text(text_encoder: StaticEmbeddingTextEncoder, out: str | os.PathLike) -> Tokenize:
+    """Start a world model's trainable text encoder from wordllama's table, and save the tokenizer
+    beside its checkpoint ``out`` (where inference reads it); returns the tokenizer."""
+    config = text_encoder.config
+    # wordllama's vectors are Matryoshka-trained: their first 64 dimensions work on their own.
+    text_encoder.load_embeddings(load_wordllama_embeddings(config.embed_dim))
+    tokenize = wordllama_tokenize(config.max_len)
+    tokenize.save(out)
+    return tokenize
+
+
+def caption_inputs(tokenize: Tokenize | None, batch: dict, device: torch.device) -> dict[str, torch.Tensor]:
+    """A batch's captions as a world model's text inputs, ``text_ids`` and ``text_mask`` (B, L) on
+    ``device``; none for a model without text (``tokenize`` None)."""
+    if tokenize is None:
+        return {}
+    ids, mask = tokenize(batch["caption"])
+    return {"text_ids": ids.to(device), "text_mask": mask.to(device)}
 
 
 def _import_transformers() -> Any:

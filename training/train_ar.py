@@ -23,7 +23,8 @@ from torch import nn
 
 from training.data import ClipDataset, batches_for
 from training.latents import LatentClipDataset
-from training.text_encoders import load_wordllama_embeddings, wordllama_tokenize
+from training.runs import command_run
+from training.text_encoders import caption_inputs, start_wordllama_text
 from training.train_wfm import WorldModelRunArgs, world_model_info
 from training.trainer import GetBatch, TrainConfig, Trainer, seed_initialisation
 from worldmodel import hub
@@ -56,16 +57,7 @@ class ARTrainArgs(WorldModelRunArgs):
     top_p: float = 1.0
     """default nucleus mass per FSQ digit (1 = off)"""
     train: TrainConfig = field(
-        default_factory=lambda: TrainConfig(
-            steps=2000,
-            batch_size=16,
-            lr=1e-3,
-            min_lr=1e-4,
-            warmup_steps=100,
-            eval_every=500,
-            save_every=250,
-            log_every=25,
-        )
+        default_factory=lambda: command_run(steps=2000, batch_size=16, lr=1e-3, min_lr=1e-4, eval_every=500)
     )
     """the shared trainer's settings (``worldfm train ar``'s defaults)"""
 
@@ -159,10 +151,7 @@ def train_ar(args: ARTrainArgs) -> dict[str, float]:
     seed_initialisation(args.train.seed)
     model = AutoregressiveWorldModel(config)
     if args.text:
-        # wordllama's vectors are Matryoshka-trained: their first 64 dimensions work on their own.
-        model.text_encoder.load_embeddings(load_wordllama_embeddings(text_config.embed_dim))
-        tokenize = wordllama_tokenize(text_config.max_len)
-        tokenize.save(args.out)
+        tokenize = start_wordllama_text(model.text_encoder, args.out)
     logger.info(
         "AR WFM %s: %.2fM parameters, window %d x %d x %d tokens, actions %d-d, %d train / %d held-out clips",
         args.gpt,
@@ -175,15 +164,9 @@ def train_ar(args: ARTrainArgs) -> dict[str, float]:
         len(heldout),
     )
 
-    def text_inputs(batch: dict, device: torch.device) -> dict[str, torch.Tensor]:
-        if tokenize is None:
-            return {}
-        ids, mask = tokenize(batch["caption"])
-        return {"text_ids": ids.to(device), "text_mask": mask.to(device)}
-
     def loss_fn(m: nn.Module, batch: dict, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         indices, cond = window_inputs(batch, args.context_frames, args.actions)
-        loss = m(indices, cond.replace(**text_inputs(batch, indices.device)))
+        loss = m(indices, cond.replace(**caption_inputs(tokenize, batch, indices.device)))
         return loss, {"losses/token_nll": loss.detach()}
 
     train_config = dataclasses.replace(args.train, out_dir=args.out)

@@ -16,9 +16,11 @@ in the checkpoint's ``training`` section, and its ``MODEL_CARD.md``. The data is
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,7 +32,8 @@ from curation.classifiers import INPUTS, TASK_INPUTS, TASKS, ClipMLP, ClipMLPCon
 from curation.embeddings import EmbedderError, embedder_name, make_embedder
 from curation.frame_sampling import sample_frames
 from curation.text_features import TextFeatureConfig, text_features
-from training.trainer import TrainConfig, Trainer
+from training.runs import head_run
+from training.trainer import Trainer
 from worldmodel import hub
 from worldmodel.atomic import atomic_write_bytes
 
@@ -118,16 +121,9 @@ def embed_clips(paths: list[Path], embedder: str) -> np.ndarray:
     and the clip names, so regenerated clips are embedded again.
     """
     model = None
-    out: list[np.ndarray] = []
-    by_folder: dict[Path, list[Path]] = {}
-    for p in paths:
-        by_folder.setdefault(p.parent, []).append(p)
-    for folder, files in by_folder.items():
-        key = hashlib.sha1((folder / "labels.json").read_bytes() + "\n".join(f.name for f in files).encode())
-        cache = folder / f".embeddings-{embedder_name(embedder).replace(':', '_')}-{key.hexdigest()[:12]}.npz"
-        if cache.exists():
-            out.append(np.load(cache)["x"])
-            continue
+
+    def embed(folder: Path, files: list[Path]) -> list[np.ndarray]:
+        nonlocal model
         model = model or make_embedder(embedder)
         vectors = []
         for i, f in enumerate(files):
@@ -135,39 +131,49 @@ def embed_clips(paths: list[Path], embedder: str) -> np.ndarray:
             vectors.append(model.embed(frames))
             if (i + 1) % 100 == 0:
                 logger.info("embedded %d of %d clips in %s", i + 1, len(files), folder)
-        x = np.stack(vectors).astype(np.float32)
-        tmp = cache.with_name(cache.name + ".tmp.npz")
-        np.savez(tmp, x=x)
-        tmp.replace(cache)
-        out.append(x)
-    return np.concatenate(out)
+        return vectors
+
+    return _cached_per_folder(paths, f".embeddings-{embedder_name(embedder).replace(':', '_')}", b"", embed)
 
 
 def text_features_of(paths: list[Path], config: TextFeatureConfig) -> np.ndarray:
     """(N, config.dim) text features of the clips as the curate ``text_overlay`` stage computes them,
     cached per folder like ``embed_clips`` (keyed by labels.json, the clip names and ``config``)."""
+
+    def features(folder: Path, files: list[Path]) -> list[np.ndarray]:
+        return [text_features(sample_frames(f, config.num_frames)[0], config) for f in files]
+
+    salt = json.dumps({**config.to_dict(), "dim": config.dim}, sort_keys=True).encode()
+    return _cached_per_folder(paths, ".text-features", salt, features)
+
+
+def _cached_per_folder(
+    paths: list[Path],
+    prefix: str,
+    salt: bytes,
+    compute: Callable[[Path, list[Path]], list[np.ndarray]],
+) -> np.ndarray:
+    """``compute(folder, files)``'s vectors of each folder's clips, stacked (N, D) folder by folder.
+
+    Each folder's are cached in ``<folder>/<prefix>-<hash>.npz``, the hash of its labels.json, the
+    clip names and ``salt`` (what else the vectors depend on).
+    """
     out: list[np.ndarray] = []
     by_folder: dict[Path, list[Path]] = {}
     for p in paths:
         by_folder.setdefault(p.parent, []).append(p)
     for folder, files in by_folder.items():
         key = hashlib.sha1(
-            (folder / "labels.json").read_bytes()
-            + "\n".join(f.name for f in files).encode()
-            + json.dumps({**config.to_dict(), "dim": config.dim}, sort_keys=True).encode()
+            (folder / "labels.json").read_bytes() + "\n".join(f.name for f in files).encode() + salt
         )
-        cache = folder / f".text-features-{key.hexdigest()[:12]}.npz"
+        cache = folder / f"{prefix}-{key.hexdigest()[:12]}.npz"
         if cache.exists():
             out.append(np.load(cache)["x"])
             continue
-        vectors = []
-        for f in files:
-            frames, _, _ = sample_frames(f, config.num_frames)
-            vectors.append(text_features(frames, config))
-        x = np.stack(vectors).astype(np.float32)
-        tmp = cache.with_name(cache.name + ".tmp.npz")
-        np.savez(tmp, x=x)
-        tmp.replace(cache)
+        x = np.stack(compute(folder, files)).astype(np.float32)
+        buffer = io.BytesIO()
+        np.savez(buffer, x=x)
+        atomic_write_bytes(cache, buffer.getvalue())
         out.append(x)
     return np.concatenate(out)
 
@@ -234,22 +240,9 @@ def train_classifier(args: ClassifierTrainArgs, *, command: str = "") -> dict:
     model.set_standardisation(x_train)
 
     # -- the training loop: every step sees the whole training split
-    run = TrainConfig(
-        steps=args.steps,
-        batch_size=len(train_idx),
-        lr=args.lr,
-        min_lr=args.lr / 10,
-        warmup_steps=args.warmup,
-        weight_decay=args.weight_decay,
-        # torch's AdamW defaults and no clipping, as these classifiers always trained
-        betas=(0.9, 0.999),
-        grad_clip=0.0,
-        eval_every=args.steps,
-        save_every=args.steps,
-        log_every=min(100, args.steps),
-        seed=args.seed,
-        out_dir=args.out,
-        save_state=False,
+    log_every = min(100, args.steps)
+    run = head_run(
+        args, batch_size=len(train_idx), eval_every=args.steps, log_every=log_every, out_dir=args.out
     )
     extra = classifier_extra(
         model.config,

@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from training.data import ClipDataset, split_by_key
-from training.trainer import TrainConfig, Trainer
+from training.runs import head_run
+from training.trainer import Trainer
 from worldmodel import hub
 from worldmodel.heads import (
     PROGRESS,
@@ -350,22 +351,13 @@ def train_reward(args: RewardTrainArgs) -> dict[str, float]:
     pos_weight = torch.tensor((1 - majority) / majority if 0 < majority < 1 else 1.0)
     folder = Path(args.out or args.wfm)
     out_dir = folder / REWARD_HEAD_DIR
-    run = TrainConfig(
-        steps=args.steps,
+    log_every = min(args.eval_every, args.steps)
+    run = head_run(
+        args,
         batch_size=args.batch_size,
-        lr=args.lr,
-        min_lr=args.lr / 10,
-        warmup_steps=args.warmup,
-        weight_decay=args.weight_decay,
-        # torch's AdamW defaults and no clipping, as this head always trained
-        betas=(0.9, 0.999),
-        grad_clip=0.0,
         eval_every=args.eval_every,
-        save_every=args.steps,
-        log_every=min(args.eval_every, args.steps),
-        seed=args.seed,
+        log_every=log_every,
         out_dir=str(out_dir),
-        save_state=False,
     )
     trainer = Trainer(
         head,

@@ -19,6 +19,7 @@ from torch import nn
 from training.data import ClipDataset, batches_for
 from training.flow import estimate_flow_with_mask
 from training.perceptual import load_vgg19
+from training.runs import command_run
 from training.trainer import TrainConfig, Trainer, seed_initialisation
 from training.warm_start import initialise_from, lineage
 from worldmodel.metrics import psnr
@@ -52,16 +53,7 @@ class TokenizerTrainArgs:
     loss: TokenizerLossConfig = field(default_factory=lambda: TokenizerLossConfig(perceptual=0.1, gram=0.0))
     """loss weights and the step at which stage 2 (flow, Gram) starts"""
     train: TrainConfig = field(
-        default_factory=lambda: TrainConfig(
-            steps=1000,
-            batch_size=8,
-            lr=1e-3,
-            min_lr=1e-4,
-            warmup_steps=100,
-            eval_every=250,
-            save_every=250,
-            log_every=25,
-        )
+        default_factory=lambda: command_run(steps=1000, batch_size=8, lr=1e-3, min_lr=1e-4, eval_every=250)
     )
     """the shared trainer's settings (steps, batch size, lr, EMA, bf16, ...)"""
     eval_clips: int = 8

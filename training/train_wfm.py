@@ -25,7 +25,8 @@ from torch import nn
 
 from training.data import ClipDataset, batches_for
 from training.latents import LatentClipDataset
-from training.text_encoders import load_wordllama_embeddings, wordllama_tokenize
+from training.runs import command_run
+from training.text_encoders import caption_inputs, start_wordllama_text
 from training.trainer import TrainConfig, Trainer, seed_initialisation
 from training.warm_start import initialise_from, lineage
 from worldmodel import hub
@@ -120,16 +121,8 @@ class WFMTrainArgs(WorldModelRunArgs):
     lora_alpha: float | None = None
     """LoRA scale numerator (default: the rank, i.e. scale 1)"""
     train: TrainConfig = field(
-        default_factory=lambda: TrainConfig(
-            steps=2000,
-            batch_size=16,
-            lr=3e-4,
-            min_lr=3e-5,
-            warmup_steps=100,
-            ema_decay=0.999,
-            eval_every=500,
-            save_every=250,
-            log_every=25,
+        default_factory=lambda: command_run(
+            steps=2000, batch_size=16, lr=3e-4, min_lr=3e-5, ema_decay=0.999, eval_every=500
         )
     )
     """the shared trainer's settings (``worldfm train diffusion / posttrain``'s defaults)"""
@@ -349,10 +342,7 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
         )
     )
     if args.text:
-        # wordllama's vectors are Matryoshka-trained: their first 64 dimensions work on their own.
-        model.text_encoder.load_embeddings(load_wordllama_embeddings(text_config.embed_dim))
-        tokenize = wordllama_tokenize(text_config.max_len)
-        tokenize.save(args.out)
+        tokenize = start_wordllama_text(model.text_encoder, args.out)
     copied = initialise_from(model, args.init_from, kind="diffusion") if args.init_from else []
     export = None
     if args.lora_rank:
@@ -383,12 +373,6 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
         len(heldout),
     )
 
-    def text_inputs(batch: dict, device: torch.device) -> dict[str, torch.Tensor]:
-        if tokenize is None:
-            return {}
-        ids, mask = tokenize(batch["caption"])
-        return {"text_ids": ids.to(device), "text_mask": mask.to(device)}
-
     def loss_fn(m: nn.Module, batch: dict, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         device = batch["latents"].device
         text_only = None
@@ -399,7 +383,7 @@ def train_wfm(args: WFMTrainArgs) -> dict[str, float]:
         x0, cond = window_inputs(
             batch, norm, args.context_frames, args.actions, text_only, residual_scale, conditioning
         )
-        loss = m(x0, cond.replace(**text_inputs(batch, device)))
+        loss = m(x0, cond.replace(**caption_inputs(tokenize, batch, device)))
         return loss, {"losses/denoise": loss.detach()}
 
     train_config = dataclasses.replace(args.train, out_dir=args.out)

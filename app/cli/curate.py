@@ -58,6 +58,29 @@ FILTER_HELP = {
     "caption_max_tokens": "caption: longest vlm caption, tokens",
 }
 
+# The CurateConfig fields whose options carry their names, by group (in --help's order).
+CLIP_OPTIONS = ("min_clip_seconds", "max_clip_seconds", "crf", "preset")
+FILTER_OPTIONS = (
+    "min_motion",
+    "min_quality",
+    "quality_weights",
+    "embedder",
+    "dedup_threshold",
+    "dedup_clusters",
+    "text_overlay_model",
+    "text_threshold",
+    "keep_text",
+    "category_model",
+)
+CAPTION_OPTIONS = (
+    "balance_seed",
+    "balance_max_repeats",
+    "captioner",
+    "caption_prompt",
+    "caption_batch_size",
+    "caption_max_tokens",
+)
+
 
 def resolution(text: str) -> tuple[int, int]:
     """``WxH`` -> ``(H, W)``."""
@@ -98,7 +121,7 @@ def add_options_to(cur: argparse.ArgumentParser) -> None:
         help="comma-separated stages to run: split, transcode (required), motion, quality, embed, "
         "text_overlay, category (both need embed), caption, dedup (needs embed)",
     )
-    add_options(cur, CurateConfig, ["min_clip_seconds", "max_clip_seconds", "crf", "preset"], help=CLIP_HELP)
+    add_options(cur, CurateConfig, CLIP_OPTIONS, help=CLIP_HELP)
     cur.add_argument(
         "--max-resolution",
         type=resolution,
@@ -118,29 +141,14 @@ def add_options_to(cur: argparse.ArgumentParser) -> None:
         flags={"max_samples_per_shard": "--shard-size"},
         help={"max_samples_per_shard": "clips per shard at most"},
     )
-    filters = [
-        "min_motion",
-        "min_quality",
-        "quality_weights",
-        "embedder",
-        "dedup_threshold",
-        "dedup_clusters",
-    ]
-    add_options(cur, CurateConfig, filters, help=FILTER_HELP)
-    add_options(
-        cur,
-        CurateConfig,
-        ["text_overlay_model", "text_threshold", "keep_text", "category_model"],
-        help=FILTER_HELP,
-    )
+    add_options(cur, CurateConfig, FILTER_OPTIONS, help=FILTER_HELP)
     cur.add_argument(
         "--balance",
         default="",
         help="category: re-balance to these shares, e.g. manipulation=0.4,driving=0.3,camera_motion=0.2,"
         "other=0.1 (down-samples, repeats clips of short categories; unnamed categories are dropped)",
     )
-    captions = ["balance_seed", "balance_max_repeats", "captioner", "caption_prompt"]
-    add_options(cur, CurateConfig, [*captions, "caption_batch_size", "caption_max_tokens"], help=FILTER_HELP)
+    add_options(cur, CurateConfig, CAPTION_OPTIONS, help=FILTER_HELP)
     cur.add_argument("--split-actors", type=int, default=1, help="shot-splitter actors (one model each)")
     cur.add_argument("--ray-address", default=None, help="join this Ray cluster ('auto', 'ray://host:10001')")
     cur.add_argument("--cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
@@ -151,30 +159,7 @@ def add_options_to(cur: argparse.ArgumentParser) -> None:
     cur.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-CONFIG_OPTIONS = (
-    "splitter",
-    "min_clip_seconds",
-    "max_clip_seconds",
-    "crf",
-    "preset",
-    "max_samples_per_shard",
-    "min_motion",
-    "min_quality",
-    "quality_weights",
-    "embedder",
-    "dedup_threshold",
-    "dedup_clusters",
-    "text_overlay_model",
-    "text_threshold",
-    "keep_text",
-    "category_model",
-    "balance_seed",
-    "balance_max_repeats",
-    "captioner",
-    "caption_prompt",
-    "caption_batch_size",
-    "caption_max_tokens",
-)
+CONFIG_OPTIONS = ("splitter", *CLIP_OPTIONS, "max_samples_per_shard", *FILTER_OPTIONS, *CAPTION_OPTIONS)
 """the CurateConfig fields whose options carry their names"""
 
 

@@ -77,15 +77,29 @@ def _finish(pos: np.ndarray, gripper: float, noise: SmoothNoise | None) -> np.nd
     return np.clip(action, -1.0, 1.0).astype(np.float32)
 
 
-class PushExpert:
+class NoisyExpert:
+    """What the scripted experts share: their actions get stationary AR(1) noise (``SmoothNoise``).
+
+    Args:
+        rng: source of the action noise.
+        noise: stationary std of the added AR(1) action noise; 0 for the clean expert.
+    """
+
+    def __init__(self, rng: np.random.Generator, noise: float = 0.0) -> None:
+        self.noise = SmoothNoise(rng, noise, rho=0.5) if noise > 0 else None
+
+    def reset(self) -> None:
+        if self.noise is not None:
+            self.noise.reset()
+
+
+class PushExpert(NoisyExpert):
     """Push the block to the goal: get behind it (relative to the goal), descend, push along the line.
 
     Stateless (each action depends only on the observation), so after a perturbation (noise, the
     block turning) it re-plans: if it is no longer behind the block it lifts and re-approaches.
 
-    Args:
-        rng: source of the action noise.
-        noise: stationary std of the added AR(1) action noise; 0 for the clean expert.
+    Takes ``NoisyExpert``'s arguments.
     """
 
     # Where the gripper lines up before pushing: this far behind the block's centre.
@@ -96,13 +110,6 @@ class PushExpert:
     # Where the gripper waits once the block is placed, relative to the block: above it and toward
     # the robot (-x), out of the camera's line of sight to the block.
     REST_OFFSET_M = np.array([-0.08, 0.0, CLEARANCE_M])
-
-    def __init__(self, rng: np.random.Generator, noise: float = 0.0) -> None:
-        self.noise = SmoothNoise(rng, noise, rho=0.5) if noise > 0 else None
-
-    def reset(self) -> None:
-        if self.noise is not None:
-            self.noise.reset()
 
     def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         grip, obj, goal, _ = _unpack(obs)
@@ -136,27 +143,18 @@ class PushExpert:
         return _finish(_move_toward(grip, target), 0.0, self.noise)
 
 
-class PickAndPlaceExpert:
+class PickAndPlaceExpert(NoisyExpert):
     """Pick the block and carry it to the goal: above it, descend open, close, lift, move, hold.
 
     Stateless like ``PushExpert``: if the block slips out it goes back to grasping it.
 
-    Args:
-        rng: source of the action noise.
-        noise: stationary std of the added AR(1) action noise; 0 for the clean expert.
+    Takes ``NoisyExpert``'s arguments.
     """
 
     # Fingers fully closed measure about 0.004 m together; around the 5 cm block they stop near 0.05.
     HOLDING_WIDTH_M = 0.06
     # Carry height above the table top, so the block does not drag on it on the way.
     CARRY_Z_M = 0.5
-
-    def __init__(self, rng: np.random.Generator, noise: float = 0.0) -> None:
-        self.noise = SmoothNoise(rng, noise, rho=0.5) if noise > 0 else None
-
-    def reset(self) -> None:
-        if self.noise is not None:
-            self.noise.reset()
 
     def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         grip, obj, goal, width = _unpack(obs)

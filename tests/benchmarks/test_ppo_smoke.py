@@ -8,35 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import main
-
 ROOT = Path(__file__).resolve().parents[2]
-SIZE = 32
-
-
-@pytest.fixture(scope="module")
-def fetch_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("ppo_fetch")
-    # Seed 6 holds out one of its first 4 episodes (by key hash), which the trainers evaluate on.
-    sim = ["simulate", "fetch", "--episodes", "4", "--frames", "6", "--size", str(SIZE), "--seed", "6"]
-    assert main([*sim, "--out", str(root / "shards")]) == 0
-    common = ["--data", str(root / "shards"), "--size", str(SIZE), "--steps", "3", "--batch-size", "2"]
-    common += ["--eval-every", "3", "--save-every", "3", "--log-every", "1", "--warmup", "1"]
-    assert main(["train", "tokenizer", "--config", "CI8x8-tiny", "--out", str(root / "tok"), *common]) == 0
-    robot = [
-        "--task",
-        "robot",
-        "--tokenizer",
-        str(root / "tok"),
-        "--dit",
-        "DiT-tiny",
-        "--out",
-        str(root / "robot"),
-    ]
-    assert main(["train", "posttrain", *robot, *common]) == 0
-    reward = ["train", "reward", "--wfm", str(root / "robot"), "--data", str(root / "shards"), "--steps", "5"]
-    assert main(reward) == 0
-    return root / "robot"
 
 
 def test_ppo_in_a_world_model_trains_and_evaluates_in_the_simulator(fetch_world: Path) -> None:

@@ -10,20 +10,18 @@ import pytest
 from scipy.stats import spearmanr
 
 from app.cli import main
-from curation.sample import ClipSample
-from curation.shards import ShardWriter
-from curation.video_io import encode_video
 from envs.evaluate import evaluate_env, rankdata, spearman, start_episode
 from envs.world_env import simulator_context
 from tests.pushed_square import (
-    SIZE,
     SUCCESS_PX,
     CornerSim,
     PerfectSquareWorld,
+    RandomPolicy,
     corner_reward,
-    draw_square,
     square_position,
+    write_square_shards,
 )
+from tests.tiny_worlds import train_tiny_robot_world
 from worldmodel.world import WorldModel
 
 RERUN = str(Path(sys.executable).parent / "rerun")
@@ -43,17 +41,6 @@ class CornerPolicy:
         return action.astype(np.float32)
 
 
-class RandomPolicy:
-    def __init__(self, rng: np.random.Generator) -> None:
-        self.rng = rng
-
-    def reset(self) -> None:
-        pass
-
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
-        return self.rng.uniform(-2, 2, size=2).astype(np.float32)
-
-
 POLICIES = {
     "random": RandomPolicy,
     "noisy_expert": lambda rng: CornerPolicy(rng, noise=2.0),
@@ -61,51 +48,12 @@ POLICIES = {
 }
 
 
-def write_square_shards(out: Path, clips: int = 14, t: int = 8) -> None:
-    with ShardWriter(out) as writer:
-        for i in range(clips):
-            rng = np.random.default_rng(i)
-            actions = rng.integers(-2, 3, size=(t - 1, 2)).astype(np.float32)
-            positions = np.clip(np.cumsum(np.r_[[[12.0, 12.0]], actions], axis=0), 0, SIZE - 8)
-            frames = np.stack([draw_square(p) for p in positions])
-            meta = {"source": "test", "start_s": 0.0, "end_s": 1.0, "fps": 10.0}
-            meta |= {"width": SIZE, "height": SIZE, "num_frames": t}
-            writer.write(ClipSample(f"sq-{i}", encode_video(frames, 10.0), meta, arrays={"actions": actions}))
-
-
-def tiny_training_args(shards: Path, steps: int = 3) -> list[str]:
-    args = ["--data", str(shards), "--size", str(SIZE), "--steps", str(steps), "--batch-size", "2"]
-    return args + [
-        "--eval-every",
-        str(steps),
-        "--save-every",
-        str(steps),
-        "--log-every",
-        "1",
-        "--warmup",
-        "1",
-    ]
-
-
 @pytest.fixture(scope="module")
 def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> WorldModel:
     """A robot post-trained DiT-tiny on pushed squares, trained for 3 steps (so: barely at all)."""
     root = tmp_path_factory.mktemp("evaluate_square")
-    write_square_shards(root / "shards")
-    common = tiny_training_args(root / "shards")
-    assert main(["train", "tokenizer", "--config", "CI8x8-tiny", "--out", str(root / "tok"), *common]) == 0
-    robot = [
-        "--task",
-        "robot",
-        "--tokenizer",
-        str(root / "tok"),
-        "--dit",
-        "DiT-tiny",
-        "--out",
-        str(root / "robot"),
-    ]
-    assert main(["train", "posttrain", *robot, *common]) == 0
-    return WorldModel.from_pretrained(root / "robot")
+    write_square_shards(root / "shards", t=8)
+    return WorldModel.from_pretrained(train_tiny_robot_world(root, root / "shards"))
 
 
 def test_rankdata_gives_ties_their_average_rank() -> None:
@@ -180,35 +128,6 @@ def test_tiny_model_evaluation_writes_a_paired_rerun_recording(
     subprocess.run([RERUN, "rrd", "verify", str(path)], check=True, capture_output=True)
     printed = subprocess.run([RERUN, "rrd", "print", str(path)], check=True, capture_output=True, text=True)
     assert "frames/true" in printed.stdout and "charts/psnr" in printed.stdout
-
-
-@pytest.fixture(scope="module")
-def fetch_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny Fetch push world model (3 training steps) with a reward head, on 4 recorded episodes."""
-    root = tmp_path_factory.mktemp("evaluate_fetch")
-    # Seed 6 holds out one of its first 4 episodes (by key hash), which the trainers evaluate on.
-    sim = ["simulate", "fetch", "--episodes", "4", "--frames", "6", "--size", str(SIZE), "--seed", "6"]
-    assert main([*sim, "--out", str(root / "shards")]) == 0
-    common = tiny_training_args(root / "shards")
-    assert main(["train", "tokenizer", "--config", "CI8x8-tiny", "--out", str(root / "tok"), *common]) == 0
-    robot = [
-        "--task",
-        "robot",
-        "--tokenizer",
-        str(root / "tok"),
-        "--dit",
-        "DiT-tiny",
-        "--out",
-        str(root / "robot"),
-    ]
-    assert main(["train", "posttrain", *robot, *common]) == 0
-    assert (
-        main(
-            ["train", "reward", "--wfm", str(root / "robot"), "--data", str(root / "shards"), "--steps", "5"]
-        )
-        == 0
-    )
-    return root / "robot"
 
 
 def test_eval_env_cli_prints_every_fetch_policy_and_writes_the_rrd(

@@ -4,60 +4,20 @@ the world model's checkpoint (``reward_head/``), loaded back and used as a World
 
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
 from app.cli import main
-from curation.sample import ClipSample
 from curation.shards import ShardWriter
-from curation.video_io import encode_video
 from envs.learned_reward import LearnedReward, as_batch_reward_fn, has_reward_head, load_reward_head
 from envs.world_env import WorldModelEnv
+from tests.pushed_square import SIZE, SUCCESS_PX, CornerSim, draw_square, square_clip_sample
+from tests.tiny_worlds import train_tiny_robot_world
 from worldmodel import hub
 from worldmodel.heads import REWARD_HEAD_DIR, RewardHead, RewardHeadConfig, latent_norm_record
 from worldmodel.hub import CheckpointError
 from worldmodel.world import LatentNorm, WorldModel
-
-SIZE = 32
-SUCCESS_PX = 4.0
-
-
-def draw_square(pos: np.ndarray) -> np.ndarray:
-    frame = np.full((SIZE, SIZE, 3), (40, 80, 40), np.uint8)
-    x, y = np.round(pos).astype(int)
-    frame[y : y + 8, x : x + 8] = 250
-    return frame
-
-
-def corner_distance(pos: np.ndarray) -> float:
-    return float(np.linalg.norm(pos))
-
-
-class CornerSim(gym.Env[np.ndarray, np.ndarray]):
-    """Pushed square whose reward is minus its distance to the top-left corner."""
-
-    metadata = {"render_modes": ["rgb_array"]}
-
-    def __init__(self) -> None:
-        self.observation_space = gym.spaces.Box(0, 255, (SIZE, SIZE, 3), np.uint8)
-        self.action_space = gym.spaces.Box(-2, 2, (2,), np.float32)
-        self.render_mode = "rgb_array"
-        self.pos = np.zeros(2)
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
-        super().reset(seed=seed)
-        self.pos = self.np_random.integers(0, SIZE - 8, size=2).astype(float)
-        return self.render(), {"is_success": corner_distance(self.pos) <= SUCCESS_PX}
-
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
-        self.pos = np.clip(self.pos + np.round(action), 0, SIZE - 8)
-        success = corner_distance(self.pos) <= SUCCESS_PX
-        return self.render(), -corner_distance(self.pos), False, False, {"is_success": success}
-
-    def render(self) -> np.ndarray:
-        return draw_square(self.pos)
 
 
 def write_corner_shards(out: Path, clips: int = 24, t: int = 10) -> None:
@@ -67,27 +27,19 @@ def write_corner_shards(out: Path, clips: int = 24, t: int = 10) -> None:
             rng = np.random.default_rng(i)
             pos = rng.integers(0, SIZE - 8, size=2).astype(float)
             toward = i % 2 == 0
-            frames, actions, rewards, success = (
-                [draw_square(pos)],
-                [],
-                [],
-                [corner_distance(pos) <= SUCCESS_PX],
-            )
+            positions, actions = [pos], []
             for _ in range(t - 1):
                 a = -rng.integers(1, 3, size=2) if toward else rng.integers(-2, 3, size=2)
-                pos = np.clip(pos + a, 0, SIZE - 8)
-                frames.append(draw_square(pos))
+                positions.append(np.clip(positions[-1] + a, 0, SIZE - 8))
                 actions.append(a)
-                rewards.append(-corner_distance(pos))
-                success.append(corner_distance(pos) <= SUCCESS_PX)
+            frames = np.stack([draw_square(p) for p in positions])
+            distance = np.linalg.norm(positions, axis=1)
             arrays = {
                 "actions": np.asarray(actions, np.float32),
-                "rewards": np.asarray(rewards, np.float32),
-                "success": np.asarray(success, bool),
+                "rewards": -distance[1:].astype(np.float32),
+                "success": distance <= SUCCESS_PX,
             }
-            meta = {"source": "test", "start_s": 0.0, "end_s": 1.0, "fps": 10.0}
-            meta |= {"width": SIZE, "height": SIZE, "num_frames": t}
-            writer.write(ClipSample(f"corner-{i}", encode_video(np.stack(frames), 10.0), meta, arrays=arrays))
+            writer.write(square_clip_sample(f"corner-{i}", frames, arrays))
 
 
 @pytest.fixture(scope="module")
@@ -96,12 +48,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("reward_head")
     shards = root / "shards"
     write_corner_shards(shards)
-    common = ["--data", str(shards), "--size", str(SIZE), "--steps", "3", "--batch-size", "2"]
-    common += ["--eval-every", "3", "--save-every", "3", "--log-every", "1", "--warmup", "1"]
-    tok, robot = root / "tok", root / "robot"
-    assert main(["train", "tokenizer", "--config", "CI8x8-tiny", "--out", str(tok), *common]) == 0
-    robot_args = ["--task", "robot", "--tokenizer", str(tok), "--dit", "DiT-tiny", "--out", str(robot)]
-    assert main(["train", "posttrain", *robot_args, *common]) == 0
+    robot = train_tiny_robot_world(root, shards)
     reward_args = ["--wfm", str(robot), "--data", str(shards), "--steps", "300", "--heldout-fraction", "0.25"]
     assert main(["train", "reward", *reward_args]) == 0
     return {"shards": shards, "robot": robot}

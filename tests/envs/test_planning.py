@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 
 from app.cli import main
-from curation.sample import ClipSample
-from curation.shards import ShardWriter
-from curation.video_io import encode_video
 from envs.planning import CEMPlanner, evaluate_planner, sequence_returns
 from tests.pushed_square import (
     SIZE,
     CornerSim,
     PerfectSquareWorld,
+    RandomPolicy,
     corner_reward,
     draw_square,
     square_position,
+    write_square_shards,
 )
+from tests.tiny_worlds import train_tiny_robot_world
 from worldmodel import hub
 from worldmodel.heads import REWARD_HEAD_DIR
 from worldmodel.world import WorldModel
@@ -29,17 +29,6 @@ from worldmodel.world import WorldModel
 
 def move_right(prev: np.ndarray, action: np.ndarray, obs: np.ndarray) -> tuple[float, bool]:
     return float(square_position(obs)[0] - square_position(prev)[0]), False
-
-
-class RandomPolicy:
-    def __init__(self, rng: np.random.Generator) -> None:
-        self.rng = rng
-
-    def reset(self) -> None:
-        pass
-
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
-        return self.rng.uniform(-2, 2, size=2).astype(np.float32)
 
 
 def context_at(x: float, y: float) -> np.ndarray:
@@ -103,45 +92,12 @@ def test_cem_mpc_in_an_analytic_model_reaches_the_corner_where_random_does_not()
     assert results["cem"]["mean_return"] > results["random"]["mean_return"]
 
 
-def write_square_shards(out: Path, clips: int = 14, t: int = 6) -> None:
-    with ShardWriter(out) as writer:
-        for i in range(clips):
-            rng = np.random.default_rng(i)
-            actions = rng.integers(-2, 3, size=(t - 1, 2)).astype(np.float32)
-            positions = np.clip(np.cumsum(np.r_[[[12.0, 12.0]], actions], axis=0), 0, SIZE - 8)
-            frames = np.stack([draw_square(p) for p in positions])
-            meta = {"source": "test", "start_s": 0.0, "end_s": 1.0, "fps": 10.0}
-            meta |= {"width": SIZE, "height": SIZE, "num_frames": t}
-            writer.write(ClipSample(f"sq-{i}", encode_video(frames, 10.0), meta, arrays={"actions": actions}))
-
-
-def tiny_training_args(shards: Path) -> list[str]:
-    args = ["--data", str(shards), "--size", str(SIZE), "--steps", "3", "--batch-size", "2"]
-    return args + ["--eval-every", "3", "--save-every", "3", "--log-every", "1", "--warmup", "1"]
-
-
-def train_tiny_world(root: Path) -> Path:
-    common = tiny_training_args(root / "shards")
-    assert main(["train", "tokenizer", "--config", "CI8x8-tiny", "--out", str(root / "tok"), *common]) == 0
-    robot = [
-        "--task",
-        "robot",
-        "--tokenizer",
-        str(root / "tok"),
-        "--dit",
-        "DiT-tiny",
-        "--out",
-        str(root / "robot"),
-    ]
-    assert main(["train", "posttrain", *robot, *common]) == 0
-    return root / "robot"
-
-
 def test_planner_rolls_the_population_out_with_one_batched_predict_per_iteration(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write_square_shards(tmp_path / "shards")
-    world = WorldModel.from_pretrained(train_tiny_world(tmp_path))  # 3 training steps: untrained
+    write_square_shards(tmp_path / "shards", t=6)
+    # 3 training steps: untrained.
+    world = WorldModel.from_pretrained(train_tiny_robot_world(tmp_path, tmp_path / "shards"))
     calls: list[dict[str, Any]] = []
     predict = WorldModel.predict
 
@@ -156,19 +112,6 @@ def test_planner_rolls_the_population_out_with_one_batched_predict_per_iteration
     action = planner.act(context_at(8, 8))
     assert action.shape == (2,) and action in planner.action_space
     assert calls == [{"context": (6, 2, SIZE, SIZE, 3), "actions": (6, 3, 2), "horizon": 3}] * 2
-
-
-@pytest.fixture(scope="module")
-def fetch_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny Fetch push world model (3 training steps) with a reward head, on 4 recorded episodes."""
-    root = tmp_path_factory.mktemp("plan_fetch")
-    # Seed 6 holds out one of its first 4 episodes (by key hash), which the trainers evaluate on.
-    sim = ["simulate", "fetch", "--episodes", "4", "--frames", "6", "--size", str(SIZE), "--seed", "6"]
-    assert main([*sim, "--out", str(root / "shards")]) == 0
-    robot = train_tiny_world(root)
-    reward = ["train", "reward", "--wfm", str(robot), "--data", str(root / "shards"), "--steps", "5"]
-    assert main([*reward, "--progress", "--imagined-horizon", "2", "--imagined-stride", "2"]) == 0
-    return robot
 
 
 def test_plan_cli_reports_cem_beside_random_and_expert_on_fetch(

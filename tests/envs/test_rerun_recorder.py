@@ -8,15 +8,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from app.cli import main
-from curation.sample import ClipSample
-from curation.shards import ShardWriter
-from curation.video_io import encode_video
 from envs.rerun_recorder import RerunRecorder
 from envs.world_env import WorldModelEnv
+from tests.pushed_square import SIZE, write_square_shards
+from tests.tiny_worlds import train_tiny_robot_world
 from worldmodel.world import WorldModel
 
-SIZE = 32
 RERUN = str(Path(sys.executable).parent / "rerun")
 
 
@@ -52,33 +49,10 @@ class FixedFrameSim(gym.Env[np.ndarray, np.ndarray]):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> WorldModel:
-    """A robot post-trained DiT-tiny on a CI8x8-tiny tokenizer, trained on random-walk squares."""
+    """A robot post-trained DiT-tiny on a CI8x8-tiny tokenizer, trained on pushed squares."""
     root = tmp_path_factory.mktemp("recorder")
-    rng = np.random.default_rng(0)
-    with ShardWriter(root / "shards") as writer:
-        for i in range(8):
-            actions = rng.integers(-2, 3, size=(5, 2)).astype(np.float32)
-            frames = np.full((6, SIZE, SIZE, 3), 60, np.uint8)
-            for t, (x, y) in enumerate(np.cumsum(np.r_[[[12, 12]], actions], axis=0).astype(int)):
-                frames[t, y : y + 8, x : x + 8] = 250
-            meta = {"source": "test", "start_s": 0.0, "end_s": 1.0, "fps": 10.0}
-            meta |= {"width": SIZE, "height": SIZE, "num_frames": 6}
-            writer.write(ClipSample(f"sq-{i}", encode_video(frames, 10.0), meta, arrays={"actions": actions}))
-    common = ["--data", str(root / "shards"), "--size", str(SIZE), "--steps", "2", "--batch-size", "2"]
-    common += ["--eval-every", "2", "--save-every", "2", "--log-every", "1", "--warmup", "1"]
-    assert main(["train", "tokenizer", "--config", "CI8x8-tiny", "--out", str(root / "tok"), *common]) == 0
-    robot = [
-        "--task",
-        "robot",
-        "--tokenizer",
-        str(root / "tok"),
-        "--dit",
-        "DiT-tiny",
-        "--out",
-        str(root / "robot"),
-    ]
-    assert main(["train", "posttrain", *robot, *common]) == 0
-    return WorldModel.from_pretrained(root / "robot")
+    write_square_shards(root / "shards", t=6)
+    return WorldModel.from_pretrained(train_tiny_robot_world(root, root / "shards", steps=2))
 
 
 def test_recorder_writes_a_verifiable_rrd_beside_a_paired_sim(world: WorldModel, tmp_path: Path) -> None:

@@ -14,9 +14,6 @@ from gymnasium.utils.env_checker import check_env
 from gymnasium.vector import AutoresetMode
 
 from app.cli import main
-from curation.sample import ClipSample
-from curation.shards import ShardWriter
-from curation.video_io import encode_video
 from envs.registration import register_world_model_envs, simulator_for
 from envs.sim.fetch import FetchSimEnv
 from envs.world_env import (
@@ -26,61 +23,12 @@ from envs.world_env import (
     make_world_env,
     simulator_context,
 )
+from tests.pushed_square import SIZE, CornerSim, draw_square, write_square_shards
+from tests.tiny_worlds import tiny_training_args
 from worldmodel.info import WorldModelInfo
 from worldmodel.world import WorldModel
 
-SIZE = 32
 TEST_ID = "worldfm/TestPush-WM-v0"
-
-
-def draw_square(pos: np.ndarray) -> np.ndarray:
-    frame = np.zeros((SIZE, SIZE, 3), np.uint8)
-    frame[:] = (40, 80, 40)
-    x, y = pos.astype(int)
-    frame[y : y + 8, x : x + 8] = (250, 250, 250)
-    return frame
-
-
-class PushedSquareSim(gym.Env[np.ndarray, np.ndarray]):
-    """The ground truth of the training data: each action (dx, dy) moves a white square by pixels."""
-
-    metadata = {"render_modes": ["rgb_array"]}
-
-    def __init__(self) -> None:
-        self.observation_space = gym.spaces.Box(0, 255, (SIZE, SIZE, 3), np.uint8)
-        self.action_space = gym.spaces.Box(-2, 2, (2,), np.float32)
-        self.render_mode = "rgb_array"
-        self.pos = np.zeros(2)
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
-        super().reset(seed=seed)
-        self.pos = self.np_random.integers(0, SIZE - 8, size=2).astype(float)
-        return self.render(), {}
-
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
-        self.pos = np.clip(self.pos + np.round(action), 0, SIZE - 8)
-        return self.render(), 0.0, False, False, {}
-
-    def render(self) -> np.ndarray:
-        return draw_square(self.pos)
-
-
-def write_pushed_square_shards(out: Path, clips: int = 14, t: int = 10) -> None:
-    with ShardWriter(out) as writer:
-        for i in range(clips):
-            rng = np.random.default_rng(i)
-            actions = rng.integers(-2, 3, size=(t - 1, 2)).astype(np.float32)
-            pos, frames = np.array([12.0, 12.0]), []
-            for k in range(t):
-                if k:
-                    pos = np.clip(pos + actions[k - 1], 0, SIZE - 8)
-                frames.append(draw_square(pos))
-            meta = {"source": "test", "start_s": 0.0, "end_s": 1.0, "fps": 10.0}
-            meta |= {"width": SIZE, "height": SIZE, "num_frames": t}
-            sample = ClipSample(
-                f"push-{i}", encode_video(np.stack(frames), 10.0), meta, arrays={"actions": actions}
-            )
-            writer.write(sample)
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +36,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A CI8x8-tiny tokenizer, a video-only DiT-tiny and its robot post-trained (action) version."""
     root = tmp_path_factory.mktemp("world_env")
     shards = root / "shards"
-    write_pushed_square_shards(shards)
-    common = ["--data", str(shards), "--size", str(SIZE), "--steps", "3", "--batch-size", "2"]
-    common += ["--eval-every", "3", "--save-every", "3", "--log-every", "1", "--warmup", "1"]
+    write_square_shards(shards)
+    common = tiny_training_args(shards)
     tok, wfm, robot = root / "tok", root / "wfm", root / "robot"
     assert main(["train", "tokenizer", "--config", "CI8x8-tiny", "--out", str(tok), *common]) == 0
     wfm_args = ["--tokenizer", str(tok), "--dit", "DiT-tiny", *common]
@@ -107,7 +54,7 @@ def world(trained: dict[str, Path]) -> WorldModel:
 
 @pytest.fixture
 def env(world: WorldModel) -> Iterator[WorldModelEnv]:
-    env = WorldModelEnv(world, sim_factory=PushedSquareSim, sampler_steps=2)
+    env = WorldModelEnv(world, sim_factory=CornerSim, sampler_steps=2)
     yield env
     env.close()
 
@@ -169,7 +116,7 @@ def test_step_is_one_predict_call_seeded_from_np_random(env: WorldModelEnv, worl
     rng = np.random.default_rng(5)
     sim_seed, model_seed = int(rng.integers(SEED_HIGH)), int(rng.integers(SEED_HIGH))
     assert info == {"sim_reset_seed": sim_seed}
-    context = simulator_context(PushedSquareSim(), sim_seed, world.context_frames)
+    context = simulator_context(CornerSim(), sim_seed, world.context_frames)
     np.testing.assert_array_equal(obs, context[-1])
     expected = world.predict(context, actions=action[None], horizon=1, seed=model_seed, steps=2)[0]
     np.testing.assert_array_equal(frame, expected)
@@ -226,7 +173,7 @@ def test_reward_fn_sets_reward_and_termination(world: WorldModel) -> None:
         seen.append((prev, action, obs))
         return 1.5, True
 
-    env = WorldModelEnv(world, sim_factory=PushedSquareSim, reward_fn=reward_fn, sampler_steps=2)
+    env = WorldModelEnv(world, sim_factory=CornerSim, reward_fn=reward_fn, sampler_steps=2)
     start, _ = env.reset(seed=0)
     obs, reward, terminated, _, _ = env.step(np.array([9.0, 0.0]))
     assert (reward, terminated) == (1.5, True)
@@ -256,7 +203,7 @@ def test_fetch_simulator_starts_episodes(world: WorldModel) -> None:
 
 
 def test_gym_make_truncates_at_max_episode_steps(registered: str) -> None:
-    env = gym.make(registered, sim_factory=PushedSquareSim)
+    env = gym.make(registered, sim_factory=CornerSim)
     env.reset(seed=0)
     truncations = [env.step(env.action_space.sample())[3] for _ in range(3)]
     env.close()
@@ -280,7 +227,7 @@ def test_make_vec_steps_all_envs_with_one_predict_call(
     registered: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     envs = gym.make_vec(
-        registered, num_envs=4, vectorization_mode="vector_entry_point", sim_factory=PushedSquareSim
+        registered, num_envs=4, vectorization_mode="vector_entry_point", sim_factory=CornerSim
     )
     assert isinstance(envs.unwrapped, WorldModelVectorEnv)
     assert envs.single_observation_space.shape == (SIZE, SIZE, 3) and envs.single_action_space.shape == (2,)
@@ -304,7 +251,7 @@ def test_make_vec_steps_all_envs_with_one_predict_call(
 
 
 def test_vector_env_same_seed_same_obs(world: WorldModel) -> None:
-    envs = WorldModelVectorEnv(world, 3, sim_factory=PushedSquareSim, sampler_steps=2)
+    envs = WorldModelVectorEnv(world, 3, sim_factory=CornerSim, sampler_steps=2)
     actions = np.ones((3, 2), np.float32)
     runs = []
     for _ in range(2):
@@ -318,7 +265,7 @@ def test_vector_env_same_seed_same_obs(world: WorldModel) -> None:
 
 def test_vector_env_same_step_autoreset_reports_final_obs(world: WorldModel) -> None:
     envs = WorldModelVectorEnv(
-        world, 2, sim_factory=PushedSquareSim, sampler_steps=2, max_episode_steps=1, autoreset_mode="SameStep"
+        world, 2, sim_factory=CornerSim, sampler_steps=2, max_episode_steps=1, autoreset_mode="SameStep"
     )
     envs.reset(seed=0)
     obs, _, _, truncated, infos = envs.step(np.zeros((2, 2), np.float32))
@@ -333,7 +280,7 @@ def test_vector_env_same_step_autoreset_reports_final_obs(world: WorldModel) -> 
 
 def test_vector_env_disabled_autoreset_needs_masked_resets(world: WorldModel) -> None:
     envs = WorldModelVectorEnv(
-        world, 4, sim_factory=PushedSquareSim, sampler_steps=2, max_episode_steps=1, autoreset_mode="Disabled"
+        world, 4, sim_factory=CornerSim, sampler_steps=2, max_episode_steps=1, autoreset_mode="Disabled"
     )
     envs.reset(seed=0)
     actions = np.zeros((4, 2), np.float32)
@@ -373,10 +320,10 @@ def test_register_world_model_envs_finds_action_checkpoints(trained: dict[str, P
         assert spec.entry_point == "envs.registration:make_learned_env"
         assert spec.vector_entry_point == "envs.registration:make_learned_vector_env"
         # The lazy entry point reads the checkpoint at gym.make and builds its WorldModelEnv.
-        env = gym.make(ids[0], sim_factory=PushedSquareSim, sampler_steps=1)
+        env = gym.make(ids[0], sim_factory=CornerSim, sampler_steps=1)
         assert isinstance(env.unwrapped, WorldModelEnv) and env.action_space.shape == (2,)
         env.close()
-        envs = gym.make_vec(ids[0], 2, sim_factory=PushedSquareSim, sampler_steps=1)
+        envs = gym.make_vec(ids[0], 2, sim_factory=CornerSim, sampler_steps=1)
         assert isinstance(envs.unwrapped, WorldModelVectorEnv)
         envs.close()
     finally:
@@ -450,7 +397,7 @@ def test_bf16_precision_predicts_what_fp32_does_and_is_chosen_for_the_machine(
     monkeypatch.setenv(precision.PRECISION_ENV, "fp32")
     assert WorldModel.from_pretrained(copy).precision == "fp32"
     monkeypatch.delenv(precision.PRECISION_ENV)
-    env = make_world_env(copy, sim_factory=PushedSquareSim, precision="fp32")
+    env = make_world_env(copy, sim_factory=CornerSim, precision="fp32")
     assert env.world.precision == "fp32"
     env.close()
     # Checkpoints from before the cost was recorded stored the sweep's winner: "bf16" reads as free.

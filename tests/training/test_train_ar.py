@@ -7,11 +7,9 @@ import numpy as np
 import pytest
 
 from app.cli import main
-from curation.sample import ClipSample
-from curation.shards import ShardWriter
-from curation.video_io import encode_video
-from tests.pushed_square import pushed_square_clip
+from tests.pushed_square import pushed_square_clip, write_square_shards
 from tests.seeding import assert_seed_decides_weights
+from tests.tiny_worlds import tiny_run_args
 from training.train_ar import ARTrainArgs, train_ar
 from training.trainer import TrainConfig
 from worldmodel import hub
@@ -26,40 +24,10 @@ TRAIN = TrainConfig(steps=3, batch_size=2, warmup_steps=1, eval_every=3, save_ev
 def trained(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("ar")
     shards = root / "shards"
-    with ShardWriter(shards) as writer:
-        for i in range(14):  # push-13 falls in the held-out split
-            frames, actions = pushed_square_clip(i)
-            meta = {
-                "source": "test",
-                "start_s": 0.0,
-                "end_s": 1.0,
-                "fps": 10.0,
-                "width": 32,
-                "height": 32,
-                "num_frames": 10,
-                "caption": "a white square pushed around",
-            }
-            writer.write(
-                ClipSample(f"push-{i}", encode_video(frames, 10.0), meta, arrays={"actions": actions})
-            )
+    write_square_shards(shards, caption="a white square pushed around")
     tok = root / "tok"
-    common = ["--size", "32", "--steps", "3", "--batch-size", "2", "--eval-every", "3", "--warmup", "1"]
-    assert (
-        main(
-            [
-                "train",
-                "tokenizer",
-                "--config",
-                "DI8x8-tiny",
-                "--data",
-                str(shards),
-                "--out",
-                str(tok),
-                *common,
-            ]
-        )
-        == 0
-    )
+    tokenizer = ["train", "tokenizer", "--config", "DI8x8-tiny", "--data", str(shards), "--out", str(tok)]
+    assert main([*tokenizer, *tiny_run_args()]) == 0
     # GPT-tiny at temperature 1: the dataclass defaults are the CLI's (GPT-XS, 0.5), too big for a test.
     base = {"tokenizer": str(tok), "data": [str(shards)], "size": 32, "eval_clips": 4, **TINY}
     robot = root / "robot"
@@ -138,33 +106,8 @@ def test_ar_train_args_are_checked(kw: dict, match: str) -> None:
 
 def test_train_ar_cli_trains_a_checkpoint_world_model_loads(trained: dict, tmp_path) -> None:
     out = tmp_path / "ar"
-    args = [
-        "train",
-        "ar",
-        "--tokenizer",
-        str(trained["tok"]),
-        "--data",
-        str(trained["shards"]),
-        "--out",
-        str(out),
-        "--gpt",
-        "GPT-tiny",
-        "--actions",
-        "--size",
-        "32",
-        "--steps",
-        "2",
-        "--batch-size",
-        "2",
-        "--eval-every",
-        "2",
-        "--save-every",
-        "2",
-        "--log-every",
-        "1",
-        "--warmup",
-        "1",
-    ]
+    args = ["train", "ar", "--tokenizer", str(trained["tok"]), "--data", str(trained["shards"])]
+    args += ["--out", str(out), "--gpt", "GPT-tiny", "--actions", *tiny_run_args(steps=2)]
     assert main(args) == 0
     assert WorldModel.from_pretrained(out).action_dim == 2
 

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from app.cli import main
-from curation.sample import ClipSample
 from curation.shards import ShardWriter
-from curation.video_io import encode_video
+from tests.pushed_square import square_clip_sample
 from tests.seeding import assert_seed_decides_weights
+from tests.tiny_worlds import tiny_run_args
 from worldmodel import hub
 
 
@@ -27,48 +27,14 @@ def shards(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("shards")
     with ShardWriter(out) as writer:
         for i in range(12):
-            frames = moving_square_clip(i)
-            meta = {
-                "source": "test",
-                "start_s": 0.0,
-                "end_s": 1.2,
-                "fps": 10.0,
-                "width": 32,
-                "height": 32,
-                "num_frames": 12,
-            }
-            writer.write(ClipSample(f"sq-{i}", encode_video(frames, 10.0), meta))
+            writer.write(square_clip_sample(f"sq-{i}", moving_square_clip(i), {}))
     return out
 
 
 def test_train_tokenizer_saves_loads_and_reconstructs(tmp_path: Path, shards: Path, capsys) -> None:
     out = tmp_path / "tok"
-    args = [
-        "train",
-        "tokenizer",
-        "--config",
-        "DV4x8x8-tiny",
-        "--data",
-        str(shards),
-        "--out",
-        str(out),
-        "--size",
-        "16",
-        "--frames",
-        "5",
-        "--steps",
-        "4",
-        "--batch-size",
-        "2",
-        "--eval-every",
-        "2",
-        "--save-every",
-        "2",
-        "--log-every",
-        "1",
-        "--warmup",
-        "1",
-    ]
+    args = ["train", "tokenizer", "--config", "DV4x8x8-tiny", "--data", str(shards), "--out", str(out)]
+    args += ["--frames", "5", *tiny_run_args(steps=4, size=16)]
     assert main(args) == 0
     assert "held-out PSNR" in capsys.readouterr().out
     model = hub.load(out, expect_kind="tokenizer")
@@ -77,23 +43,8 @@ def test_train_tokenizer_saves_loads_and_reconstructs(tmp_path: Path, shards: Pa
     assert indices.shape == (1, 2, 2, 2)
     assert model.decode_code(indices).shape == (1, 3, 5, 16, 16)
     video = tmp_path / "side.mp4"
-    assert (
-        main(
-            [
-                "eval",
-                "tokenizer",
-                "--ckpt",
-                str(out),
-                "--data",
-                str(shards),
-                "--clips",
-                "2",
-                "--video-out",
-                str(video),
-            ]
-        )
-        == 0
-    )
+    args = ["eval", "tokenizer", "--ckpt", str(out), "--data", str(shards), "--clips", "2"]
+    assert main([*args, "--video-out", str(video)]) == 0
     printed = capsys.readouterr().out
     assert "PSNR (dB)" in printed and "compression ratio" in printed
     assert video.stat().st_size > 0

@@ -6,153 +6,29 @@ import pytest
 import torch
 
 from app.cli import main
-from curation.sample import ClipSample
-from curation.shards import ShardWriter
-from curation.video_io import encode_video
-from tests.pushed_square import pushed_square_clip
+from tests.pushed_square import pushed_square_clip, write_square_shards
 from tests.seeding import assert_seed_decides_weights
+from tests.tiny_worlds import tiny_run_args
 from training.train_wfm import window_inputs
 from worldmodel.world import LatentNorm, WorldModel
 
 # The tiny run every test trains with.
-COMMON = [
-    "--size",
-    "32",
-    "--steps",
-    "3",
-    "--batch-size",
-    "2",
-    "--eval-every",
-    "3",
-    "--save-every",
-    "3",
-    "--log-every",
-    "1",
-    "--warmup",
-    "1",
-]
+COMMON = tiny_run_args()
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("wfm")
     shards = root / "shards"
-    with ShardWriter(shards) as writer:
-        for i in range(14):  # push-13 falls in the held-out split
-            frames, actions = pushed_square_clip(i)
-            meta = {
-                "source": "test",
-                "start_s": 0.0,
-                "end_s": 1.0,
-                "fps": 10.0,
-                "width": 32,
-                "height": 32,
-                "num_frames": 10,
-            }
-            writer.write(
-                ClipSample(f"push-{i}", encode_video(frames, 10.0), meta, arrays={"actions": actions})
-            )
-    tok = root / "tok"
-    assert (
-        main(
-            [
-                "train",
-                "tokenizer",
-                "--config",
-                "CI8x8-tiny",
-                "--data",
-                str(shards),
-                "--out",
-                str(tok),
-                *COMMON,
-            ]
-        )
-        == 0
-    )
-    wfm = root / "wfm"
-    assert (
-        main(
-            [
-                "train",
-                "diffusion",
-                "--tokenizer",
-                str(tok),
-                "--data",
-                str(shards),
-                "--out",
-                str(wfm),
-                "--dit",
-                "DiT-tiny",
-                *COMMON,
-            ]
-        )
-        == 0
-    )
-    robot = root / "robot"
-    assert (
-        main(
-            [
-                "train",
-                "posttrain",
-                "--task",
-                "robot",
-                "--from",
-                str(wfm),
-                "--tokenizer",
-                str(tok),
-                "--data",
-                str(shards),
-                "--out",
-                str(robot),
-                "--dit",
-                "DiT-tiny",
-                *COMMON,
-            ]
-        )
-        == 0
-    )
-    text = root / "text"
-    assert (
-        main(
-            [
-                "train",
-                "diffusion",
-                "--text",
-                "--tokenizer",
-                str(tok),
-                "--data",
-                str(shards),
-                "--out",
-                str(text),
-                "--dit",
-                "DiT-tiny",
-                *COMMON,
-            ]
-        )
-        == 0
-    )
-    residual = root / "residual"
-    assert (
-        main(
-            [
-                "train",
-                "posttrain",
-                "--task",
-                "robot",
-                "--residual",
-                "--tokenizer",
-                str(tok),
-                "--data",
-                str(shards),
-                "--out",
-                str(residual),
-                "--dit",
-                "DiT-tiny",
-                *COMMON,
-            ]
-        )
-        == 0
-    )
+    write_square_shards(shards)
+    tok, wfm, robot, text, residual = (root / name for name in ("tok", "wfm", "robot", "text", "residual"))
+    data = ["--data", str(shards), *COMMON]
+    assert main(["train", "tokenizer", "--config", "CI8x8-tiny", "--out", str(tok), *data]) == 0
+    dit = ["--tokenizer", str(tok), "--dit", "DiT-tiny", *data]
+    assert main(["train", "diffusion", "--out", str(wfm), *dit]) == 0
+    assert main(["train", "posttrain", "--task", "robot", "--from", str(wfm), "--out", str(robot), *dit]) == 0
+    assert main(["train", "diffusion", "--text", "--out", str(text), *dit]) == 0
+    assert main(["train", "posttrain", "--task", "robot", "--residual", "--out", str(residual), *dit]) == 0
     return {"shards": shards, "tok": tok, "wfm": wfm, "robot": robot, "text": text, "residual": residual}
 
 

@@ -6,14 +6,8 @@ import torch
 from worldmodel.conditioning.inputs import Conditioning, NullInputs
 from worldmodel.diffusion import DIT_MODELS, DiT, DiTConfig, get_config
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These matmuls are tiny: a second thread only adds synchronisation (and fights other jobs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# These matmuls are tiny: a second thread only adds synchronisation (and fights other jobs).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def randomized(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:

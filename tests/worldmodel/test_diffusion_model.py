@@ -9,6 +9,9 @@ from worldmodel import hub
 from worldmodel.conditioning.inputs import Conditioning
 from worldmodel.diffusion import DiffusionConfig, DiffusionWorldModel, get_config
 
+# These matmuls are tiny: a second thread only adds synchronisation (and fights other jobs).
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SHAPE = (2, 4, 3, 4, 4)  # (B, C, T, h, w): 3 latent frames of 4x4x4
 FIRST_GIVEN = torch.tensor([[True, False, False]] * 2)  # (B, T)
 
@@ -113,15 +116,6 @@ def test_bad_action_shape_or_condition_mask_raises_a_clear_value_error() -> None
         model(latents(), Conditioning(cond_mask=FIRST_GIVEN, actions=torch.randn(2, 2, 2)))
     with pytest.raises(ValueError, match=r"cond_mask must be a bool \(B, T\)"):
         model(latents(), Conditioning(cond_mask=FIRST_GIVEN.float()))
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These matmuls are tiny: a second thread only adds synchronisation (and fights other jobs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def train(model: DiffusionWorldModel, clip: torch.Tensor, steps: int, batch: int = 16) -> tuple[float, float]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from worldmodel.transformer_checks import check_transformer_config
+
 
 @dataclass
 class GPTConfig:
@@ -34,20 +36,11 @@ class GPTConfig:
         self.levels = tuple(self.levels)
         if not self.levels or any(not isinstance(v, int) or v < 2 for v in self.levels):
             raise ValueError(f"levels must be FSQ levels, each an int >= 2, got {self.levels}")
-        for field in ("hidden", "depth", "heads", "max_frames", "max_height", "max_width"):
-            if getattr(self, field) < 1:
-                raise ValueError(f"{field} must be >= 1, got {getattr(self, field)}")
-        for field in ("action_dim", "text_dim"):
-            if getattr(self, field) < 0:
-                raise ValueError(f"{field} must be >= 0 (0 = off), got {getattr(self, field)}")
-        if self.hidden % self.heads:
-            raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
-        if self.head_dim % 2 or self.head_dim < 6:
-            raise ValueError(
-                f"hidden / heads = {self.head_dim} must be even and >= 6 for 3D RoPE; change hidden or heads"
-            )
-        if self.mlp_ratio <= 0 or self.rope_theta <= 0:
-            raise ValueError(f"mlp_ratio and rope_theta must be > 0, got {self.mlp_ratio}, {self.rope_theta}")
+        check_transformer_config(
+            self,
+            sizes=("hidden", "depth", "heads", "max_frames", "max_height", "max_width"),
+            widths=("action_dim", "text_dim"),
+        )
 
     @property
     def head_dim(self) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from worldmodel.transformer_checks import check_transformer_config
+
 
 @dataclass
 class DiTConfig:
@@ -36,23 +38,14 @@ class DiTConfig:
     # width of the sinusoidal features of the noise levels (DiT's TimestepEmbedder).
 
     def __post_init__(self) -> None:
-        for field in ("latent_channels", "hidden", "depth", "heads", "max_latent_frames", "frequency_dim"):
-            if getattr(self, field) < 1:
-                raise ValueError(f"{field} must be >= 1, got {getattr(self, field)}")
-        for field in ("adaln_lora_rank", "text_dim", "action_dim", "camera_dim"):
-            if getattr(self, field) < 0:
-                raise ValueError(f"{field} must be >= 0 (0 = off), got {getattr(self, field)}")
         self.patch_size = tuple(self.patch_size)
         if len(self.patch_size) != 3 or any(p < 1 for p in self.patch_size):
             raise ValueError(f"patch_size must be three positive ints (t, h, w), got {self.patch_size}")
-        if self.hidden % self.heads:
-            raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
-        if self.head_dim % 2 or self.head_dim < 6:
-            raise ValueError(
-                f"hidden / heads = {self.head_dim} must be even and >= 6 for 3D RoPE; change hidden or heads"
-            )
-        if self.mlp_ratio <= 0 or self.rope_theta <= 0:
-            raise ValueError(f"mlp_ratio and rope_theta must be > 0, got {self.mlp_ratio}, {self.rope_theta}")
+        check_transformer_config(
+            self,
+            sizes=("latent_channels", "hidden", "depth", "heads", "max_latent_frames", "frequency_dim"),
+            widths=("adaln_lora_rank", "text_dim", "action_dim", "camera_dim"),
+        )
         if self.max_latent_frames % self.patch_size[0]:
             raise ValueError(
                 f"max_latent_frames ({self.max_latent_frames}) must be divisible by patch_size[0] "
