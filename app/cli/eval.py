@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -83,19 +84,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     eenv = evaluate.add_parser(
         "env",
-        help="a Fetch world model vs the simulator on the same actions: PSNR, returns, rank agreement",
-        description="Scripted policies (random, noisy expert, expert) act closed loop in the Fetch "
-        "simulator; their actions are replayed open loop in the world model from the same frames.",
-        epilog="examples:\n  worldfm eval env --wfm runs/fetch-wm --episodes 10 --rrd paired.rrd\n",
+        help="a Fetch world model vs the simulator on the same actions: PSNR, returns, policy ranking",
+        description="Random and the scripted expert at several action-noise levels act closed loop in "
+        "the Fetch simulator; their actions are replayed open loop in the world model from the same "
+        "frames. Reports each policy's success and return in both, and how well the model ranks the "
+        "policies: Pearson, Spearman and MMRV (SIMPLER's mean maximum rank violation) over policies.",
+        epilog="examples:\n  worldfm eval env --wfm runs/fetch-wm --episodes 10 --rrd paired.rrd\n"
+        "  worldfm eval env --wfm checkpoints/fetchpush-wm-dit --episodes 8 --horizon 30 --json env.json\n",
         formatter_class=RAW,
     )
     eenv.add_argument("--wfm", required=True, help="Fetch world-model checkpoint (with a reward head)")
     eenv.add_argument("--task", choices=["push", "pickandplace"], default="push")
     eenv.add_argument("--episodes", type=int, default=10, help="episodes per policy")
     eenv.add_argument("--horizon", type=int, default=16, help="policy steps per episode")
+    eenv.add_argument(
+        "--expert-noise",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="STD",
+        help="action-noise levels of the scripted experts ranked beside random (0: the clean expert; "
+        "default: envs.evaluate.EVAL_EXPERT_NOISE, 0 0.2 0.3 0.4 0.8)",
+    )
     eenv.add_argument("--sampler-steps", type=int, default=None, help="default: the checkpoint's")
     eenv.add_argument("--seed", type=int, default=0)
     eenv.add_argument("--rrd", default=None, help="write a Rerun recording of one paired rollout")
+    eenv.add_argument("--json", default=None, help="also write the results to this json file")
     eenv.set_defaults(func=cmd_eval_env)
 
     eshots = evaluate.add_parser(
@@ -255,15 +269,20 @@ def fetch_world(ckpt: str, task: str, objective: str = "reward"):  # noqa: ANN20
     return world, sim_factory, policies, reward_fn
 
 
-def cmd_eval_env(args: argparse.Namespace) -> int:
-    from envs.evaluate import evaluate_env
+def _agreement_cell(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{x:.2f}"  # undefined: one side constant
 
-    world, sim_factory, policies, reward_fn = fetch_world(args.wfm, args.task)
+
+def cmd_eval_env(args: argparse.Namespace) -> int:
+    from envs.evaluate import EVAL_EXPERT_NOISE, evaluate_env, fetch_policy_ladder
+
+    world, sim_factory, _, reward_fn = fetch_world(args.wfm, args.task)
     if reward_fn is None:
         logger.warning(
             "%s has no reward head: model returns are 0 (train one: worldfm train reward)", args.wfm
         )
     try:
+        policies = fetch_policy_ladder(args.task, args.expert_noise or EVAL_EXPERT_NOISE)
         r = evaluate_env(
             world,
             sim_factory,
@@ -288,14 +307,28 @@ def cmd_eval_env(args: argparse.Namespace) -> int:
             f"| {name} | {m['sim_return']:.2f} | {m['model_return']:.2f} | "
             f"{m['sim_success']:.0%} | {m['model_success']:.0%} |"
         )
+    summary("")
+    summary(f"| model vs simulator over {len(r.policies)} policies | Pearson | Spearman | MMRV |")
+    summary("|---|---:|---:|---:|")
+    for label, a in (("success rate", r.policy_success), ("mean return", r.policy_return)):
+        cells = " | ".join(_agreement_cell(x) for x in (a.pearson, a.spearman, a.mmrv))
+        summary(f"| {label} | {cells} |")
     summary(
-        f"rank agreement (Spearman): episode returns {r.return_spearman:.2f}, policy ranking "
-        f"{r.policy_rank_spearman:.2f}; success agreement {r.success_agreement:.0%}"
+        f"over single episodes: return Spearman {_agreement_cell(r.return_spearman)}, "
+        f"success agreement {r.success_agreement:.0%}"
     )
     summary("per-step PSNR (dB), model: " + " ".join(f"{p:.1f}" for p in r.psnr_per_step))
     summary("per-step PSNR (dB), copy last frame: " + " ".join(f"{p:.1f}" for p in r.copy_last_psnr_per_step))
     if r.rrd is not None:
         summary(f"paired rollout recording: {r.rrd} (open it with `rerun {r.rrd}`)")
+    if args.json:
+        import json
+
+        from worldmodel.atomic import atomic_write_bytes
+
+        report = {"wfm": args.wfm, "task": args.task, "seed": args.seed, **r.as_dict()}
+        atomic_write_bytes(args.json, json.dumps(report, indent=1).encode())
+        summary(f"results: {args.json}")
     return 0
 
 

@@ -1,16 +1,17 @@
 """`worldfm eval env`: simulator and world model on the same actions, on a pushed-square toy (an
 analytic perfect model and a tiny trained one) and on Fetch through the CLI."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.stats import spearmanr
 
 from app.cli import main
-from envs.evaluate import evaluate_env, rankdata, spearman, start_episode
+from envs.evaluate import EVAL_EXPERT_NOISE, evaluate_env, fetch_policy_ladder, start_episode
+from envs.policy_metrics import RankAgreement, mmrv
 from envs.world_env import simulator_context
 from tests.pushed_square import (
     SUCCESS_PX,
@@ -56,21 +57,6 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> WorldModel:
     return WorldModel.from_pretrained(train_tiny_robot_world(root, root / "shards"))
 
 
-def test_rankdata_gives_ties_their_average_rank() -> None:
-    np.testing.assert_array_equal(rankdata(np.array([10, 20, 20, 5])), [2, 3.5, 3.5, 1])
-
-
-def test_spearman_matches_scipy_with_and_without_ties() -> None:
-    rng = np.random.default_rng(0)
-    for _ in range(20):
-        x = rng.integers(0, 5, size=12).astype(float)
-        y = x + rng.normal(0, 2, size=12)
-        assert spearman(x, y) == pytest.approx(spearmanr(x, y).statistic, abs=1e-12)
-    assert spearman(np.arange(5.0), -np.arange(5.0)) == pytest.approx(-1.0)
-    assert np.isnan(spearman(np.ones(4), np.arange(4.0)))
-    assert np.isnan(spearman(np.ones(1), np.ones(1)))
-
-
 def test_start_episode_renders_what_simulator_context_renders() -> None:
     sim = CornerSim()
     context, obs, seed = start_episode(sim, np.random.default_rng(3), 3)
@@ -87,8 +73,10 @@ def test_perfect_model_agrees_with_the_simulator_on_every_policy() -> None:
     for scores in r.policies.values():
         assert scores.model_returns == pytest.approx(scores.sim_returns)
         assert scores.model_success == scores.sim_success
-    assert r.return_spearman == pytest.approx(1.0) and r.policy_rank_spearman == pytest.approx(1.0)
-    assert r.success_agreement == 1.0
+    assert r.return_spearman == pytest.approx(1.0) and r.success_agreement == 1.0
+    for agreement in (r.policy_success, r.policy_return):
+        assert agreement.pearson == pytest.approx(1.0) and agreement.spearman == pytest.approx(1.0)
+        assert agreement.mmrv == 0.0
     summary = {name: s.summary for name, s in r.policies.items()}
     assert (
         summary["expert"]["sim_return"]
@@ -98,6 +86,80 @@ def test_perfect_model_agrees_with_the_simulator_on_every_policy() -> None:
     assert summary["expert"]["sim_success"] == 1.0
     # Open loop: every step is one batched predict over all 3 x 4 episodes, on the simulator's actions.
     assert [c["batch"] for c in world.calls] == [12] * 14
+
+
+def test_policy_ranking_metrics_score_the_policies_success_rates() -> None:
+    """A model whose success test is inverted ranks the policies backwards, and MMRV says by how much."""
+
+    def inverted_success(prev: np.ndarray, action: np.ndarray, obs: np.ndarray) -> tuple[float, bool]:
+        reward, success = corner_reward(prev, action, obs)
+        return reward, not success
+
+    r = evaluate_env(
+        PerfectSquareWorld(), CornerSim, POLICIES, episodes=4, horizon=14, seed=0, reward_fn=inverted_success
+    )
+    sim = [s.summary["sim_success"] for s in r.policies.values()]
+    model = [s.summary["model_success"] for s in r.policies.values()]
+    assert model == pytest.approx([1 - x for x in sim]) and len(set(sim)) > 1
+    assert r.policy_success == RankAgreement.of(sim, model)
+    assert r.policy_success.pearson == pytest.approx(-1.0) and r.policy_success.spearman == pytest.approx(
+        -1.0
+    )
+    assert r.policy_success.mmrv == pytest.approx(mmrv(sim, model)) and r.policy_success.mmrv > 0
+    assert r.success_agreement == 0.0
+    # Returns are untouched: still ranked perfectly.
+    assert r.policy_return.spearman == pytest.approx(1.0) and r.policy_return.mmrv == 0.0
+
+
+def test_evaluation_is_json_ready_without_nan_or_infinity() -> None:
+    r = evaluate_env(PerfectSquareWorld(), CornerSim, {"random": RandomPolicy}, episodes=2, horizon=3)
+    d = json.loads(json.dumps(r.as_dict(), allow_nan=False))
+    assert d["psnr_per_step"] == [None] * 3  # exact frames: infinite PSNR
+    assert d["over_policies"]["success"]["pearson"] is None  # one policy: nothing to correlate
+    assert d["over_policies"]["success"]["mmrv"] == 0.0
+    assert d["policies"]["random"]["per_episode"]["sim_returns"] == r.policies["random"].sim_returns
+
+
+def test_fetch_policy_ladder_runs_from_random_to_the_clean_expert() -> None:
+    ladder = fetch_policy_ladder("push")
+    assert len(ladder) >= 6
+    assert list(ladder) == [
+        "random",
+        "expert_noise0.8",
+        "expert_noise0.4",
+        "expert_noise0.3",
+        "expert_noise0.2",
+        "expert",
+    ]
+    assert list(fetch_policy_ladder("push", [0.05, 0])) == ["random", "expert_noise0.05", "expert"]
+    assert len(EVAL_EXPERT_NOISE) + 1 == len(ladder)
+
+
+def test_fetch_policy_ladder_builds_the_simulators_policies() -> None:
+    """The ladder's levels are make_policy's experts at that noise; its random is make_policy's random."""
+    from envs.sim.fetch import EXPERT_NOISE, make_policy
+
+    ladder = fetch_policy_ladder("push", [EXPERT_NOISE["noisy_expert"]])
+    rng = np.random.default_rng(0)
+    obs = {"observation": rng.uniform(0.4, 1.2, 25), "desired_goal": rng.uniform(0.4, 1.2, 3)}
+    pairs = [
+        (ladder[f"expert_noise{EXPERT_NOISE['noisy_expert']:g}"], "noisy_expert"),
+        (ladder["random"], "random"),
+    ]
+    for factory, kind in pairs:
+        ours, theirs = factory(np.random.default_rng(1)), make_policy("push", kind, np.random.default_rng(1))
+        ours.reset(), theirs.reset()
+        for _ in range(5):
+            np.testing.assert_array_equal(ours(obs), theirs(obs))
+
+
+def test_fetch_policy_ladder_refuses_bad_settings() -> None:
+    with pytest.raises(ValueError, match="task must be one of"):
+        fetch_policy_ladder("stack")
+    with pytest.raises(ValueError, match="distinct and >= 0"):
+        fetch_policy_ladder("push", [0.2, 0.2])
+    with pytest.raises(ValueError, match="distinct and >= 0"):
+        fetch_policy_ladder("push", [-0.1])
 
 
 def test_model_rollouts_replay_the_simulators_clipped_actions() -> None:
@@ -130,10 +192,10 @@ def test_tiny_model_evaluation_writes_a_paired_rerun_recording(
     assert "frames/true" in printed.stdout and "charts/psnr" in printed.stdout
 
 
-def test_eval_env_cli_prints_every_fetch_policy_and_writes_the_rrd(
+def test_eval_env_cli_ranks_every_fetch_policy_and_writes_the_rrd_and_json(
     fetch_world: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rrd = tmp_path / "fetch.rrd"
+    rrd, report = tmp_path / "fetch.rrd", tmp_path / "env.json"
     args = [
         "eval",
         "env",
@@ -146,11 +208,16 @@ def test_eval_env_cli_prints_every_fetch_policy_and_writes_the_rrd(
         "--sampler-steps",
         "1",
     ]
-    assert main([*args, "--rrd", str(rrd)]) == 0
+    assert main([*args, "--expert-noise", "0", "0.4", "--rrd", str(rrd), "--json", str(report)]) == 0
     out = capsys.readouterr().out
-    for row in ("| random |", "| noisy_expert |", "| expert |", "rank agreement (Spearman)", "per-step PSNR"):
+    for row in ("| random |", "| expert_noise0.4 |", "| expert |", "| success rate |", "| mean return |"):
         assert row in out
+    assert "Pearson | Spearman | MMRV" in out and "per-step PSNR" in out
     assert rrd.exists()
+    written = json.loads(report.read_text())
+    assert list(written["policies"]) == ["random", "expert_noise0.4", "expert"]
+    assert set(written["over_policies"]["success"]) == {"pearson", "spearman", "mmrv"}
+    assert written["wfm"] == str(fetch_world) and written["episodes"] == 1 and written["horizon"] == 2
 
 
 def test_eval_env_cli_refuses_a_world_model_that_is_not_fetch(
