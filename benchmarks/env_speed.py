@@ -1,7 +1,8 @@
 """Learned-env speed: env steps/s of a world model as a Gymnasium env, against the Fetch simulator.
 
-    python benchmarks/env_speed.py --wfm checkpoints/fetchpush-wm-dit [--batch-sizes 1 16]
-        [--sampler-steps 8 4] [--precision fp32 bf16] [--steps 20] [--device cpu|cuda]
+    python benchmarks/env_speed.py --wfm checkpoints/fetchpush-wm-dit [--batch-sizes 1 16 64]
+        [--obs-modes pixels latent] [--sampler-steps 8 4] [--precision fp32 bf16] [--steps 20]
+        [--device cpu|cuda]
 
 The first learned-env rows use the defaults a user gets (the precision ``WorldModel`` chooses
 for this machine, the checkpoint's sampler steps); then every requested precision. The header
@@ -9,8 +10,10 @@ names the CPU and whether it has bf16 units: bf16 is about 2x fp32 with AVX512-B
 20-100x slower without (``ONEDNN_MAX_CPU_ISA=AVX2`` makes an AVX512-BF16 CPU behave like one
 without, to measure that case).
 
-The learned env is ``WorldModelVectorEnv`` (one batched ``WorldModel.predict`` per ``step()``),
-timed at each batch size and sampler-step count after one warm-up step; an env step is one
+The learned env is ``WorldModelVectorEnv`` in each observation mode: ``pixels`` (one batched
+``WorldModel.predict`` per ``step()``: encode the context, sample, decode) and ``latent`` (one
+``WorldModel.rollout_latents``: sample only), timed at each batch size and sampler-step count
+after one warm-up step; an env step is one
 sub-environment advancing one frame, so a batch-16 ``step()`` counts 16. The baseline is the Fetch
 simulator's own ``step`` + ``render`` at the model's frame size, one env on one CPU core, which
 is what a learned env has to beat to be worth using as a simulator. One table.
@@ -39,11 +42,15 @@ def no_reward(prev: np.ndarray, action: np.ndarray, frame: np.ndarray) -> tuple[
     return 0.0, False
 
 
-def learned_env_rate(world: WorldModel, batch: int, sampler_steps: int, steps: int) -> float:
-    """Env steps/s of ``WorldModelVectorEnv`` with ``batch`` sub-environments."""
+def learned_env_rate(
+    world: WorldModel, batch: int, sampler_steps: int, steps: int, obs_mode: str = "pixels"
+) -> float:
+    """Env steps/s of ``WorldModelVectorEnv`` with ``batch`` sub-environments observing ``obs_mode``."""
     # A constant, never-terminating reward: this times the dynamics, and a reward head's
     # "success" on blank frames would autoreset episodes that have no simulator to restart them.
-    env = WorldModelVectorEnv(world, batch, sampler_steps=sampler_steps, reward_fn=no_reward)
+    env = WorldModelVectorEnv(
+        world, batch, sampler_steps=sampler_steps, reward_fn=no_reward, obs_mode=obs_mode
+    )
     h, w = world.frame_size
     # The frames' content does not change the cost, so episodes start from blank frames.
     env.reset(seed=0, options={"frames": np.zeros((batch, world.context_frames, h, w, 3), np.uint8)})
@@ -87,7 +94,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--wfm", required=True, help="an action-conditioned world-model checkpoint")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument(
+        "--obs-modes",
+        nargs="+",
+        choices=["pixels", "latent"],
+        default=["pixels", "latent"],
+        help="learned-env observation modes to time",
+    )
     parser.add_argument(
         "--sampler-steps",
         type=int,
@@ -116,17 +130,26 @@ def main() -> None:
     )
     fetch = fetch_rate(args.task, size, max(args.steps, 50))
     rows = [(f"Fetch {args.task} simulator (step + render, CPU)", 1, "-", "-", fetch)]
-    for batch in args.batch_sizes:
-        rate = learned_env_rate(world, batch, default_steps, args.steps)
-        rows.append(
-            (f"learned env ({args.device}), defaults", batch, str(default_steps), default_precision, rate)
-        )
+    for mode in args.obs_modes:
+        for batch in args.batch_sizes:
+            rate = learned_env_rate(world, batch, default_steps, args.steps, mode)
+            rows.append(
+                (
+                    f"learned env, {mode} ({args.device}), defaults",
+                    batch,
+                    str(default_steps),
+                    default_precision,
+                    rate,
+                )
+            )
     for precision in args.precision:
         world.precision = precision
-        for sampler_steps in args.sampler_steps or [default_steps]:
-            for batch in args.batch_sizes:
-                rate = learned_env_rate(world, batch, sampler_steps, args.steps)
-                rows.append((f"learned env ({args.device})", batch, str(sampler_steps), precision, rate))
+        for mode in args.obs_modes:
+            for sampler_steps in args.sampler_steps or [default_steps]:
+                for batch in args.batch_sizes:
+                    rate = learned_env_rate(world, batch, sampler_steps, args.steps, mode)
+                    name = f"learned env, {mode} ({args.device})"
+                    rows.append((name, batch, str(sampler_steps), precision, rate))
     print(
         f"| env at {size}x{size} px | batch | sampler steps | precision | env steps/s | ms per step() "
         "| vs Fetch |"

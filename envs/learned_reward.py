@@ -79,7 +79,8 @@ class LearnedReward:
     dense task progress at ``obs`` (``"progress"``, for planners: heads trained with ``--progress``);
     ``terminated`` is its success probability at ``obs`` above ``success_threshold``: an episode
     in the model ends when the task looks solved (Fetch itself never terminates, but there is
-    nothing left to learn after).
+    nothing left to learn after). ``obs_mode="latent"`` scores the latent frames of a latent-mode
+    env (``(N, C, h, w)`` float32, what the head reads) instead of encoding uint8 frames.
     """
 
     def __init__(
@@ -89,6 +90,7 @@ class LearnedReward:
         success_threshold: float = 0.5,
         *,
         objective: str = "reward",
+        obs_mode: str = "pixels",
     ) -> None:
         if not 0 < success_threshold < 1:
             raise ValueError(f"success_threshold must be in (0, 1), got {success_threshold}")
@@ -99,10 +101,13 @@ class LearnedReward:
                 "objective 'progress' needs a reward head with a progress output: retrain it with "
                 "`worldfm train reward --progress`"
             )
+        if obs_mode not in ("pixels", "latent"):
+            raise ValueError(f"obs_mode must be 'pixels' or 'latent', got {obs_mode!r}")
         self.world = world
         self.head = head.to(world.device).eval()
         self.success_threshold = success_threshold
         self.objective = objective
+        self.obs_mode = obs_mode
 
     @classmethod
     def from_checkpoint(
@@ -112,15 +117,22 @@ class LearnedReward:
         *,
         device: str = "cpu",
         objective: str = "reward",
+        obs_mode: str = "pixels",
     ) -> LearnedReward:
         """The head saved in checkpoint ``directory``; ``world`` is loaded from it on ``device`` if None."""
         world = world if world is not None else WorldModel.from_pretrained(directory, device=device)
-        return cls(world, load_reward_head(directory, world, device=world.device), objective=objective)
+        head = load_reward_head(directory, world, device=world.device)
+        return cls(world, head, objective=objective, obs_mode=obs_mode)
 
     @torch.no_grad()
     def score(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """uint8 (N, H, W, 3) -> rewards (N,) float64 (or progress) and success probabilities (N,) float64."""
-        out = self.head(frame_latents(self.world, frames))  # (N, outputs)
+        """uint8 (N, H, W, 3) frames (latent mode: float32 (N, C, h, w) latents) -> rewards (N,)
+        float64 (or progress) and success probabilities (N,) float64."""
+        if self.obs_mode == "latent":
+            z = torch.as_tensor(frames, device=self.world.device)  # (N, C, h, w)
+        else:
+            z = frame_latents(self.world, frames)  # (N, C, h, w)
+        out = self.head(z)  # (N, outputs)
         if self.objective == "progress":
             reward = self.head.progress(out[:, PROGRESS])
         else:

@@ -51,14 +51,8 @@ def _unconditioned_rollout(
     world: WorldModel, context: np.ndarray, horizon: int, seed: int, steps: int
 ) -> np.ndarray:
     """A camera / trajectory model's rollout with that input dropped: its null, as in CFG training."""
-    generator = torch.Generator(device=world.device).manual_seed(seed)
-    latents = world.predict_latents(
-        world.encode(context[:, -world.context_frames :]),
-        actions=None,
-        horizon=horizon,
-        generator=generator,
-        steps=steps,
-        guidance=1.0,
+    latents = world.rollout_latents(
+        world.encode(context[:, -world.context_frames :]), horizon=horizon, seed=seed, steps=steps
     )
     return world.decode(latents)
 

@@ -9,6 +9,8 @@ context frames the model wants. ``envs.WorldModelEnv`` and ``app/`` use only thi
 Frame-per-action models work on image-tokenizer latents: each step encodes nothing new (the
 context latents are kept), samples one latent frame conditioned on the last ``context_frames``
 latents and the action, and decodes it, so each action shows in the very next frame.
+``predict`` is ``encode`` + ``rollout_latents`` + ``decode``; control (planners, the latent env)
+calls ``rollout_latents`` on latents it keeps and never decodes.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +31,7 @@ from worldmodel.conditioning.inputs import Conditioning
 from worldmodel.conditioning.tokenize import TOKENIZER_FILE, Tokenize
 from worldmodel.conditioning.trajectory import check_trajectory
 from worldmodel.conditioning.window import WindowConditioning, context_mask, window_conditioning
+from worldmodel.generators import Generators, make_generators
 from worldmodel.info import WorldModelInfo
 from worldmodel.precision import (
     bf16_is_fast,
@@ -147,6 +151,14 @@ class WorldModel:
     def device(self) -> torch.device:
         return next(self.wfm.parameters()).device
 
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        """(C, h, w) of one normalised latent frame: what ``encode`` gives per frame at ``frame_size``."""
+        if self.frame_size is None:
+            raise ValueError("the checkpoint records no frame_size, so its latent shape is unknown")
+        s = self.tokenizer.spatial_factor
+        return (self.tokenizer.latent_channels, self.frame_size[0] // s, self.frame_size[1] // s)
+
     def autocast(self) -> torch.autocast:
         """The autocast context every model call runs in (a no-op at fp32)."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
@@ -209,7 +221,10 @@ class WorldModel:
             raise ValueError(f"frame height and width must be divisible by {s}, got {h}x{w}")
         return frames[:, -self.context_frames :]
 
-    def _check_actions(self, actions: np.ndarray | None, batch: int, horizon: int) -> torch.Tensor | None:
+    def _check_actions(
+        self, actions: np.ndarray | torch.Tensor | None, batch: int, horizon: int
+    ) -> torch.Tensor | None:
+        """Actions (horizon, A) or (B, horizon, A), numpy or torch -> float32 (B, horizon, A) on device."""
         if self.action_dim == 0:
             if actions is not None:
                 raise ValueError("this world model is not action-conditioned; pass actions=None")
@@ -219,17 +234,21 @@ class WorldModel:
                 f"this world model is action-conditioned: pass actions of shape "
                 f"({horizon}, {self.action_dim})"
             )
-        a = np.asarray(actions, dtype=np.float32)
+        if isinstance(actions, torch.Tensor):
+            a = actions.detach().to(self.device, torch.float32)
+        else:
+            a = torch.from_numpy(np.asarray(actions, dtype=np.float32)).to(self.device)
+        got = tuple(a.shape)
         if a.ndim == 2:
-            a = a[None].repeat(batch, axis=0) if batch > 1 else a[None]
-        if a.shape != (batch, horizon, self.action_dim):
+            a = a[None].expand(batch, -1, -1)
+        if tuple(a.shape) != (batch, horizon, self.action_dim):
             raise ValueError(
                 f"actions must have shape ({horizon}, {self.action_dim}) or ({batch}, {horizon}, "
-                f"{self.action_dim}) for horizon={horizon}, got {np.asarray(actions).shape}"
+                f"{self.action_dim}) for horizon={horizon}, got {got}"
             )
-        if not np.isfinite(a).all():
+        if not torch.isfinite(a).all():
             raise ValueError("actions contain NaN or infinite values")
-        return torch.from_numpy(a).to(self.device)
+        return a
 
     def _check_camera(
         self, camera: np.ndarray | None, intrinsics: np.ndarray | None, batch: int, frames: int
@@ -341,7 +360,7 @@ class WorldModel:
         shape: tuple[int, ...],
         cond: Conditioning,
         *,
-        generator: torch.Generator,
+        generator: Generators,
         steps: int,
         guidance: float,
         sampler: str = "euler",
@@ -354,29 +373,78 @@ class WorldModel:
         with self.autocast():
             return self.wfm.sample(shape, cond, generator=generator, **options)
 
+    def _check_latent_context(self, context: torch.Tensor) -> torch.Tensor:
+        """Normalised latents (B, C, K', h, w) with K' >= ``context_frames`` -> the last
+        ``context_frames`` of them, float32 on the model's device."""
+        channels = self.tokenizer.latent_channels
+        if not isinstance(context, torch.Tensor) or context.ndim != 5 or context.shape[1] != channels:
+            got = tuple(context.shape) if isinstance(context, torch.Tensor) else type(context).__name__
+            raise ValueError(
+                f"context must be normalised latents (B, {channels}, K, h, w) as encode() gives, got {got}"
+            )
+        if context.shape[2] < self.context_frames:
+            raise ValueError(
+                f"this model needs at least {self.context_frames} context latents, got {context.shape[2]}"
+            )
+        if self.frame_size and tuple(context.shape[3:]) != self.latent_shape[1:]:
+            raise ValueError(
+                f"context latents must be {self.latent_shape[1:]} (h, w) for {self.frame_size} frames, "
+                f"got {tuple(context.shape[3:])}"
+            )
+        return context[:, :, -self.context_frames :].to(self.device, torch.float32)
+
     @torch.no_grad()
-    def predict_latents(
+    def rollout_latents(
         self,
         context: torch.Tensor,
+        actions: np.ndarray | torch.Tensor | None = None,
         *,
-        actions: torch.Tensor | None,
-        horizon: int,
-        generator: torch.Generator,
-        steps: int,
-        guidance: float,
+        horizon: int | None = None,
+        seed: int | Sequence[int] | np.ndarray = 0,
+        generator: Generators = None,
+        steps: int | None = None,
+        guidance: float = 1.0,
         sampler: str = "euler",
         text_ids: torch.Tensor | None = None,
         text_mask: torch.Tensor | None = None,
         camera: tuple[torch.Tensor, torch.Tensor] | None = None,
         trajectory: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Roll the WFM forward ``horizon`` latent frames from normalised context (B, C, K, h, w).
+        """Step B latent contexts through ``horizon`` predicted latent frames, decoding nothing.
 
-        ``actions`` (B, horizon, A): ``actions[:, i]`` leads into predicted frame i. ``camera``: poses
-        (B, K + horizon, 4, 4) and intrinsics (B, K + horizon, 3, 3) of every frame; ``trajectory``:
-        ego poses (B, K + horizon, 3). Each step's window conditioning comes from
-        ``window_conditioning``, the rule training used.
+        Args:
+            context: normalised latents (B, C, K, h, w), as ``encode`` gives (the last
+                ``context_frames`` are used).
+            actions: (B, H, A) or (H, A), numpy or torch; ``actions[:, i]`` leads into predicted
+                frame i. Required for action-conditioned models, refused otherwise.
+            horizon: frames to predict; defaults to ``H`` of ``actions`` (needed without actions).
+            seed: an int seeds one generator for the whole batch (what ``predict`` does); a
+                sequence of B ints seeds one generator per element, so element b's noise is a B=1
+                call's with ``seed[b]`` and its rollout does not depend on the rest of the batch
+                (equal up to the rounding of batched kernels; see ``worldmodel.generators``).
+            generator: used instead of ``seed`` when given (one, or one per element).
+            steps: sampler steps per frame (default: the checkpoint's); guidance: CFG weight.
+            camera: poses (B, K + H, 4, 4) and intrinsics (B, K + H, 3, 3) of every frame;
+                trajectory: ego poses (B, K + H, 3), both as ``predict`` checks them.
+
+        Returns:
+            normalised latents (B, C, H, h, w), the layout of ``encode`` and ``decode``: frame i is
+            ``[:, :, i]``. Each step's window conditioning comes from ``window_conditioning``, the
+            rule training used.
         """
+        context = self._check_latent_context(context)
+        if horizon is None:
+            if actions is None:
+                raise ValueError("pass horizon= (this call has no actions to count the steps by)")
+            horizon = int(actions.shape[-2] if isinstance(actions, torch.Tensor) else np.shape(actions)[-2])
+        if horizon < 1:
+            raise ValueError(f"horizon must be >= 1, got {horizon}")
+        steps = self.default_steps if steps is None else steps
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        actions = self._check_actions(actions, context.shape[0], horizon)
+        if generator is None:
+            generator = make_generators(seed, self.device)
         b, c, k, h, w = context.shape
         window = torch.cat([context, torch.zeros(b, c, 1, h, w, device=context.device)], dim=2)
         cond = Conditioning(cond_mask=context_mask(b, k + 1, k, context.device), text_ids=text_ids)
@@ -510,9 +578,9 @@ class WorldModel:
             parts, done, context = [], 0, self.encode(frames)
         if done < horizon:
             parts.append(
-                self.predict_latents(
+                self.rollout_latents(
                     context,
-                    actions=a[:, done:] if a is not None else None,
+                    a[:, done:] if a is not None else None,
                     horizon=horizon - done,
                     generator=generator,
                     steps=steps,

@@ -1,5 +1,7 @@
 """The shipped action-conditioned Fetch and driving world models as Gymnasium envs, straight after install."""
 
+import warnings
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -72,3 +74,54 @@ def test_shipped_driving_model_is_a_registered_env_shaped_like_world_model_env()
             env.step(np.array([np.nan, 0.0], np.float32))
     finally:
         env.close()
+
+
+def test_shipped_fetch_world_model_in_latent_mode_passes_check_env_and_renders_pixels() -> None:
+    register_envs()
+    env = gym.make("worldfm/FetchPush-WM-v0", obs_mode="latent", sampler_steps=2)
+    try:
+        with warnings.catch_warnings():
+            # Latents are unbounded by design: the model's samples have no hard range.
+            warnings.filterwarnings("ignore", message=".*Box observation space m.* value is .*infinity")
+            check_env(env.unwrapped, skip_render_check=True)
+        obs, _ = env.reset(seed=0)
+        world = env.unwrapped.world
+        assert obs.shape == world.latent_shape == (16, 8, 8) and obs.dtype == np.float32
+        latent, reward, *_ = env.step(np.array([0, 0, -1, 0], np.float32))
+        assert latent in env.observation_space and np.isfinite(reward)
+        frame = env.render()
+        assert frame.shape == (64, 64, 3) and frame.dtype == np.uint8 and frame.std() > 10
+    finally:
+        env.close()
+
+
+def test_shipped_reward_head_scores_latents_as_it_scores_their_frames() -> None:
+    from envs.learned_reward import LearnedReward
+    from worldmodel.world import WorldModel
+
+    world = WorldModel.from_pretrained(SHIPPED)
+    frames = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    pixels = LearnedReward.from_checkpoint(SHIPPED, world)
+    latents = LearnedReward.from_checkpoint(SHIPPED, world, obs_mode="latent")
+    expected = pixels.score(frames)
+    got = latents.score(world.encode(frames[:, None])[:, :, 0].numpy())
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_shipped_fetch_latent_vector_env_steps_a_batch() -> None:
+    register_envs()
+    envs = gym.make_vec(
+        "worldfm/FetchPush-WM-v0",
+        num_envs=2,
+        vectorization_mode="vector_entry_point",
+        obs_mode="latent",
+        sampler_steps=2,
+    )
+    try:
+        obs, _ = envs.reset(seed=0)
+        assert obs.shape == (2, 16, 8, 8) and obs.dtype == np.float32
+        obs, rewards, terminated, truncated, _ = envs.step(np.zeros((2, 4), np.float32))
+        assert obs.shape == (2, 16, 8, 8) and rewards.shape == (2,) and np.isfinite(rewards).all()
+    finally:
+        envs.close()

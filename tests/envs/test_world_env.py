@@ -408,3 +408,108 @@ def test_bf16_precision_predicts_what_fp32_does_and_is_chosen_for_the_machine(
     assert WorldModel.from_pretrained(copy).precision == "bf16"
     with pytest.raises(ValueError, match="precision must be one of"):
         WorldModel.from_pretrained(trained["robot"], precision="fp16")
+
+
+# -- latent observation mode -------------------------------------------------------------------
+
+
+def test_latent_env_passes_gymnasium_check_env(world: WorldModel) -> None:
+    env = WorldModelEnv(world, sim_factory=PushedSquareSim, sampler_steps=2, obs_mode="latent")
+    assert env.observation_space == gym.spaces.Box(-np.inf, np.inf, world.latent_shape, np.float32)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*symmetric and normalized space.*")
+        # Latents are unbounded by design: the model's samples have no hard range.
+        warnings.filterwarnings("ignore", message=".*Box observation space m.* value is .*infinity")
+        check_env(env, skip_render_check=True)
+    env.close()
+
+
+def test_latent_env_observes_the_latents_rollout_latents_gives_and_renders_them_decoded(
+    world: WorldModel,
+) -> None:
+    seen: list[tuple[np.ndarray, ...]] = []
+
+    def reward_fn(prev: np.ndarray, action: np.ndarray, obs: np.ndarray) -> tuple[float, bool]:
+        seen.append((prev, obs))
+        return 0.0, False
+
+    env = WorldModelEnv(
+        world, sim_factory=PushedSquareSim, sampler_steps=2, obs_mode="latent", reward_fn=reward_fn
+    )
+    obs, info = env.reset(seed=5)
+    action = np.array([1.0, -1.0], np.float32)
+    latent, *_ = env.step(action)
+    # Replay the env's draws: the simulator's reset seed, then the model's noise seed.
+    rng = np.random.default_rng(5)
+    sim_seed, model_seed = int(rng.integers(SEED_HIGH)), int(rng.integers(SEED_HIGH))
+    assert info == {"sim_reset_seed": sim_seed}
+    context = world.encode(simulator_context(PushedSquareSim(), sim_seed, world.context_frames)[None])
+    np.testing.assert_array_equal(obs, context[0, :, -1].numpy())
+    expected = world.rollout_latents(context, action[None, None], seed=model_seed, steps=2)
+    assert latent.dtype == np.float32 and latent in env.observation_space
+    np.testing.assert_array_equal(latent, expected[0, :, 0].numpy())
+    np.testing.assert_array_equal(env.render(), world.decode(expected)[0, 0])
+    np.testing.assert_array_equal(seen[0][0], obs)  # the reward sees latents
+    np.testing.assert_array_equal(seen[0][1], latent)
+    env.close()
+
+
+def test_latent_make_vec_steps_all_envs_in_one_rollout_call_without_decoding(
+    registered: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    envs = gym.make_vec(
+        registered,
+        num_envs=4,
+        vectorization_mode="vector_entry_point",
+        sim_factory=PushedSquareSim,
+        obs_mode="latent",
+    )
+    assert isinstance(envs.unwrapped, WorldModelVectorEnv)
+    world = envs.unwrapped.world
+    assert envs.single_observation_space.shape == world.latent_shape
+    calls: dict[str, list[int]] = {"rollout_latents": [], "decode": [], "predict": []}
+    for name in calls:
+        original = getattr(WorldModel, name)
+
+        def counting(
+            self: WorldModel, *args: Any, _name: str = name, _f: Any = original, **kwargs: Any
+        ) -> Any:
+            calls[_name].append(len(args[0]) if args and args[0] is not None else 0)
+            return _f(self, *args, **kwargs)
+
+        monkeypatch.setattr(WorldModel, name, counting)
+    obs, _ = envs.reset(seed=0)
+    assert obs.shape == (4, *world.latent_shape) and obs.dtype == np.float32
+    envs.action_space.seed(0)
+    for _ in range(3):
+        obs, rewards, terminated, truncated, _ = envs.step(envs.action_space.sample())
+        assert obs in envs.observation_space and rewards.shape == (4,)
+    assert calls == {"rollout_latents": [4] * 3, "decode": [], "predict": []}
+    assert truncated.all()  # registered max_episode_steps=3
+    frames = envs.render()
+    assert len(frames) == 4 and frames[0].shape == (SIZE, SIZE, 3) and calls["decode"] == [4]
+    envs.close()
+
+
+def test_latent_vector_env_same_step_autoreset_reports_final_latents(world: WorldModel) -> None:
+    envs = WorldModelVectorEnv(
+        world,
+        2,
+        sim_factory=PushedSquareSim,
+        sampler_steps=2,
+        max_episode_steps=1,
+        autoreset_mode="SameStep",
+        obs_mode="latent",
+    )
+    envs.reset(seed=0)
+    obs, _, _, truncated, infos = envs.step(np.zeros((2, 2), np.float32))
+    assert truncated.all() and infos["_final_obs"].all()
+    for i in range(2):
+        assert infos["final_obs"][i].shape == world.latent_shape
+        assert not np.array_equal(infos["final_obs"][i], obs[i])
+    envs.close()
+
+
+def test_unknown_obs_mode_is_a_clear_error(world: WorldModel) -> None:
+    with pytest.raises(ValueError, match=r"obs_mode must be one of \['pixels', 'latent'\]"):
+        WorldModelEnv(world, obs_mode="tokens")

@@ -21,6 +21,7 @@ from worldmodel.autoregressive.configuration_autoregressive import ARConfig
 from worldmodel.autoregressive.modeling_gpt import GPT
 from worldmodel.conditioning import embed_text_ids, make_text_encoder
 from worldmodel.conditioning.inputs import UNCONDITIONED, Conditioning
+from worldmodel.generators import Generators
 from worldmodel.hub import register
 
 
@@ -193,7 +194,7 @@ class AutoregressiveWorldModel(nn.Module):
         shape: tuple[int, ...],
         cond: Conditioning = UNCONDITIONED,
         *,
-        generator: torch.Generator | None = None,
+        generator: Generators = None,
         temperature: float | None = None,
         top_k: int | None = None,
         top_p: float | None = None,

@@ -33,6 +33,7 @@ from worldmodel.autoregressive.configuration_gpt import GPTConfig
 from worldmodel.autoregressive.kv_cache import KVCache
 from worldmodel.autoregressive.sampling import sample_logits
 from worldmodel.diffusion.rope import apply_rope, rope_3d
+from worldmodel.generators import Generators
 from worldmodel.tokenizer.fsq import FSQ
 
 
@@ -352,7 +353,7 @@ class GPT(nn.Module):
         temperature: float = 1.0,
         top_k: int = 0,
         top_p: float = 1.0,
-        generator: torch.Generator | None = None,
+        generator: Generators = None,
         use_cache: bool = True,
     ) -> torch.Tensor:
         """Continue ``prefix`` (B, P) token ids to all T·h·w tokens of ``grid``: (B, N), first P = prefix.

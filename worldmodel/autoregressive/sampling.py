@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from worldmodel.generators import Generators, multinomial
+
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
     """Keep the ``k`` largest logits of each row (ties with the k-th are kept); ``k <= 0`` keeps all.
@@ -42,14 +44,15 @@ def sample_logits(
     temperature: float = 1.0,
     top_k: int = 0,
     top_p: float = 1.0,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
 ) -> torch.Tensor:
     """One draw per row of (B, V) logits -> (B,) int64: temperature, then top-k, then top-p.
 
-    ``temperature == 0`` is greedy (the argmax), the limit of the tempered softmax.
+    ``temperature == 0`` is greedy (the argmax), the limit of the tempered softmax. Per-row
+    generators draw equal consecutive groups of rows (``worldmodel.generators.multinomial``).
     """
     if temperature == 0:
         return logits.argmax(dim=-1)
     logits = top_p_filter(top_k_filter(logits.float() / temperature, top_k), top_p)
     probs = logits.softmax(dim=-1)  # (B, V)
-    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+    return multinomial(probs, generator)

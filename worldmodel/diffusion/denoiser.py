@@ -34,6 +34,7 @@ from worldmodel.diffusion.edm import (
     sample_sigma_lognormal,
 )
 from worldmodel.diffusion.samplers import SAMPLERS
+from worldmodel.generators import Generators, randn
 
 # Noise levels are floored at this before ``log`` so that sigma = 0 gives a finite network input:
 # at sigma = 0, c_out = 0 and D is exactly x whatever F says, but 0·NaN would be NaN.
@@ -47,12 +48,6 @@ def check_finite(**tensors: torch.Tensor | None) -> None:
             raise ValueError(
                 f"{name} contains NaN or Inf values; check the data / tokenizer output feeding it"
             )
-
-
-def _randn(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    """Normal noise drawn on the generator's device (the same numbers on CPU and GPU), moved to device."""
-    draw_device = generator.device if generator is not None else device
-    return torch.randn(shape, generator=generator, device=draw_device).to(device)
 
 
 class Denoiser(nn.Module):
@@ -185,8 +180,8 @@ class Denoiser(nn.Module):
         sigma_aug = sample_sigma_lognormal(
             (b,), cfg.aug_p_mean, cfg.aug_p_std, generator=generator, device=device
         )
-        noise = _randn(x0.shape, generator, device).to(x0.dtype)  # (B, C, T, h, w)
-        aug_noise = _randn(x0.shape, generator, device).to(x0.dtype)  # (B, C, T, h, w)
+        noise = randn(x0.shape, generator, device).to(x0.dtype)  # (B, C, T, h, w)
+        aug_noise = randn(x0.shape, generator, device).to(x0.dtype)  # (B, C, T, h, w)
         draw_device = generator.device if generator is not None else device
         drop_text = (torch.rand(b, generator=generator, device=draw_device) < cfg.text_drop_prob).to(device)
         drop_actions = (torch.rand(b, generator=generator, device=draw_device) < cfg.action_drop_prob).to(
@@ -229,7 +224,7 @@ class Denoiser(nn.Module):
         steps: int = 35,
         sampler: str = "heun",
         guidance: float = 1.0,
-        generator: torch.Generator | None = None,
+        generator: Generators = None,
     ) -> torch.Tensor:
         """Latents (B, C, T, h, w) = ``shape`` solved from noise with EDM's schedule (eq. 5), equal to
         ``cond.cond_latent`` on the frames of ``cond.cond_mask`` exactly.
@@ -238,7 +233,8 @@ class Denoiser(nn.Module):
             steps: noise levels of the schedule (Heun makes 2·steps − 1 denoiser calls).
             sampler: ``"heun"`` or ``"euler"``.
             guidance: classifier-free guidance weight; 1 = conditional only (one call per step).
-            generator: draws the initial noise and the condition's augmentation noise.
+            generator: draws the initial noise and the condition's augmentation noise; one per
+                batch row draws each row's as a batch-1 call would (``worldmodel.generators``).
         """
         if sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
@@ -246,11 +242,11 @@ class Denoiser(nn.Module):
         cfg = self.config
         device = next(self.parameters()).device
         sigmas = karras_sigmas(steps, cfg.sigma_min, cfg.sigma_max, cfg.rho, device=device)  # (steps + 1,)
-        x = _randn(tuple(shape), generator, device) * sigmas[0]  # (B, C, T, h, w)
+        x = randn(tuple(shape), generator, device) * sigmas[0]  # (B, C, T, h, w)
         extra_args: dict = {"cond": cond.replace(cond_latent=None, cond_mask=None)}
         if cond.cond_mask is not None:
             self._frame_mask(cond.cond_mask, cond.cond_latent, x)
-            extra_args = {"cond": cond, "aug_noise": _randn(tuple(shape), generator, device)}
+            extra_args = {"cond": cond, "aug_noise": randn(tuple(shape), generator, device)}
         denoiser = self if guidance == 1 else partial(self.guided, guidance=guidance)
         x = SAMPLERS[sampler](denoiser, x, sigmas, extra_args=extra_args)
         if cond.cond_mask is not None:

@@ -14,6 +14,7 @@ from worldmodel.conditioning.inputs import UNCONDITIONED, Conditioning
 from worldmodel.diffusion.configuration_diffusion import DiffusionConfig
 from worldmodel.diffusion.denoiser import Denoiser, check_finite
 from worldmodel.diffusion.modeling_dit import DiT
+from worldmodel.generators import Generators
 from worldmodel.hub import register
 
 
@@ -99,7 +100,7 @@ class DiffusionWorldModel(nn.Module):
         steps: int = 35,
         sampler: str = "heun",
         guidance: float = 1.0,
-        generator: torch.Generator | None = None,
+        generator: Generators = None,
     ) -> torch.Tensor:
         """Latents of ``shape`` (B, C, T, h, w) from noise; the ``cond.cond_mask`` frames are
         ``cond.cond_latent``'s. See ``Denoiser.sample`` for ``steps``, ``sampler``, ``guidance`` and
