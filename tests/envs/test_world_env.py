@@ -414,7 +414,7 @@ def test_bf16_precision_predicts_what_fp32_does_and_is_chosen_for_the_machine(
 
 
 def test_latent_env_passes_gymnasium_check_env(world: WorldModel) -> None:
-    env = WorldModelEnv(world, sim_factory=PushedSquareSim, sampler_steps=2, obs_mode="latent")
+    env = WorldModelEnv(world, sim_factory=CornerSim, sampler_steps=2, obs_mode="latent")
     assert env.observation_space == gym.spaces.Box(-np.inf, np.inf, world.latent_shape, np.float32)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*symmetric and normalized space.*")
@@ -434,7 +434,7 @@ def test_latent_env_observes_the_latents_rollout_latents_gives_and_renders_them_
         return 0.0, False
 
     env = WorldModelEnv(
-        world, sim_factory=PushedSquareSim, sampler_steps=2, obs_mode="latent", reward_fn=reward_fn
+        world, sim_factory=CornerSim, sampler_steps=2, obs_mode="latent", reward_fn=reward_fn
     )
     obs, info = env.reset(seed=5)
     action = np.array([1.0, -1.0], np.float32)
@@ -443,7 +443,7 @@ def test_latent_env_observes_the_latents_rollout_latents_gives_and_renders_them_
     rng = np.random.default_rng(5)
     sim_seed, model_seed = int(rng.integers(SEED_HIGH)), int(rng.integers(SEED_HIGH))
     assert info == {"sim_reset_seed": sim_seed}
-    context = world.encode(simulator_context(PushedSquareSim(), sim_seed, world.context_frames)[None])
+    context = world.encode(simulator_context(CornerSim(), sim_seed, world.context_frames)[None])
     np.testing.assert_array_equal(obs, context[0, :, -1].numpy())
     expected = world.rollout_latents(context, action[None, None], seed=model_seed, steps=2)
     assert latent.dtype == np.float32 and latent in env.observation_space
@@ -461,7 +461,7 @@ def test_latent_make_vec_steps_all_envs_in_one_rollout_call_without_decoding(
         registered,
         num_envs=4,
         vectorization_mode="vector_entry_point",
-        sim_factory=PushedSquareSim,
+        sim_factory=CornerSim,
         obs_mode="latent",
     )
     assert isinstance(envs.unwrapped, WorldModelVectorEnv)
@@ -495,7 +495,7 @@ def test_latent_vector_env_same_step_autoreset_reports_final_latents(world: Worl
     envs = WorldModelVectorEnv(
         world,
         2,
-        sim_factory=PushedSquareSim,
+        sim_factory=CornerSim,
         sampler_steps=2,
         max_episode_steps=1,
         autoreset_mode="SameStep",
