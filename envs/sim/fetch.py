@@ -15,6 +15,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 from gymnasium_robotics.envs.fetch.pick_and_place import MujocoFetchPickAndPlaceEnv
 from gymnasium_robotics.envs.fetch.push import MujocoFetchPushEnv
 
@@ -31,6 +32,8 @@ DEFAULT_POLICY_MIX: Mapping[str, float] = {"expert": 0.5, "noisy_expert": 0.25, 
 # Stationary std of the AR(1) action noise added to each expert kind.
 EXPERT_NOISE = {"expert": 0.05, "noisy_expert": 0.4}
 MIN_SIZE = 16
+OBS_MODES = ("state", "pixels")
+"""``FetchSimEnv`` observations: Fetch's state dict, or the rendered frame a ``WorldModelEnv`` returns."""
 # MuJoCo free cameras looking across the table from its far side (+y), tilted down: the arm comes
 # in from the top left, so block and goal are rarely hidden behind it, and the 30 x 30 cm area
 # where blocks and goals spawn fills the frame. A narrow field of view from further away keeps the
@@ -71,7 +74,7 @@ def _check_task(task: str) -> None:
         raise ValueError(f"Unknown Fetch task {task!r}; task must be one of {sorted(TASKS)}.")
 
 
-class FetchSimEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
+class FetchSimEnv(gym.Env[dict[str, np.ndarray] | np.ndarray, np.ndarray]):
     """Fetch push / pick-and-place with a fixed work-area camera and square renders.
 
     ## Description
@@ -82,8 +85,13 @@ class FetchSimEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     ## Spaces
     - Action: ``Box(-1, 1, (4,), float32)``: gripper displacement ``0.05 * (dx, dy, dz)`` metres per
       step and finger command (> 0 opens; ignored in push).
-    - Observation: the Fetch dict ``{"observation": (25,), "achieved_goal": (3,),
-      "desired_goal": (3,)}``, float64, kept whole so scripted policies can use it.
+    - Observation, ``obs_mode="state"`` (default): the Fetch dict ``{"observation": (25,),
+      "achieved_goal": (3,), "desired_goal": (3,)}``, float64, kept whole so scripted policies can
+      use it.
+    - Observation, ``obs_mode="pixels"``: ``Box(0, 255, (size, size, 3), uint8)``, the rendered
+      frame: the observation (and action) space of the learned ``worldfm/<Task>-WM-v0`` at the
+      model's frame size, so a policy trained in the model runs here unchanged. The state dict is
+      then ``info["state"]``, privileged, for evaluation and scripted experts only.
     - ``render()``: ``uint8 (size, size, 3)``.
 
     ## Rewards
@@ -104,6 +112,7 @@ class FetchSimEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         camera: MuJoCo free-camera settings (``distance``, ``azimuth``, ``elevation``, ``lookat``)
             and vertical field of view ``fovy`` in degrees (default 45); ``None`` uses the task's
             entry in ``DEFAULT_CAMERAS``.
+        obs_mode: ``"state"`` or ``"pixels"`` (see Spaces).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
@@ -116,8 +125,11 @@ class FetchSimEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         render_mode: str = "rgb_array",
         max_episode_steps: int | None = 50,
         camera: Mapping[str, Any] | None = None,
+        obs_mode: str = "state",
     ) -> None:
         _check_task(task)
+        if obs_mode not in OBS_MODES:
+            raise ValueError(f"FetchSimEnv obs_mode must be one of {list(OBS_MODES)}, got {obs_mode!r}.")
         if size < MIN_SIZE:
             raise ValueError(f"FetchSimEnv size must be at least {MIN_SIZE} pixels, got {size}.")
         if render_mode not in self.metadata["render_modes"]:
@@ -132,6 +144,7 @@ class FetchSimEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.size = size
         self.render_mode = render_mode
         self.max_episode_steps = max_episode_steps
+        self.obs_mode = obs_mode
         self._env = TASKS[task](
             reward_type="sparse", render_mode="rgb_array", width=size, height=size, default_camera_config=cam
         )
@@ -143,27 +156,41 @@ class FetchSimEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         model = self._env.model
         mocap_bodies = np.flatnonzero(model.body_mocapid >= 0)
         model.geom_rgba[np.isin(model.geom_bodyid, mocap_bodies), 3] = 0.0
-        self.observation_space = self._env.observation_space
+        if obs_mode == "pixels":
+            self.observation_space = spaces.Box(0, 255, (size, size, 3), np.uint8)
+        else:
+            self.observation_space = self._env.observation_space
         self.action_space = self._env.action_space
         self.dt = float(self._env.dt)
         self._steps = 0
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    ) -> tuple[dict[str, np.ndarray] | np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         # Share one generator with the inner env, so every draw (block and goal placement) comes
         # from self.np_random and a seed fixes the whole episode.
         self._env.np_random = self.np_random
         obs, _ = self._env.reset()
         self._steps = 0
-        return obs, {"is_success": self._is_success(obs)}
+        return self._observe(obs, {"is_success": self._is_success(obs)})
 
-    def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+    def step(
+        self, action: np.ndarray
+    ) -> tuple[dict[str, np.ndarray] | np.ndarray, float, bool, bool, dict[str, Any]]:
         obs, reward, terminated, _, info = self._env.step(np.asarray(action, dtype=np.float32))
         self._steps += 1
         truncated = self.max_episode_steps is not None and self._steps >= self.max_episode_steps
+        obs, info = self._observe(obs, info)
         return obs, float(reward), bool(terminated), truncated, info
+
+    def _observe(
+        self, state: dict[str, np.ndarray], info: dict[str, Any]
+    ) -> tuple[dict[str, np.ndarray] | np.ndarray, dict[str, Any]]:
+        """The observation of ``obs_mode`` and the info; in pixel mode the state moves to the info."""
+        if self.obs_mode == "state":
+            return state, info
+        return self.render(), {**info, "state": state}
 
     def render(self) -> np.ndarray:
         """The current frame, ``uint8 (size, size, 3)``."""
