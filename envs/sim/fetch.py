@@ -20,17 +20,53 @@ from gymnasium_robotics.envs.fetch.pick_and_place import MujocoFetchPickAndPlace
 from gymnasium_robotics.envs.fetch.push import MujocoFetchPushEnv
 
 from envs.sim.episode import Episode
-from envs.sim.fetch_policies import FetchPolicy, PickAndPlaceExpert, PushExpert, SmoothRandomPolicy
+from envs.sim.fetch_coverage import block_moved, reached_goal
+from envs.sim.fetch_policies import (
+    AnglePush,
+    FetchPolicy,
+    NearBlockRandomPolicy,
+    PickAndPlaceExpert,
+    PushExpert,
+    SmoothRandomPolicy,
+)
 
 logger = logging.getLogger(__name__)
 
 TASKS: dict[str, type[gym.Env]] = {"push": MujocoFetchPushEnv, "pickandplace": MujocoFetchPickAndPlaceEnv}
-POLICIES = ("expert", "noisy_expert", "random")
+# New kinds go at the end: a mix draws its kind by index, and the default mix's episodes must not
+# change when kinds it does not use are added.
+POLICIES = (
+    "expert",
+    "noisy_expert",
+    "random",
+    "mildly_noisy_expert",
+    "very_noisy_expert",
+    "angle_push",
+    "random_near_block",
+)
 # Half the episodes are near-clean demonstrations, the rest widen the state and action coverage a
 # world model needs (failed pushes, missed grasps, arbitrary arm motion).
 DEFAULT_POLICY_MIX: Mapping[str, float] = {"expert": 0.5, "noisy_expert": 0.25, "random": 0.25}
+# Contact for a world model to learn from (DINO-WM, arXiv 2411.04983, Sec. 4.4: coverage, not
+# frame quality, made its model plannable): experts at four noise levels (their near misses and
+# recoveries), pushes from every angle, and random motion that starts at the block. Random from the
+# start pose, which seldom reaches the block, keeps a small share for the arm's free motion.
+COVERAGE_POLICY_MIX: Mapping[str, float] = {
+    "expert": 0.1,
+    "mildly_noisy_expert": 0.15,
+    "noisy_expert": 0.15,
+    "very_noisy_expert": 0.1,
+    "angle_push": 0.25,
+    "random_near_block": 0.2,
+    "random": 0.05,
+}
+POLICY_MIXES: dict[str, Mapping[str, float]] = {
+    "default": DEFAULT_POLICY_MIX,
+    "coverage": COVERAGE_POLICY_MIX,
+}
+"""Named mixes for ``generate_episodes(policy_mix=...)`` and ``worldfm simulate fetch --policy-mix``."""
 # Stationary std of the AR(1) action noise added to each expert kind.
-EXPERT_NOISE = {"expert": 0.05, "noisy_expert": 0.4}
+EXPERT_NOISE = {"expert": 0.05, "mildly_noisy_expert": 0.2, "noisy_expert": 0.4, "very_noisy_expert": 0.8}
 MIN_SIZE = 16
 OBS_MODES = ("state", "pixels")
 """``FetchSimEnv`` observations: Fetch's state dict, or the rendered frame a ``WorldModelEnv`` returns."""
@@ -230,10 +266,25 @@ def make_policy(task: str, kind: str, rng: np.random.Generator) -> FetchPolicy:
     _check_task(task)
     if kind == "random":
         return SmoothRandomPolicy(rng)
+    if kind == "angle_push":
+        return AnglePush(rng)
+    if kind == "random_near_block":
+        return NearBlockRandomPolicy(rng)
     if kind not in EXPERT_NOISE:
         raise ValueError(f"Unknown Fetch policy {kind!r}; policy must be one of {list(POLICIES)}.")
     expert = PushExpert if task == "push" else PickAndPlaceExpert
     return expert(rng, noise=EXPERT_NOISE[kind])
+
+
+def resolve_policy_mix(policy_mix: Mapping[str, float] | str) -> Mapping[str, float]:
+    """A mix of policy weights, given as one or by its name in ``POLICY_MIXES``."""
+    if isinstance(policy_mix, str):
+        if policy_mix not in POLICY_MIXES:
+            raise ValueError(
+                f"Unknown policy mix {policy_mix!r}; policy_mix must be one of {list(POLICY_MIXES)}."
+            )
+        return POLICY_MIXES[policy_mix]
+    return policy_mix
 
 
 def _mix_probabilities(policy_mix: Mapping[str, float]) -> np.ndarray:
@@ -255,7 +306,7 @@ def generate_episodes(
     seed: int = 0,
     task: str = "push",
     frames_per_episode: int = 50,
-    policy_mix: Mapping[str, float] = DEFAULT_POLICY_MIX,
+    policy_mix: Mapping[str, float] | str = DEFAULT_POLICY_MIX,
 ) -> Iterator[Episode]:
     """Roll out scripted policies in ``FetchSimEnv`` and yield the rendered episodes.
 
@@ -269,7 +320,8 @@ def generate_episodes(
         seed: run seed.
         task: ``"push"`` or ``"pickandplace"``.
         frames_per_episode: T; frame 0 is rendered after reset, frame t after the t-th step.
-        policy_mix: relative weight of each policy kind in ``POLICIES`` (normalised here).
+        policy_mix: relative weight of each policy kind in ``POLICIES`` (normalised here), or the
+            name of one in ``POLICY_MIXES`` (``"coverage"``: contact from many policies and angles).
 
     Yields:
         ``Episode`` with ``source="fetch"``, ``fps=25`` (``1 / env.dt``), ``frames["main"]``
@@ -278,16 +330,18 @@ def generate_episodes(
         (block within 5 cm of the goal at frame t), ``gripper_pos``, ``object_pos``, ``goal_pos``
         (T, 3) float32 world positions in metres and ``progress`` (T,) float32, ``push_progress`` of
         those positions: the dense label a reward head learns (``worldfm train reward --progress``),
-        recorded here so training never needs the simulator. ``meta`` has ``task``, ``policy``,
-        ``action_noise``, ``success`` (at the last frame), ``caption``, ``seed`` (run seed),
-        ``episode_index`` and ``reset_seed``.
+        recorded here so training never needs the simulator. The positions, aligned with the frames,
+        are privileged: labels for heads and evaluation, never a model input at inference.
+        ``meta`` has ``task``, ``policy``, ``action_noise``, ``success`` (at the last frame),
+        ``block_moved`` and ``reached_goal`` (``envs.sim.fetch_coverage``), ``caption``, ``seed``
+        (run seed), ``episode_index`` and ``reset_seed``.
     """
     _check_task(task)
     if num_episodes < 0:
         raise ValueError(f"num_episodes must be >= 0, got {num_episodes}.")
     if frames_per_episode < 2:
         raise ValueError(f"frames_per_episode must be at least 2 (one action), got {frames_per_episode}.")
-    probs = _mix_probabilities(policy_mix)
+    probs = _mix_probabilities(resolve_policy_mix(policy_mix))
     env = FetchSimEnv(task, size=size, max_episode_steps=None)
     try:
         for i in range(num_episodes):
@@ -295,7 +349,8 @@ def generate_episodes(
             kind = POLICIES[int(rng.choice(len(POLICIES), p=probs))]
             policy = make_policy(task, kind, rng)
             episode, reset_seed = _rollout(env, policy, rng, frames_per_episode)
-            caption = CAPTIONS[(task, "random" if kind == "random" else "expert")]
+            # Only the experts go for the real goal; the captions say so.
+            caption = CAPTIONS[(task, "expert" if kind in EXPERT_NOISE else "random")]
             episode_id = f"fetch-{task}-s{seed}-e{i:06d}"
             success = bool(episode["success"][-1])
             logger.debug("%s: policy=%s success=%s", episode_id, kind, success)
@@ -310,6 +365,8 @@ def generate_episodes(
                     "policy": kind,
                     "action_noise": EXPERT_NOISE.get(kind),
                     "success": success,
+                    "block_moved": block_moved(episode["object_pos"]),
+                    "reached_goal": reached_goal(episode["success"]),
                     "caption": caption,
                     "seed": seed,
                     "episode_index": i,

@@ -1,0 +1,47 @@
+"""How much of the block's dynamics a set of Fetch episodes shows: the share of episodes in which
+the block moves, and in which it reaches the goal.
+
+A world model learns what the block does only from episodes where something happens to it; the
+share of such episodes, not their number or frame quality, is what limits planning in the model
+(DINO-WM, arXiv 2411.04983, Sec. 4.4). ``generate_episodes`` records both flags in each episode's
+meta, and ``coverage`` summarises any episodes that carry ``object_pos`` and ``success`` arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from envs.sim.episode import Episode
+
+BLOCK_MOVED_M = 0.02
+"""An episode moved the block when its centre got this far (metres) from where it started: well
+above the jitter of a block at rest, and under one 5 cm block width."""
+
+
+def block_moved(object_pos: np.ndarray, threshold_m: float = BLOCK_MOVED_M) -> bool:
+    """Whether the block's centre, ``object_pos`` (T, 3) in metres, ever got more than ``threshold_m``
+    from its first position."""
+    return bool((np.linalg.norm(object_pos - object_pos[0], axis=-1) > threshold_m).any())
+
+
+def reached_goal(success: np.ndarray) -> bool:
+    """Whether the block was within Fetch's success distance of the goal at any frame of ``success`` (T,)."""
+    return bool(np.asarray(success).any())
+
+
+def coverage(episodes: Iterable[Episode]) -> dict[str, float]:
+    """``episodes`` and the shares of them whose block moved (``block_moved``) and reached the goal
+    at some frame (``reached_goal``)."""
+    moved, reached = [], []
+    for episode in episodes:
+        moved.append(block_moved(episode.arrays["object_pos"]))
+        reached.append(reached_goal(episode.arrays["success"]))
+    if not moved:
+        raise ValueError("coverage needs at least one episode")
+    return {
+        "episodes": len(moved),
+        "block_moved": float(np.mean(moved)),
+        "reached_goal": float(np.mean(reached)),
+    }
