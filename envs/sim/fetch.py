@@ -20,7 +20,7 @@ from gymnasium_robotics.envs.fetch.pick_and_place import MujocoFetchPickAndPlace
 from gymnasium_robotics.envs.fetch.push import MujocoFetchPushEnv
 
 from envs.sim.episode import Episode
-from envs.sim.fetch_coverage import block_moved, reached_goal
+from envs.sim.fetch_coverage import block_moved, block_moved_off_goal, reached_goal
 from envs.sim.fetch_policies import (
     AnglePush,
     FetchPolicy,
@@ -333,8 +333,8 @@ def generate_episodes(
         recorded here so training never needs the simulator. The positions, aligned with the frames,
         are privileged: labels for heads and evaluation, never a model input at inference.
         ``meta`` has ``task``, ``policy``, ``action_noise``, ``success`` (at the last frame),
-        ``block_moved`` and ``reached_goal`` (``envs.sim.fetch_coverage``), ``caption``, ``seed``
-        (run seed), ``episode_index`` and ``reset_seed``.
+        ``block_moved``, ``block_moved_off_goal`` and ``reached_goal`` (``envs.sim.fetch_coverage``),
+        ``caption``, ``seed`` (run seed), ``episode_index`` and ``reset_seed``.
     """
     _check_task(task)
     if num_episodes < 0:
@@ -366,6 +366,7 @@ def generate_episodes(
                     "action_noise": EXPERT_NOISE.get(kind),
                     "success": success,
                     "block_moved": block_moved(episode["object_pos"]),
+                    "block_moved_off_goal": block_moved_off_goal(episode["object_pos"], episode["goal_pos"]),
                     "reached_goal": reached_goal(episode["success"]),
                     "caption": caption,
                     "seed": seed,

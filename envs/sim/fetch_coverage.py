@@ -1,5 +1,5 @@
 """How much of the block's dynamics a set of Fetch episodes shows: the share of episodes in which
-the block moves, and in which it reaches the goal.
+the block moves, moves off the line to its goal, and reaches the goal.
 
 A world model learns what the block does only from episodes where something happens to it; the
 share of such episodes, not their number or frame quality, is what limits planning in the model
@@ -24,6 +24,26 @@ def block_moved(object_pos: np.ndarray, threshold_m: float = BLOCK_MOVED_M) -> b
     """Whether the block's centre, ``object_pos`` (T, 3) in metres, ever got more than ``threshold_m``
     from its first position."""
     return bool((np.linalg.norm(object_pos - object_pos[0], axis=-1) > threshold_m).any())
+
+
+def block_moved_off_goal(
+    object_pos: np.ndarray, goal_pos: np.ndarray, threshold_m: float = BLOCK_MOVED_M, angle_deg: float = 45.0
+) -> bool:
+    """Whether the block moved (``block_moved``) in a direction more than ``angle_deg`` away from its
+    goal, taking its farthest position from the start as the direction (positions (T, 3), metres).
+
+    An expert only pushes the block goalward; a model that has seen nothing else cannot predict
+    what any other push does, which a planner's other candidate actions need.
+    """
+    offsets = (object_pos - object_pos[0])[:, :2]  # (T, 2)
+    farthest = offsets[np.argmax(np.linalg.norm(offsets, axis=-1))]
+    to_goal = (goal_pos[0] - object_pos[0])[:2]
+    if np.linalg.norm(farthest) <= threshold_m:
+        return False
+    if np.linalg.norm(to_goal) == 0:
+        return True  # Any motion of a block on its goal is off it.
+    cos = farthest @ to_goal / (np.linalg.norm(farthest) * np.linalg.norm(to_goal))
+    return bool(cos < np.cos(np.deg2rad(angle_deg)))
 
 
 def reached_goal(success: np.ndarray) -> bool:
