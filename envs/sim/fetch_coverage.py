@@ -52,16 +52,14 @@ def reached_goal(success: np.ndarray) -> bool:
 
 
 def coverage(episodes: Iterable[Episode]) -> dict[str, float]:
-    """``episodes`` and the shares of them whose block moved (``block_moved``) and reached the goal
-    at some frame (``reached_goal``)."""
-    moved, reached = [], []
+    """``episodes`` and the shares of them whose block moved (``block_moved``), moved off the line to
+    its goal (``block_moved_off_goal``) and reached the goal at some frame (``reached_goal``)."""
+    flags: dict[str, list[bool]] = {"block_moved": [], "block_moved_off_goal": [], "reached_goal": []}
     for episode in episodes:
-        moved.append(block_moved(episode.arrays["object_pos"]))
-        reached.append(reached_goal(episode.arrays["success"]))
-    if not moved:
+        a = episode.arrays
+        flags["block_moved"].append(block_moved(a["object_pos"]))
+        flags["block_moved_off_goal"].append(block_moved_off_goal(a["object_pos"], a["goal_pos"]))
+        flags["reached_goal"].append(reached_goal(a["success"]))
+    if not flags["block_moved"]:
         raise ValueError("coverage needs at least one episode")
-    return {
-        "episodes": len(moved),
-        "block_moved": float(np.mean(moved)),
-        "reached_goal": float(np.mean(reached)),
-    }
+    return {"episodes": len(flags["block_moved"]), **{k: float(np.mean(v)) for k, v in flags.items()}}
