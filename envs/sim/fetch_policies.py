@@ -243,17 +243,19 @@ class SmoothRandomPolicy:
 
 
 class AnglePush:
-    """Push the block in a random direction, a few centimetres at a time: ``PushExpert`` aimed at a
-    made-up goal, redrawn each time the block gets there.
+    """Push the block a few centimetres in random directions, then to the goal: ``PushExpert`` aimed
+    at ``random_pushes`` made-up goals in turn, then at the real one.
 
     The push expert only ever approaches the block from the side opposite the goal; this policy
-    shows the block pushed, and the gripper arriving, from every angle, with the real goal ignored,
-    so a world model sees contact in all directions rather than along one line per episode.
+    shows the block pushed, and the gripper arriving, from every angle, so a world model sees
+    contact in all directions rather than along one line per episode, and then the recovery to
+    the goal a planner needs after a push went wrong.
 
     Args:
         rng: source of push directions, distances and action noise.
         noise: stationary std of the added AR(1) action noise.
         distance_m: (low, high) push length in metres, drawn uniformly per push.
+        random_pushes: pushes in random directions before the real goal; None never goes for it.
     """
 
     # Made-up goals stay where the real ones spawn (the 30 x 30 cm area around the table's centre),
@@ -262,15 +264,21 @@ class AnglePush:
     GOAL_HIGH = np.array([1.49, 0.90])
 
     def __init__(
-        self, rng: np.random.Generator, noise: float = 0.1, distance_m: tuple[float, float] = (0.05, 0.15)
+        self,
+        rng: np.random.Generator,
+        noise: float = 0.1,
+        distance_m: tuple[float, float] = (0.05, 0.15),
+        random_pushes: int | None = 1,
     ) -> None:
-        self.rng, self.distance_m = rng, distance_m
+        self.rng, self.distance_m, self.random_pushes = rng, distance_m, random_pushes
         self.expert = PushExpert(rng, noise=noise)
         self.target: np.ndarray | None = None
+        self.pushes = 0
 
     def reset(self) -> None:
         self.expert.reset()
         self.target = None
+        self.pushes = 0
 
     def _draw_target(self, obj: np.ndarray) -> np.ndarray:
         angle = self.rng.uniform(0.0, 2 * np.pi)
@@ -278,8 +286,13 @@ class AnglePush:
         return np.append(np.clip(xy, self.GOAL_LOW, self.GOAL_HIGH), obj[2])
 
     def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        if self.random_pushes is not None and self.pushes > self.random_pushes:
+            return self.expert(obs)
         obj = obs["observation"][3:6]
         if self.target is None or np.linalg.norm(self.target[:2] - obj[:2]) < 2 * PushExpert.DONE_M:
+            self.pushes += 1
+            if self.random_pushes is not None and self.pushes > self.random_pushes:
+                return self.expert(obs)
             self.target = self._draw_target(obj)
         return self.expert({**obs, "desired_goal": self.target})
 
@@ -303,7 +316,7 @@ class NearBlockRandomPolicy:
     """
 
     def __init__(self, rng: np.random.Generator, near_prob: float = 0.9) -> None:
-        self.approach = AnglePush(rng, noise=0.0)
+        self.approach = AnglePush(rng, noise=0.0, random_pushes=None)
         # At the block's height, so the motion hits its sides instead of passing over it.
         self.random = SmoothRandomPolicy(
             rng, near_prob=near_prob, near_std_m=(0.05, 0.05, 0.005), near_lift_m=0.0

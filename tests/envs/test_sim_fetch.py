@@ -278,8 +278,11 @@ def test_coverage_flags_on_hand_made_block_paths() -> None:
     still = np.array([[1.3, 0.7, 0.42]] * 4)
     goal = np.array([[1.4, 0.7, 0.42]] * 4)
     toward = still + [[0.0, 0, 0], [0.01, 0, 0], [0.03, 0, 0], [0.02, 0, 0]]
-    sideways = still + [[0.0, 0, 0], [0.0, 0.01, 0], [0.0, 0.03, 0], [0.0, 0.01, 0]]
+    sideways = still + [[0.0, 0, 0], [0.0, 0.01, 0], [0.0, 0.05, 0], [0.0, 0.01, 0]]
     assert not block_moved(still) and block_moved(toward) and block_moved(sideways)
     assert not block_moved(still + np.array([[0, 0, 0]] * 3 + [[0.015, 0, 0]]))  # under 2 cm
-    assert not block_moved_off_goal(toward, goal) and block_moved_off_goal(sideways, goal)
+    away = still - [[0.0, 0, 0], [0.01, 0, 0], [0.05, 0, 0], [0.02, 0, 0]]
+    assert not block_moved_off_goal(still + [[0.0, 0, 0], [0.02, 0.03, 0], [0.0, 0, 0], [0.0, 0, 0]], goal)
+    assert not block_moved_off_goal(toward, goal)
+    assert block_moved_off_goal(sideways, goal) and block_moved_off_goal(away, goal)
     assert reached_goal(np.array([False, True, False])) and not reached_goal(np.zeros(3, bool))
