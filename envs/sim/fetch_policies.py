@@ -273,12 +273,12 @@ class AnglePush:
         self.rng, self.distance_m, self.random_pushes = rng, distance_m, random_pushes
         self.expert = PushExpert(rng, noise=noise)
         self.target: np.ndarray | None = None
-        self.pushes = 0
+        self.done_pushes = 0
 
     def reset(self) -> None:
         self.expert.reset()
         self.target = None
-        self.pushes = 0
+        self.done_pushes = 0
 
     def _draw_target(self, obj: np.ndarray) -> np.ndarray:
         angle = self.rng.uniform(0.0, 2 * np.pi)
@@ -286,13 +286,13 @@ class AnglePush:
         return np.append(np.clip(xy, self.GOAL_LOW, self.GOAL_HIGH), obj[2])
 
     def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        if self.random_pushes is not None and self.pushes > self.random_pushes:
-            return self.expert(obs)
         obj = obs["observation"][3:6]
-        if self.target is None or np.linalg.norm(self.target[:2] - obj[:2]) < 2 * PushExpert.DONE_M:
-            self.pushes += 1
-            if self.random_pushes is not None and self.pushes > self.random_pushes:
-                return self.expert(obs)
+        if self.target is not None and np.linalg.norm(self.target[:2] - obj[:2]) < 2 * PushExpert.DONE_M:
+            self.done_pushes += 1
+            self.target = None
+        if self.random_pushes is not None and self.done_pushes >= self.random_pushes:
+            return self.expert(obs)
+        if self.target is None:
             self.target = self._draw_target(obj)
         return self.expert({**obs, "desired_goal": self.target})
 
