@@ -42,6 +42,8 @@ class EpisodeSummary:
     success_rate: float
     """share of episodes with a successful step (reward 0 in Fetch; in the model, its success head:
     the model terminates on it)"""
+    first_success: float
+    """mean step of the first success, over the episodes that had one (NaN if none did)"""
     reward_min: float
     reward_max: float
     reward_mean: float
@@ -58,13 +60,16 @@ def summarise(
     lengths = np.where(ended, terminated.argmax(axis=1) + 1, t)  # (N,)
     alive = np.arange(t)[None] < lengths[:, None]  # (N, T)
     taken = rewards[alive]
+    succeeded = (success & alive).any(axis=1)  # (N,)
+    first = (success & alive).argmax(axis=1) + 1  # (N,)
     return EpisodeSummary(
         world=world,
         policy=policy,
         episodes=n,
         mean_length=float(lengths.mean()),
         termination_rate=float(ended.mean()),
-        success_rate=float((success & alive).any(axis=1).mean()),
+        success_rate=float(succeeded.mean()),
+        first_success=float(first[succeeded].mean()) if succeeded.any() else float("nan"),
         # + 0.0: Fetch pays -0.0 on success, which would print as "-0.00".
         reward_min=float(taken.min()) + 0.0,
         reward_max=float(taken.max()) + 0.0,
@@ -125,15 +130,16 @@ def _policy_fn(
 
 
 def model_episodes(
-    model: gym.vector.VectorEnv, context: np.ndarray, actions: np.ndarray
+    model: gym.vector.VectorEnv, context: np.ndarray, actions: np.ndarray, seed: int | None = None
 ) -> dict[str, np.ndarray]:
     """Replay ``actions`` (N, T, A) in the learned vector env of N sub-environments, each started
-    from ``context`` (N, K, H, W, 3). Returns ``rewards``, ``terminated``, ``success`` (N, T); steps
-    after a sub-environment ended are whatever it returned then and are ignored by ``summarise``."""
+    from ``context`` (N, K, H, W, 3), the model's noise seeded by ``seed``. Returns ``rewards``,
+    ``terminated``, ``success`` (N, T); steps after a sub-environment ended are whatever it returned
+    then and are ignored by ``summarise``."""
     n, t = actions.shape[:2]
     if model.num_envs != n:
         raise ValueError(f"the model env has {model.num_envs} sub-environments for {n} episodes")
-    model.reset(options={"frames": context})
+    model.reset(seed=seed, options={"frames": context})
     rewards, terminated = np.zeros((n, t)), np.zeros((n, t), bool)
     for step in range(t):
         _, rewards[:, step], terminated[:, step], _, _ = model.step(actions[:, step])
@@ -170,7 +176,7 @@ def reward_agreement(
         # Each policy's own stream, so a policy's episodes do not depend on which others ran.
         rng = np.random.default_rng([seed, model.num_envs + AGREEMENT_POLICIES.index(policy)])
         real = simulator_episodes(sim, policy, seeds, steps, context_frames, rng)
-        imagined = model_episodes(model, real["context"], real["actions"])
+        imagined = model_episodes(model, real["context"], real["actions"], seed=int(rng.integers(2**31 - 1)))
         rows.append(summarise("simulator", policy, real["rewards"], real["terminated"], real["success"]))
         rows.append(summarise("model", policy, **imagined))
     return rows
@@ -179,13 +185,14 @@ def reward_agreement(
 def agreement_table(rows: Sequence[EpisodeSummary]) -> str:
     """The summaries as one Markdown table, simulator and model rows of a policy side by side."""
     lines = [
-        "| policy | world | episodes | mean length | terminated | success "
+        "| policy | world | episodes | mean length | terminated | success | first success step "
         "| reward min | reward max | reward mean |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r.policy} | {r.world} | {r.episodes} | {r.mean_length:.1f} | {r.termination_rate:.0%} | "
-            f"{r.success_rate:.0%} | {r.reward_min:.2f} | {r.reward_max:.2f} | {r.reward_mean:.2f} |"
+            f"{r.success_rate:.0%} | {r.first_success:.1f} | {r.reward_min:.2f} | {r.reward_max:.2f} | "
+            f"{r.reward_mean:.2f} |"
         )
     return "\n".join(lines)

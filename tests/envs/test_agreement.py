@@ -17,14 +17,14 @@ def test_summary_counts_steps_up_to_each_episodes_termination() -> None:
     row = summarise("model", "random", rewards, terminated, success)
     # Episode 0 ends at step 3: its 4th step (-2) is after the end and does not count.
     assert (row.episodes, row.mean_length, row.termination_rate, row.success_rate) == (2, 3.5, 0.5, 0.5)
-    assert (row.reward_min, row.reward_max) == (-1.0, 0.0)
+    assert row.first_success == 3.0 and (row.reward_min, row.reward_max) == (-1.0, 0.0)
     assert row.reward_mean == pytest.approx((-1 - 1 + 0 - 1 - 0.5 - 1 - 1) / 7)
 
 
 def test_success_after_the_end_does_not_count() -> None:
     success = np.array([[False, True]])
     row = summarise("model", "expert", np.array([[0.0, 0.0]]), np.array([[True, False]]), success)
-    assert row.success_rate == 0.0 and row.mean_length == 1.0
+    assert row.success_rate == 0.0 and row.mean_length == 1.0 and np.isnan(row.first_success)
 
 
 @pytest.mark.skipif(
