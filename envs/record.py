@@ -50,6 +50,11 @@ def episode_stats(metas: list[dict]) -> dict:
     successes = [bool(m["success"]) for m in metas if "success" in m]
     if successes:
         stats["success_rate"] = float(np.mean(successes))
+    # Fetch's coverage flags (envs.sim.fetch_coverage): how many episodes show the block moving.
+    for flag in ("block_moved", "block_moved_off_goal", "reached_goal"):
+        values = [bool(m[flag]) for m in metas if flag in m]
+        if values:
+            stats[f"{flag}_rate"] = float(np.mean(values))
     for label in ("policy", "motion", "maneuver", "task"):
         values = [m[label] for m in metas if label in m]
         if values:

@@ -337,6 +337,8 @@ def train_reward(args: RewardTrainArgs) -> dict[str, float]:
         arch=args.arch,
         reward_mean=reward_mean,
         reward_std=reward_std,
+        reward_min=float(train.rewards.min()),
+        reward_max=float(train.rewards.max()),
         progress=args.progress,
         progress_mean=progress_mean,
         progress_std=progress_std,

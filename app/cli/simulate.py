@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 EXAMPLES = """examples:
   worldfm simulate fetch --episodes 20 --out data/fetch
+  worldfm simulate fetch --policy-mix coverage --episodes 2000 --out data/fetch-coverage
   worldfm simulate fetch --task pickandplace --episodes 50 --size 128 --seed 1 --out data/pick
   worldfm simulate orbit --episodes 20 --out data/orbit
   worldfm simulate driving --episodes 20 --out data/driving
@@ -47,6 +48,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--overwrite", action="store_true", help="replace an existing shard set in --out")
     fetch = sim.add_argument_group("fetch")
     fetch.add_argument("--task", choices=["push", "pickandplace"], default="push")
+    fetch.add_argument(
+        "--policy-mix",
+        choices=["default", "coverage"],
+        default="default",
+        help="scripted policies to record: 'default' (half clean expert demonstrations) or "
+        "'coverage' (noisy experts at four noise levels, pushes from every angle, random motion "
+        "started at the block: episodes that touch and move the block)",
+    )
     driving = sim.add_argument_group("driving")
     driving.add_argument("--backend", choices=["embedded", "carla"], default="embedded")
     driving.add_argument("--host", default="127.0.0.1", help="CARLA server host")
@@ -70,7 +79,7 @@ def _episodes(args: argparse.Namespace) -> Iterator[Episode]:
     if args.source == "fetch":
         from envs.sim.fetch import generate_episodes
 
-        return generate_episodes(args.episodes, task=args.task, **common)
+        return generate_episodes(args.episodes, task=args.task, policy_mix=args.policy_mix, **common)
     if args.source == "orbit":
         from envs.sim.orbit import generate_episodes
 

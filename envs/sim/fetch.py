@@ -15,22 +15,61 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 from gymnasium_robotics.envs.fetch.pick_and_place import MujocoFetchPickAndPlaceEnv
 from gymnasium_robotics.envs.fetch.push import MujocoFetchPushEnv
 
 from envs.sim.episode import Episode
-from envs.sim.fetch_policies import FetchPolicy, PickAndPlaceExpert, PushExpert, SmoothRandomPolicy
+from envs.sim.fetch_coverage import block_moved, block_moved_off_goal, reached_goal
+from envs.sim.fetch_policies import (
+    AnglePush,
+    FetchPolicy,
+    NearBlockRandomPolicy,
+    PickAndPlaceExpert,
+    PushExpert,
+    SmoothRandomPolicy,
+)
 
 logger = logging.getLogger(__name__)
 
 TASKS: dict[str, type[gym.Env]] = {"push": MujocoFetchPushEnv, "pickandplace": MujocoFetchPickAndPlaceEnv}
-POLICIES = ("expert", "noisy_expert", "random")
+# New kinds go at the end: a mix draws its kind by index, and the default mix's episodes must not
+# change when kinds it does not use are added.
+POLICIES = (
+    "expert",
+    "noisy_expert",
+    "random",
+    "mildly_noisy_expert",
+    "very_noisy_expert",
+    "angle_push",
+    "random_near_block",
+)
 # Half the episodes are near-clean demonstrations, the rest widen the state and action coverage a
 # world model needs (failed pushes, missed grasps, arbitrary arm motion).
 DEFAULT_POLICY_MIX: Mapping[str, float] = {"expert": 0.5, "noisy_expert": 0.25, "random": 0.25}
+# Contact for a world model to learn from (DINO-WM, arXiv 2411.04983, Sec. 4.4: coverage, not
+# frame quality, made its model plannable): experts at four noise levels (their near misses and
+# recoveries), pushes from every angle, and random motion that starts at the block. Random from the
+# start pose, which seldom reaches the block, keeps a small share for the arm's free motion.
+COVERAGE_POLICY_MIX: Mapping[str, float] = {
+    "expert": 0.1,
+    "mildly_noisy_expert": 0.15,
+    "noisy_expert": 0.15,
+    "very_noisy_expert": 0.1,
+    "angle_push": 0.25,
+    "random_near_block": 0.2,
+    "random": 0.05,
+}
+POLICY_MIXES: dict[str, Mapping[str, float]] = {
+    "default": DEFAULT_POLICY_MIX,
+    "coverage": COVERAGE_POLICY_MIX,
+}
+"""Named mixes for ``generate_episodes(policy_mix=...)`` and ``worldfm simulate fetch --policy-mix``."""
 # Stationary std of the AR(1) action noise added to each expert kind.
-EXPERT_NOISE = {"expert": 0.05, "noisy_expert": 0.4}
+EXPERT_NOISE = {"expert": 0.05, "mildly_noisy_expert": 0.2, "noisy_expert": 0.4, "very_noisy_expert": 0.8}
 MIN_SIZE = 16
+OBS_MODES = ("state", "pixels")
+"""``FetchSimEnv`` observations: Fetch's state dict, or the rendered frame a ``WorldModelEnv`` returns."""
 # MuJoCo free cameras looking across the table from its far side (+y), tilted down: the arm comes
 # in from the top left, so block and goal are rarely hidden behind it, and the 30 x 30 cm area
 # where blocks and goals spawn fills the frame. A narrow field of view from further away keeps the
@@ -71,7 +110,7 @@ def _check_task(task: str) -> None:
         raise ValueError(f"Unknown Fetch task {task!r}; task must be one of {sorted(TASKS)}.")
 
 
-class FetchSimEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
+class FetchSimEnv(gym.Env[dict[str, np.ndarray] | np.ndarray, np.ndarray]):
     """Fetch push / pick-and-place with a fixed work-area camera and square renders.
 
     ## Description
@@ -82,8 +121,13 @@ class FetchSimEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     ## Spaces
     - Action: ``Box(-1, 1, (4,), float32)``: gripper displacement ``0.05 * (dx, dy, dz)`` metres per
       step and finger command (> 0 opens; ignored in push).
-    - Observation: the Fetch dict ``{"observation": (25,), "achieved_goal": (3,),
-      "desired_goal": (3,)}``, float64, kept whole so scripted policies can use it.
+    - Observation, ``obs_mode="state"`` (default): the Fetch dict ``{"observation": (25,),
+      "achieved_goal": (3,), "desired_goal": (3,)}``, float64, kept whole so scripted policies can
+      use it.
+    - Observation, ``obs_mode="pixels"``: ``Box(0, 255, (size, size, 3), uint8)``, the rendered
+      frame: the observation (and action) space of the learned ``worldfm/<Task>-WM-v0`` at the
+      model's frame size, so a policy trained in the model runs here unchanged. The state dict is
+      then ``info["state"]``, privileged, for evaluation and scripted experts only.
     - ``render()``: ``uint8 (size, size, 3)``.
 
     ## Rewards
@@ -104,6 +148,7 @@ class FetchSimEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         camera: MuJoCo free-camera settings (``distance``, ``azimuth``, ``elevation``, ``lookat``)
             and vertical field of view ``fovy`` in degrees (default 45); ``None`` uses the task's
             entry in ``DEFAULT_CAMERAS``.
+        obs_mode: ``"state"`` or ``"pixels"`` (see Spaces).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
@@ -116,8 +161,11 @@ class FetchSimEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         render_mode: str = "rgb_array",
         max_episode_steps: int | None = 50,
         camera: Mapping[str, Any] | None = None,
+        obs_mode: str = "state",
     ) -> None:
         _check_task(task)
+        if obs_mode not in OBS_MODES:
+            raise ValueError(f"FetchSimEnv obs_mode must be one of {list(OBS_MODES)}, got {obs_mode!r}.")
         if size < MIN_SIZE:
             raise ValueError(f"FetchSimEnv size must be at least {MIN_SIZE} pixels, got {size}.")
         if render_mode not in self.metadata["render_modes"]:
@@ -132,6 +180,7 @@ class FetchSimEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.size = size
         self.render_mode = render_mode
         self.max_episode_steps = max_episode_steps
+        self.obs_mode = obs_mode
         self._env = TASKS[task](
             reward_type="sparse", render_mode="rgb_array", width=size, height=size, default_camera_config=cam
         )
@@ -143,27 +192,41 @@ class FetchSimEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         model = self._env.model
         mocap_bodies = np.flatnonzero(model.body_mocapid >= 0)
         model.geom_rgba[np.isin(model.geom_bodyid, mocap_bodies), 3] = 0.0
-        self.observation_space = self._env.observation_space
+        if obs_mode == "pixels":
+            self.observation_space = spaces.Box(0, 255, (size, size, 3), np.uint8)
+        else:
+            self.observation_space = self._env.observation_space
         self.action_space = self._env.action_space
         self.dt = float(self._env.dt)
         self._steps = 0
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    ) -> tuple[dict[str, np.ndarray] | np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         # Share one generator with the inner env, so every draw (block and goal placement) comes
         # from self.np_random and a seed fixes the whole episode.
         self._env.np_random = self.np_random
         obs, _ = self._env.reset()
         self._steps = 0
-        return obs, {"is_success": self._is_success(obs)}
+        return self._observe(obs, {"is_success": self._is_success(obs)})
 
-    def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+    def step(
+        self, action: np.ndarray
+    ) -> tuple[dict[str, np.ndarray] | np.ndarray, float, bool, bool, dict[str, Any]]:
         obs, reward, terminated, _, info = self._env.step(np.asarray(action, dtype=np.float32))
         self._steps += 1
         truncated = self.max_episode_steps is not None and self._steps >= self.max_episode_steps
+        obs, info = self._observe(obs, info)
         return obs, float(reward), bool(terminated), truncated, info
+
+    def _observe(
+        self, state: dict[str, np.ndarray], info: dict[str, Any]
+    ) -> tuple[dict[str, np.ndarray] | np.ndarray, dict[str, Any]]:
+        """The observation of ``obs_mode`` and the info; in pixel mode the state moves to the info."""
+        if self.obs_mode == "state":
+            return state, info
+        return self.render(), {**info, "state": state}
 
     def render(self) -> np.ndarray:
         """The current frame, ``uint8 (size, size, 3)``."""
@@ -203,10 +266,25 @@ def make_policy(task: str, kind: str, rng: np.random.Generator) -> FetchPolicy:
     _check_task(task)
     if kind == "random":
         return SmoothRandomPolicy(rng)
+    if kind == "angle_push":
+        return AnglePush(rng)
+    if kind == "random_near_block":
+        return NearBlockRandomPolicy(rng)
     if kind not in EXPERT_NOISE:
         raise ValueError(f"Unknown Fetch policy {kind!r}; policy must be one of {list(POLICIES)}.")
     expert = PushExpert if task == "push" else PickAndPlaceExpert
     return expert(rng, noise=EXPERT_NOISE[kind])
+
+
+def resolve_policy_mix(policy_mix: Mapping[str, float] | str) -> Mapping[str, float]:
+    """A mix of policy weights, given as one or by its name in ``POLICY_MIXES``."""
+    if isinstance(policy_mix, str):
+        if policy_mix not in POLICY_MIXES:
+            raise ValueError(
+                f"Unknown policy mix {policy_mix!r}; policy_mix must be one of {list(POLICY_MIXES)}."
+            )
+        return POLICY_MIXES[policy_mix]
+    return policy_mix
 
 
 def _mix_probabilities(policy_mix: Mapping[str, float]) -> np.ndarray:
@@ -228,7 +306,7 @@ def generate_episodes(
     seed: int = 0,
     task: str = "push",
     frames_per_episode: int = 50,
-    policy_mix: Mapping[str, float] = DEFAULT_POLICY_MIX,
+    policy_mix: Mapping[str, float] | str = DEFAULT_POLICY_MIX,
 ) -> Iterator[Episode]:
     """Roll out scripted policies in ``FetchSimEnv`` and yield the rendered episodes.
 
@@ -242,7 +320,8 @@ def generate_episodes(
         seed: run seed.
         task: ``"push"`` or ``"pickandplace"``.
         frames_per_episode: T; frame 0 is rendered after reset, frame t after the t-th step.
-        policy_mix: relative weight of each policy kind in ``POLICIES`` (normalised here).
+        policy_mix: relative weight of each policy kind in ``POLICIES`` (normalised here), or the
+            name of one in ``POLICY_MIXES`` (``"coverage"``: contact from many policies and angles).
 
     Yields:
         ``Episode`` with ``source="fetch"``, ``fps=25`` (``1 / env.dt``), ``frames["main"]``
@@ -251,16 +330,18 @@ def generate_episodes(
         (block within 5 cm of the goal at frame t), ``gripper_pos``, ``object_pos``, ``goal_pos``
         (T, 3) float32 world positions in metres and ``progress`` (T,) float32, ``push_progress`` of
         those positions: the dense label a reward head learns (``worldfm train reward --progress``),
-        recorded here so training never needs the simulator. ``meta`` has ``task``, ``policy``,
-        ``action_noise``, ``success`` (at the last frame), ``caption``, ``seed`` (run seed),
-        ``episode_index`` and ``reset_seed``.
+        recorded here so training never needs the simulator. The positions, aligned with the frames,
+        are privileged: labels for heads and evaluation, never a model input at inference.
+        ``meta`` has ``task``, ``policy``, ``action_noise``, ``success`` (at the last frame),
+        ``block_moved``, ``block_moved_off_goal`` and ``reached_goal`` (``envs.sim.fetch_coverage``),
+        ``caption``, ``seed`` (run seed), ``episode_index`` and ``reset_seed``.
     """
     _check_task(task)
     if num_episodes < 0:
         raise ValueError(f"num_episodes must be >= 0, got {num_episodes}.")
     if frames_per_episode < 2:
         raise ValueError(f"frames_per_episode must be at least 2 (one action), got {frames_per_episode}.")
-    probs = _mix_probabilities(policy_mix)
+    probs = _mix_probabilities(resolve_policy_mix(policy_mix))
     env = FetchSimEnv(task, size=size, max_episode_steps=None)
     try:
         for i in range(num_episodes):
@@ -268,7 +349,8 @@ def generate_episodes(
             kind = POLICIES[int(rng.choice(len(POLICIES), p=probs))]
             policy = make_policy(task, kind, rng)
             episode, reset_seed = _rollout(env, policy, rng, frames_per_episode)
-            caption = CAPTIONS[(task, "random" if kind == "random" else "expert")]
+            # Only the experts go for the real goal; the captions say so.
+            caption = CAPTIONS[(task, "expert" if kind in EXPERT_NOISE else "random")]
             episode_id = f"fetch-{task}-s{seed}-e{i:06d}"
             success = bool(episode["success"][-1])
             logger.debug("%s: policy=%s success=%s", episode_id, kind, success)
@@ -283,6 +365,9 @@ def generate_episodes(
                     "policy": kind,
                     "action_noise": EXPERT_NOISE.get(kind),
                     "success": success,
+                    "block_moved": block_moved(episode["object_pos"]),
+                    "block_moved_off_goal": block_moved_off_goal(episode["object_pos"], episode["goal_pos"]),
+                    "reached_goal": reached_goal(episode["success"]),
                     "caption": caption,
                     "seed": seed,
                     "episode_index": i,

@@ -1,4 +1,5 @@
-"""Scripted policies for the Fetch simulator: goal-directed experts and a smooth random policy.
+"""Scripted policies for the Fetch simulator: goal-directed experts, a smooth random policy, and the
+contact-seeking policies of the coverage mix (pushes from random angles, random motion at the block).
 
 All policies read the Fetch dict observation and return an action in ``Box(-1, 1, (4,))``:
 ``(dx, dy, dz, gripper)``, where Fetch moves the mocap target by ``0.05 * (dx, dy, dz)`` metres a
@@ -111,8 +112,18 @@ class PushExpert(NoisyExpert):
     # the robot (-x), out of the camera's line of sight to the block.
     REST_OFFSET_M = np.array([-0.08, 0.0, CLEARANCE_M])
 
+    def __init__(self, rng: np.random.Generator, noise: float = 0.0) -> None:
+        super().__init__(rng, noise)
+        # Whether the last action pushed in contact (read by policies built on this one).
+        self.pushing = False
+
+    def reset(self) -> None:
+        super().reset()
+        self.pushing = False
+
     def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         grip, obj, goal, _ = _unpack(obs)
+        self.pushing = False
         to_goal = goal[:2] - obj[:2]
         dist = float(np.linalg.norm(to_goal))
         rel = grip[:2] - obj[:2]
@@ -126,7 +137,8 @@ class PushExpert(NoisyExpert):
         along = float(rel @ d)
         perp = rel - along * d
         low = grip[2] < obj[2] + 0.02
-        if along < -0.025 and np.linalg.norm(perp) < 0.02 and low:
+        self.pushing = along < -0.025 and np.linalg.norm(perp) < 0.02 and low
+        if self.pushing:
             # In contact (or nearly): move the gripper by the block's remaining error, which needs
             # no model of the finger geometry, and steer back onto the line through the block.
             target_xy = grip[:2] + d * min(dist, MAX_STEP_M) - 0.5 * perp
@@ -182,7 +194,7 @@ class PickAndPlaceExpert(NoisyExpert):
 class SmoothRandomPolicy:
     """Random but smooth, purposeful-looking motion: drift toward random waypoints plus AR(1) noise.
 
-    Waypoints are drawn in the visible work area, half of them near the block so random episodes
+    Waypoints are drawn in the visible work area, ``near_prob`` of them near the block so random episodes
     also show contacts (nudged, toppled or pushed blocks) under non-expert actions; a new one is
     drawn when reached or at random (mean every ``1 / switch_prob`` steps). The noise (``rho`` near
     1) bends the paths and also drives the fingers, which only open and close at random.
@@ -192,12 +204,24 @@ class SmoothRandomPolicy:
         sigma: stationary std of the AR(1) noise on each action component.
         rho: step-to-step noise correlation; 0.9 keeps a direction for roughly 10 steps (0.4 s).
         switch_prob: per-step chance of drawing a new waypoint early.
+        near_prob: share of waypoints drawn near the block.
+        near_std_m: std (x, y, z) in metres of those waypoints around the block's centre.
+        near_lift_m: how far above the block's centre they are centred; the default 2 cm has the
+            gripper brush the block's top as often as its sides.
     """
 
     def __init__(
-        self, rng: np.random.Generator, sigma: float = 0.5, rho: float = 0.9, switch_prob: float = 0.08
+        self,
+        rng: np.random.Generator,
+        sigma: float = 0.5,
+        rho: float = 0.9,
+        switch_prob: float = 0.08,
+        near_prob: float = 0.5,
+        near_std_m: tuple[float, float, float] = (0.04, 0.04, 0.03),
+        near_lift_m: float = 0.02,
     ) -> None:
-        self.rng, self.switch_prob = rng, switch_prob
+        self.rng, self.switch_prob, self.near_prob = rng, switch_prob, near_prob
+        self.near_std_m, self.near_lift_m = near_std_m, near_lift_m
         self.noise = SmoothNoise(rng, sigma, rho)
         self.waypoint: np.ndarray | None = None
 
@@ -206,8 +230,8 @@ class SmoothRandomPolicy:
         self.waypoint = None
 
     def _draw_waypoint(self, obj: np.ndarray) -> np.ndarray:
-        if self.rng.random() < 0.5:
-            near = obj + self.rng.normal(0.0, [0.04, 0.04, 0.03]) + [0.0, 0.0, 0.02]
+        if self.rng.random() < self.near_prob:
+            near = obj + self.rng.normal(0.0, self.near_std_m) + [0.0, 0.0, self.near_lift_m]
             return np.clip(near, WORKSPACE_LOW, WORKSPACE_HIGH)
         return self.rng.uniform(WORKSPACE_LOW, WORKSPACE_HIGH)
 
@@ -220,3 +244,98 @@ class SmoothRandomPolicy:
         # it also pulls the gripper back whenever the noise carries it out.
         pos = 0.5 * _move_toward(grip, self.waypoint)
         return _finish(pos, 0.0, self.noise)
+
+
+class AnglePush:
+    """Push the block a few centimetres in random directions, then to the goal: ``PushExpert`` aimed
+    at ``random_pushes`` made-up goals in turn, then at the real one.
+
+    The push expert only ever approaches the block from the side opposite the goal; this policy
+    shows the block pushed, and the gripper arriving, from every angle, so a world model sees
+    contact in all directions rather than along one line per episode, and then the recovery to
+    the goal a planner needs after a push went wrong.
+
+    Args:
+        rng: source of push directions, distances and action noise.
+        noise: stationary std of the added AR(1) action noise.
+        distance_m: (low, high) push length in metres, drawn uniformly per push.
+        random_pushes: pushes in random directions before the real goal; None never goes for it.
+    """
+
+    # Made-up goals stay where the real ones spawn (the 30 x 30 cm area around the table's centre),
+    # so pushes stay in the camera's view and on the table.
+    GOAL_LOW = np.array([1.19, 0.60])
+    GOAL_HIGH = np.array([1.49, 0.90])
+
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        noise: float = 0.1,
+        distance_m: tuple[float, float] = (0.05, 0.15),
+        random_pushes: int | None = 1,
+    ) -> None:
+        self.rng, self.distance_m, self.random_pushes = rng, distance_m, random_pushes
+        self.expert = PushExpert(rng, noise=noise)
+        self.target: np.ndarray | None = None
+        self.done_pushes = 0
+
+    def reset(self) -> None:
+        self.expert.reset()
+        self.target = None
+        self.done_pushes = 0
+
+    def _draw_target(self, obj: np.ndarray) -> np.ndarray:
+        angle = self.rng.uniform(0.0, 2 * np.pi)
+        xy = obj[:2] + self.rng.uniform(*self.distance_m) * np.array([np.cos(angle), np.sin(angle)])
+        return np.append(np.clip(xy, self.GOAL_LOW, self.GOAL_HIGH), obj[2])
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        obj = obs["observation"][3:6]
+        if self.target is not None and np.linalg.norm(self.target[:2] - obj[:2]) < 2 * PushExpert.DONE_M:
+            self.done_pushes += 1
+            self.target = None
+        if self.random_pushes is not None and self.done_pushes >= self.random_pushes:
+            return self.expert(obs)
+        if self.target is None:
+            self.target = self._draw_target(obj)
+        return self.expert({**obs, "desired_goal": self.target})
+
+    @property
+    def at_block(self) -> bool:
+        """Whether the last action was a push in contact (the expert's pushing branch)."""
+        return self.expert.pushing
+
+
+class NearBlockRandomPolicy:
+    """Random behaviour started next to the block: ``AnglePush`` until the gripper touches the block
+    from a random side, then ``SmoothRandomPolicy`` with most waypoints at the block's height.
+
+    Random actions from the arm's start pose rarely reach the block in 50 steps; started in contact,
+    the same smooth random motion nudges, drags and turns it (the non-expert contacts a model must
+    see to predict what an untrained policy does to the block).
+
+    Args:
+        rng: source of the approach side and the random motion.
+        near_prob: share of random waypoints drawn near the block.
+    """
+
+    def __init__(self, rng: np.random.Generator, near_prob: float = 0.9) -> None:
+        self.approach = AnglePush(rng, noise=0.0, random_pushes=None)
+        # At the block's height, so the motion hits its sides instead of passing over it.
+        self.random = SmoothRandomPolicy(
+            rng, near_prob=near_prob, near_std_m=(0.05, 0.05, 0.005), near_lift_m=0.0
+        )
+        self.started = False
+
+    def reset(self) -> None:
+        self.approach.reset()
+        self.random.reset()
+        self.started = False
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        if not self.started:
+            action = self.approach(obs)
+            self.started = self.approach.at_block
+            if not self.started:
+                return action
+        return self.random(obs)

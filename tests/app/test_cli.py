@@ -43,6 +43,22 @@ def test_simulate_fetch_writes_shards_plain_webdataset_reads(tmp_path: Path, cap
     assert decoded["frames"].shape == (6, 32, 32, 3)
 
 
+def test_simulate_fetch_coverage_mix_records_its_policies_and_block_motion(tmp_path: Path) -> None:
+    from envs.sim.fetch import COVERAGE_POLICY_MIX, POLICY_MIXES
+
+    args = ["simulate", "fetch", "--policy-mix", "coverage", "--episodes", "4", "--frames", "3"]
+    assert main([*args, "--size", "16", "--out", str(tmp_path)]) == 0
+    stats = load_manifest(tmp_path)["stats"]
+    assert (
+        set(stats["policy_counts"]) <= set(COVERAGE_POLICY_MIX) and stats["run"]["policy_mix"] == "coverage"
+    )
+    assert {"block_moved_rate", "block_moved_off_goal_rate", "reached_goal_rate"} <= set(stats)
+    # The CLI's choices are the library's named mixes (written out so `--help` imports no simulator).
+    with pytest.raises(SystemExit):
+        main(["simulate", "fetch", "--policy-mix", "nope", "--out", str(tmp_path)])
+    assert set(POLICY_MIXES) == {"default", "coverage"}
+
+
 def test_simulate_refuses_to_overwrite_without_flag(tmp_path: Path, capsys) -> None:
     args = ["simulate", "orbit", "--episodes", "1", "--frames", "4", "--size", "32", "--out", str(tmp_path)]
     assert main(args) == 0

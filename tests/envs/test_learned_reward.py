@@ -83,6 +83,17 @@ def test_train_reward_saves_a_head_that_beats_the_mean_reward_on_heldout_clips(
     assert metrics["eval/success_accuracy"] >= metrics["eval/majority_success_accuracy"]
 
 
+def test_learned_rewards_stay_in_the_range_of_the_training_rewards(world: WorldModel, trained: dict) -> None:
+    config = hub.load(trained["robot"] / REWARD_HEAD_DIR).config
+    # The corner world pays minus the distance: at most 0, and far from it on random starts.
+    assert config.reward_min < config.reward_max <= 0.0
+    noise = np.random.default_rng(0).integers(0, 256, (16, SIZE, SIZE, 3), dtype=np.uint8)
+    rewards, _ = LearnedReward.from_checkpoint(trained["robot"], world).score(
+        np.concatenate([noise, probe_frames()[0]])
+    )
+    assert config.reward_min <= rewards.min() and rewards.max() <= config.reward_max
+
+
 def test_learned_reward_ranks_frames_by_distance_to_the_corner(world: WorldModel, trained: dict) -> None:
     reward = LearnedReward.from_checkpoint(trained["robot"], world)
     frames, distance = probe_frames()

@@ -23,15 +23,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize(
     ("env_id", "kwargs"),
-    [("worldfm/FetchPush-v0", {"size": 32}), ("worldfm/Orbit-v0", {"height": 32})],
+    [
+        ("worldfm/FetchPush-v0", {"size": 32}),
+        ("worldfm/FetchPush-v0", {"size": 32, "obs_mode": "pixels"}),
+        ("worldfm/Orbit-v0", {"height": 32}),
+    ],
 )
 def test_registered_sim_envs_make_reset_and_render(env_id: str, kwargs: dict) -> None:
     env = gym.make(env_id, **kwargs)
     env.reset(seed=0)
     frame = env.render()
     assert frame.shape == (32, 32, 3) and frame.dtype == np.uint8
-    env.step(env.action_space.sample())
+    obs, *_ = env.step(env.action_space.sample())
     env.close()
+    if kwargs.get("obs_mode") == "pixels":  # the learned env's observation, through gym.make
+        assert obs.shape == (32, 32, 3) and obs.dtype == np.uint8
 
 
 # Run in a fresh interpreter (this one imported envs long ago): every way Python reads a file by

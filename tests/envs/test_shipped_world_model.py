@@ -125,3 +125,25 @@ def test_shipped_fetch_latent_vector_env_steps_a_batch() -> None:
         assert obs.shape == (2, 16, 8, 8) and rewards.shape == (2,) and np.isfinite(rewards).all()
     finally:
         envs.close()
+
+
+def test_simulator_in_pixel_mode_has_the_learned_envs_spaces_and_runs_its_policy() -> None:
+    register_envs()
+    learned = gym.make("worldfm/FetchPush-WM-v0")
+    sim = gym.make("worldfm/FetchPush-v0", obs_mode="pixels")
+    assert learned.observation_space == sim.observation_space  # Box(0, 255, (64, 64, 3), uint8)
+    assert learned.action_space == sim.action_space
+
+    def policy(frame: np.ndarray) -> np.ndarray:
+        # An image policy as one would write it for the learned env: it reads pixels only.
+        return np.array([frame[..., 0].mean() / 255 - 0.5, 0.5, -0.5, 0.0], np.float32)
+
+    try:
+        for env in (learned, sim):
+            obs, _ = env.reset(seed=0)
+            for _ in range(2):
+                obs, reward, terminated, truncated, _ = env.step(policy(obs))
+                assert obs in env.observation_space and -1.0 <= reward <= 0.0
+    finally:
+        learned.close()
+        sim.close()

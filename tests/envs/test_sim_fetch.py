@@ -8,8 +8,18 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from envs.sim.episode import Episode
-from envs.sim.fetch import POLICIES, TASKS, FetchSimEnv, generate_episodes, make_policy, push_progress
-from envs.sim.fetch_policies import PickAndPlaceExpert, PushExpert, SmoothRandomPolicy
+from envs.sim.fetch import (
+    COVERAGE_POLICY_MIX,
+    POLICIES,
+    POLICY_MIXES,
+    TASKS,
+    FetchSimEnv,
+    generate_episodes,
+    make_policy,
+    push_progress,
+)
+from envs.sim.fetch_coverage import block_moved, block_moved_off_goal, coverage, reached_goal
+from envs.sim.fetch_policies import AnglePush, PickAndPlaceExpert, PushExpert, SmoothRandomPolicy
 
 TABLE_BLOCK_Z = 0.425  # block centre resting on the table
 
@@ -198,3 +208,81 @@ def test_push_progress_is_minus_block_to_goal_plus_half_gripper_to_block() -> No
     block = np.array([[1.0, 1.0, 0.4], [1.1, 1.0, 0.4], [1.3, 1.0, 0.4]])
     gripper = np.array([[1.0, 1.0, 0.4], [1.1, 1.2, 0.4], [1.3, 1.0, 0.4]])
     np.testing.assert_allclose(push_progress(gripper, block, goal), [0.0, -(0.1 + 0.1), -0.3], atol=1e-9)
+
+
+def test_pixel_observations_are_the_rendered_frame_with_the_state_in_info() -> None:
+    env = FetchSimEnv("push", size=32, obs_mode="pixels")
+    check_env(env, skip_render_check=True)
+    obs, info = env.reset(seed=3)
+    assert env.observation_space.shape == (32, 32, 3) and env.observation_space.dtype == np.uint8
+    np.testing.assert_array_equal(obs, env.render())
+    obs, reward, _, _, info = env.step(np.array([1.0, 0.0, 0.0, 0.0], np.float32))
+    env.close()
+    assert obs in env.observation_space and reward in (-1.0, 0.0)
+    # The state a scripted expert (or an evaluation) reads is still there, out of the observation.
+    assert set(info["state"]) == {"observation", "achieved_goal", "desired_goal"} and "is_success" in info
+
+
+def test_unknown_obs_mode_raises_naming_allowed_values() -> None:
+    with pytest.raises(ValueError, match=r"obs_mode must be one of \['state', 'pixels'\]"):
+        FetchSimEnv("push", size=32, obs_mode="latent")
+
+
+def test_default_mix_draws_the_same_episodes_as_before_the_coverage_kinds() -> None:
+    # Recorded before the coverage kinds were added to POLICIES: datasets recorded with the default
+    # mix stay reproducible from their seed.
+    episodes = list(generate_episodes(6, size=16, seed=0, frames_per_episode=4))
+    assert [e.meta["policy"] for e in episodes] == [
+        "noisy_expert", "random", "expert", "random", "random", "expert"
+    ]  # fmt: skip
+    assert [e.meta["reset_seed"] for e in episodes] == [
+        1394609702, 136066920, 104969665, 1373057526, 330607529, 1314403341
+    ]  # fmt: skip
+    sums = [float(e.arrays["actions"].sum()) for e in episodes]
+    np.testing.assert_allclose(sums, [0.6613, 2.1639, -0.2793, -0.1653, -2.0037, 4.0781], atol=1e-4)
+
+
+def test_policy_mix_by_name_and_unknown_names_raise() -> None:
+    assert set(POLICY_MIXES) == {"default", "coverage"} and set(COVERAGE_POLICY_MIX) <= set(POLICIES)
+    kinds = {
+        ep.meta["policy"]
+        for ep in generate_episodes(8, size=16, seed=0, frames_per_episode=2, policy_mix="coverage")
+    }
+    assert kinds <= set(COVERAGE_POLICY_MIX) and len(kinds) >= 3
+    with pytest.raises(ValueError, match=r"policy_mix must be one of \['default', 'coverage'\]"):
+        next(generate_episodes(1, policy_mix="contact"))
+
+
+def test_coverage_mix_moves_the_block_in_more_episodes_than_random() -> None:
+    common = {"size": 16, "seed": 0, "frames_per_episode": 30}
+    covered = coverage(generate_episodes(8, policy_mix="coverage", **common))
+    random = coverage(generate_episodes(8, policy_mix={"random": 1.0}, **common))
+    assert covered["block_moved"] >= random["block_moved"] + 0.25
+    assert covered["reached_goal"] > random["reached_goal"]
+
+
+def test_angle_push_pushes_the_block_in_many_directions() -> None:
+    env = FetchSimEnv("push", size=16)
+    directions = []
+    for seed in range(6):
+        states, _ = _run(env, AnglePush(np.random.default_rng(seed)), seed=300 + seed, steps=30)
+        moved = states[-1]["achieved_goal"][:2] - states[0]["achieved_goal"][:2]
+        assert np.linalg.norm(moved) > 0.02
+        directions.append(np.arctan2(moved[1], moved[0]))
+    env.close()
+    # The expert pushes along one line per episode; these cover at least three quadrants.
+    assert len({int((d + np.pi) // (np.pi / 2)) for d in directions}) >= 3
+
+
+def test_coverage_flags_on_hand_made_block_paths() -> None:
+    still = np.array([[1.3, 0.7, 0.42]] * 4)
+    goal = np.array([[1.4, 0.7, 0.42]] * 4)
+    toward = still + [[0.0, 0, 0], [0.01, 0, 0], [0.03, 0, 0], [0.02, 0, 0]]
+    sideways = still + [[0.0, 0, 0], [0.0, 0.01, 0], [0.0, 0.05, 0], [0.0, 0.01, 0]]
+    assert not block_moved(still) and block_moved(toward) and block_moved(sideways)
+    assert not block_moved(still + np.array([[0, 0, 0]] * 3 + [[0.015, 0, 0]]))  # under 2 cm
+    away = still - [[0.0, 0, 0], [0.01, 0, 0], [0.05, 0, 0], [0.02, 0, 0]]
+    assert not block_moved_off_goal(still + [[0.0, 0, 0], [0.02, 0.03, 0], [0.0, 0, 0], [0.0, 0, 0]], goal)
+    assert not block_moved_off_goal(toward, goal)
+    assert block_moved_off_goal(sideways, goal) and block_moved_off_goal(away, goal)
+    assert reached_goal(np.array([False, True, False])) and not reached_goal(np.zeros(3, bool))

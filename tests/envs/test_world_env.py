@@ -433,9 +433,7 @@ def test_latent_env_observes_the_latents_rollout_latents_gives_and_renders_them_
         seen.append((prev, obs))
         return 0.0, False
 
-    env = WorldModelEnv(
-        world, sim_factory=CornerSim, sampler_steps=2, obs_mode="latent", reward_fn=reward_fn
-    )
+    env = WorldModelEnv(world, sim_factory=CornerSim, sampler_steps=2, obs_mode="latent", reward_fn=reward_fn)
     obs, info = env.reset(seed=5)
     action = np.array([1.0, -1.0], np.float32)
     latent, *_ = env.step(action)

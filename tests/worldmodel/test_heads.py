@@ -35,6 +35,8 @@ def test_config_rejects_bad_fields() -> None:
         RewardHeadConfig(arch="transformer")
     with pytest.raises(ValueError, match="progress_std must be > 0"):
         RewardHeadConfig(progress_std=-1.0)
+    with pytest.raises(ValueError, match="reward_min must be <= reward_max"):
+        RewardHeadConfig(reward_min=0.0, reward_max=-1.0)
 
 
 def test_head_outputs_reward_success_and_progress_columns() -> None:
@@ -46,6 +48,15 @@ def test_head_outputs_reward_success_and_progress_columns() -> None:
     torch.testing.assert_close(head.progress(out[:, PROGRESS]), out[:, PROGRESS] * 2.0 - 1.0)
     with pytest.raises(ValueError, match="--progress"):
         RewardHead(RewardHeadConfig(4, (3, 3), 8)).progress(out[:, 0])
+
+
+def test_reward_is_clipped_to_the_training_rewards_range() -> None:
+    standardised = torch.tensor([-5.0, 0.0, 5.0])
+    clipped = RewardHead(RewardHeadConfig(4, (3, 3), 8, -0.5, 0.5, reward_min=-1.0, reward_max=0.0))
+    torch.testing.assert_close(clipped.reward(standardised), torch.tensor([-1.0, -0.5, 0.0]))
+    # A head saved without the range (older checkpoints) is not clipped.
+    unclipped = RewardHead(RewardHeadConfig(4, (3, 3), 8, -0.5, 0.5))
+    torch.testing.assert_close(unclipped.reward(standardised), torch.tensor([-3.0, -0.5, 2.0]))
 
 
 def test_conv_head_scores_a_pattern_the_same_wherever_it_is() -> None:
@@ -79,6 +90,12 @@ def test_shipped_head_in_the_old_layout_loads_and_scores_as_before() -> None:
     with torch.no_grad():
         out = head(fixed_latents())
     torch.testing.assert_close(out, torch.tensor(SHIPPED_OUTPUTS), rtol=1e-5, atol=1e-5)
+    # Its regression strays below Fetch's {-1, 0} (-2.47 standardised is a reward of -1.82), so the
+    # rewards it pays are clipped to the range it was trained on.
+    assert (head.config.reward_min, head.config.reward_max) == (-1.0, 0.0)
+    unclipped = out[:, REWARD] * head.config.reward_std + head.config.reward_mean
+    assert unclipped.min() < -1.0
+    torch.testing.assert_close(head.reward(out[:, REWARD]), unclipped.clamp(-1.0, 0.0))
     payload = hub.read_config(SHIPPED / REWARD_HEAD_DIR)
     assert (
         len(payload["latent_mean"]) == head.config.latent_channels and "eval/reward_mse" in payload["metrics"]

@@ -31,6 +31,12 @@ class RewardHeadConfig:
     """mean of the training progress targets (the head predicts them standardised)"""
     progress_std: float = 1.0
     """standard deviation of the training progress targets (> 0)"""
+    reward_min: float | None = None
+    """smallest training reward: predictions are clipped to [``reward_min``, ``reward_max``], the
+    range the simulator pays (a regression to Fetch's {-1, 0} otherwise strays to -1.75); None does
+    not clip (heads saved before the range was recorded)"""
+    reward_max: float | None = None
+    """largest training reward (see ``reward_min``)"""
 
     def __post_init__(self) -> None:
         if self.latent_channels < 1:
@@ -42,6 +48,8 @@ class RewardHeadConfig:
             raise ValueError(f"hidden must be >= 1, got {self.hidden}")
         if not self.reward_std > 0:
             raise ValueError(f"reward_std must be > 0, got {self.reward_std}")
+        if None not in (self.reward_min, self.reward_max) and self.reward_min > self.reward_max:
+            raise ValueError(f"reward_min must be <= reward_max, got {self.reward_min} > {self.reward_max}")
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
         if not self.progress_std > 0:

@@ -82,8 +82,13 @@ class RewardHead(nn.Module):
         return self.net(z)
 
     def reward(self, standardised: torch.Tensor) -> torch.Tensor:
-        """Standardised reward predictions -> rewards in the simulator's units."""
-        return standardised * self.config.reward_std + self.config.reward_mean
+        """Standardised reward predictions -> rewards in the simulator's units, clipped to the
+        training rewards' range when the config records it: the simulator never pays outside it, so
+        a value beyond is extrapolation (a policy would chase or flee it)."""
+        reward = standardised * self.config.reward_std + self.config.reward_mean
+        if self.config.reward_min is None and self.config.reward_max is None:
+            return reward
+        return reward.clamp(self.config.reward_min, self.config.reward_max)
 
     def progress(self, standardised: torch.Tensor) -> torch.Tensor:
         """Standardised progress predictions -> task progress in the training targets' units
