@@ -245,3 +245,19 @@ def test_value_head_beats_the_mean_return_and_scores_latents_as_a_terminal_value
     np.testing.assert_allclose(values, head.value(column).numpy(), rtol=1e-6)
     # Squares nearer the corner have less distance left to pay: a higher value.
     assert np.corrcoef(values, -distance)[0, 1] > 0.7
+
+
+def test_terminal_value_scores_the_last_latents_of_a_rollout_one_per_element(fetch_world: Path) -> None:
+    # How a latent-space planner uses it: the values of the latents its B rollouts end in.
+    world = WorldModel.from_pretrained(fetch_world)
+    reward = LearnedReward.from_checkpoint(fetch_world, world)
+    assert reward.has_value
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, size=(3, world.context_frames, *world.frame_size, 3), dtype=np.uint8)
+    actions = rng.uniform(-1, 1, size=(3, 2, world.action_dim)).astype(np.float32)
+    with torch.no_grad():
+        rollout = world.rollout_latents(world.encode(frames), actions, steps=1)  # (B, C, H, h, w)
+    values = reward.value(rollout[:, :, -1])
+    assert values.shape == (3,) and np.isfinite(values).all()
+    alone = [reward.value(rollout[b : b + 1, :, -1])[0] for b in range(3)]
+    np.testing.assert_allclose(values, alone, rtol=1e-5, atol=1e-5)
