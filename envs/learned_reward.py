@@ -4,7 +4,8 @@ The head itself is a model (``worldmodel.heads.RewardHead``, trained by ``worldf
 saved as a hub checkpoint in ``<world-model checkpoint>/reward_head/``; ``load_reward_head`` reads it
 (the shipped heads' older ``reward_head.json`` + ``.safetensors`` too, through ``worldmodel.hub``)
 and refuses a head trained on another world model's latents. ``LearnedReward`` scores env
-transitions with it.
+transitions with it and, for heads trained with ``--value``, gives a planner the values of the
+latents its rollouts end in (``LearnedReward.value``, a ``TerminalValueFn``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from worldmodel.world import WorldModel
 
 BatchRewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 """``fn(prev (N, H, W, 3), actions (N, A), frames (N, H, W, 3)) -> (rewards (N,), terminated (N,) bool)``."""
+TerminalValueFn = Callable[[np.ndarray], np.ndarray]
+"""``fn(latents (B, C, h, w) float32) -> values (B,) float64``: the discounted return-to-go from
+each latent frame, in the rewards' units, for a planner to add after its horizon."""
 
 
 def reward_head_path(directory: str | os.PathLike) -> Path:
@@ -81,6 +85,7 @@ class LearnedReward:
     in the model ends when the task looks solved (Fetch itself never terminates, but there is
     nothing left to learn after). ``obs_mode="latent"`` scores the latent frames of a latent-mode
     env (``(N, C, h, w)`` float32, what the head reads) instead of encoding uint8 frames.
+    ``value`` (heads with ``has_value``) is a planner's ``TerminalValueFn`` on latents in either mode.
     """
 
     def __init__(
@@ -138,6 +143,24 @@ class LearnedReward:
         else:
             reward = self.head.reward(out[:, REWARD])
         return reward.double().cpu().numpy(), torch.sigmoid(out[:, SUCCESS]).double().cpu().numpy()
+
+    @property
+    def has_value(self) -> bool:
+        """Whether the head has a value output (``value`` works): trained with ``--value``."""
+        return self.head.has_value
+
+    @torch.no_grad()
+    def value(self, latents: np.ndarray | torch.Tensor) -> np.ndarray:
+        """The ``TerminalValueFn``: latents (B, C, h, w) (normalised, as ``WorldModel.rollout_latents``
+        and the latent env give them) -> values (B,) float64, the discounted return-to-go from each
+        under the data's policies, in the rewards' units (discount ``head.config.gamma``)."""
+        if not self.has_value:
+            raise ValueError(
+                "this reward head has no value output: retrain it with `worldfm train reward --value`"
+            )
+        z = torch.as_tensor(latents, device=self.world.device, dtype=torch.float32)  # (B, C, h, w)
+        out = self.head(z)  # (B, outputs)
+        return self.head.value(out[:, self.head.config.value_column]).double().cpu().numpy()
 
     def batch(
         self, prev: np.ndarray, actions: np.ndarray, frames: np.ndarray

@@ -29,12 +29,12 @@ def train_tiny_robot_world(root: Path, shards: Path, steps: int = 3) -> Path:
 
 def train_tiny_fetch_world(root: Path) -> Path:
     """A tiny Fetch push world model (3 training steps) on 4 recorded episodes, with a reward head
-    (5 steps) that also learned progress, on imagined rollouts of 2 steps too."""
+    (5 steps) that also learned progress and value, on imagined rollouts of 2 steps too."""
     shards = root / "shards"
     # Seed 6 holds out one of its first 4 episodes (by key hash), which the trainers evaluate on.
     sim = ["simulate", "fetch", "--episodes", "4", "--frames", "6", "--size", str(SIZE), "--seed", "6"]
     assert main([*sim, "--out", str(shards)]) == 0
     robot = train_tiny_robot_world(root, shards)
     reward = ["train", "reward", "--wfm", str(robot), "--data", str(shards), "--steps", "5"]
-    assert main([*reward, "--progress", "--imagined-horizon", "2", "--imagined-stride", "2"]) == 0
+    assert main([*reward, "--progress", "--value", "--imagined-horizon", "2", "--imagined-stride", "2"]) == 0
     return robot

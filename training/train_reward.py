@@ -1,4 +1,4 @@
-"""``worldfm train reward``: fit a reward / success head on a world model's latents of recorded frames.
+"""``worldfm train reward``: fit a reward / success (/ progress / value) head on a world model's latents.
 
 Reads top to bottom: the run's config, the data (every frame after the first of every clip,
 encoded once by the frozen world model, with the simulator's reward for the step into it and its
@@ -13,11 +13,13 @@ with what the simulator recorded for those steps. A head that only saw real fram
 model's blurrier ones (it over-called success on them); on imagined frames it learns what the model
 can and cannot show. ``progress`` adds a dense output (the clips' ``progress.npy``, which the
 simulator records from the gripper, block and goal positions: ``worldfm simulate fetch``), which a
-planner can climb long before the sparse task reward changes.
+planner can climb long before the sparse task reward changes. ``value`` adds the discounted
+return-to-go of each frame under the policies that recorded it (``training.returns.episode_values``:
+the clip's rewards, its last frame taken as absorbing), a planner's terminal value beyond its horizon.
 
 Held-out clips (by key hash, as ``training.data.split_by_key`` chooses them) are scored against
-the trivial baselines: predicting the mean training reward, and the majority success class;
-imagined held-out frames are scored apart (``eval/imagined_*``).
+the trivial baselines: predicting the mean training reward (value: the mean training return), and the
+majority success class; imagined held-out frames are scored apart (``eval/imagined_*``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from training.data import ClipDataset, split_by_key
+from training.returns import episode_values
 from training.runs import head_run
 from training.trainer import Trainer
 from worldmodel import hub
@@ -91,6 +94,11 @@ class RewardTrainArgs:
     """frames between the starts of those rollouts along each clip"""
     imagined_batch: int = 64
     """rollouts per batched ``WorldModel.predict`` call"""
+    value: bool = False
+    """also predict each frame's discounted return-to-go under the data's policies (a planner's
+    terminal value); a clip's last frame is taken as absorbing (``training.returns``)"""
+    gamma: float = 0.95
+    """discount of those returns: a horizon of about 1 / (1 - gamma) = 20 steps, beyond a planner's"""
 
     def __post_init__(self) -> None:
         if not self.wfm:
@@ -106,6 +114,8 @@ class RewardTrainArgs:
                 "imagined_horizon must be >= 0 and imagined_stride, imagined_batch >= 1; got "
                 f"{self.imagined_horizon}, {self.imagined_stride}, {self.imagined_batch}"
             )
+        if not 0 <= self.gamma < 1:
+            raise ValueError(f"gamma must be in [0, 1), got {self.gamma}")
 
 
 @dataclass
@@ -116,28 +126,46 @@ class FrameTargets:
     rewards: torch.Tensor  # (N,) the reward of the step into the frame
     success: torch.Tensor  # (N,) 1.0 where the task is solved in the frame
     progress: torch.Tensor | None = None  # (N,) dense task progress at the frame
+    values: torch.Tensor | None = None  # (N,) discounted return-to-go from the frame
 
     def __len__(self) -> int:
         return len(self.rewards)
 
     @staticmethod
     def concat(parts: list[FrameTargets]) -> FrameTargets:
-        progress = [p.progress for p in parts]
+        def cat(name: str) -> torch.Tensor | None:
+            tensors = [getattr(p, name) for p in parts]
+            return None if any(x is None for x in tensors) else torch.cat(tensors)
+
         return FrameTargets(
             latents=torch.cat([p.latents for p in parts]),
             rewards=torch.cat([p.rewards for p in parts]),
             success=torch.cat([p.success for p in parts]),
-            progress=None if any(x is None for x in progress) else torch.cat(progress),
+            progress=cat("progress"),
+            values=cat("values"),
         )
 
 
+def clip_values(clip, gamma: float) -> np.ndarray:  # noqa: ANN001 - a training.data clip
+    """The value targets (T,) of a clip's frames: the returns-to-go of its rewards (T-1,) with
+    discount ``gamma``. A clip is taken as a whole episode (``worldfm simulate fetch`` writes one per
+    clip); a clip cut from a longer one gets its cut-off future from the absorbing tail."""
+    return episode_values(clip.arrays["rewards"], gamma).astype(np.float32)
+
+
 def load_targets(
-    world: WorldModel, clips: ClipDataset, keys: set[str], *, progress: bool = False
+    world: WorldModel,
+    clips: ClipDataset,
+    keys: set[str],
+    *,
+    progress: bool = False,
+    gamma: float | None = None,
 ) -> FrameTargets | None:
     """Frames 1..T-1 of the clips named in ``keys`` with their targets; None if there are none.
 
     Row t of ``rewards.npy`` is the reward of the step from frame t to frame t+1, so it belongs to
-    frame t+1; frame 0 has no reward and is left out.
+    frame t+1; frame 0 has no reward and is left out. With ``gamma``, each frame's value target is
+    its return-to-go (``clip_values``): the rewards of the steps after it, not the one into it.
     """
     chosen = [c for c in clips.clips if c.key in keys]
     if not chosen:
@@ -149,6 +177,9 @@ def load_targets(
         success=torch.from_numpy(np.concatenate([c.arrays["success"][1:] for c in chosen])).float(),
         progress=torch.from_numpy(np.concatenate([c.arrays["progress"][1:] for c in chosen]))
         if progress
+        else None,
+        values=torch.from_numpy(np.concatenate([clip_values(c, gamma)[1:] for c in chosen]))
+        if gamma is not None
         else None,
     )
 
@@ -163,12 +194,14 @@ def imagined_targets(
     batch: int,
     seed: int,
     progress: bool = False,
+    gamma: float | None = None,
 ) -> FrameTargets | None:
     """The model's own frames for the recorded actions, with the recorded targets of those steps.
 
     From every ``stride``-th start s of each clip, the model sees frames s .. s+K-1 (K context
     frames) and predicts ``horizon`` frames for the actions recorded after them; predicted frame i
-    stands for recorded frame j = s+K+i and takes its reward (row j-1), success and progress. The
+    stands for recorded frame j = s+K+i and takes its reward (row j-1), success, progress and value
+    (``clip_values`` at j, with ``gamma``). The
     latents are those of the decoded predicted frames, as ``LearnedReward`` sees them in use.
     """
     k = world.context_frames
@@ -197,6 +230,7 @@ def imagined_targets(
                 rewards=gather(lambda c, j: c.arrays["rewards"][j - 1]),
                 success=gather(lambda c, j: c.arrays["success"][j]),
                 progress=gather(lambda c, j: c.arrays["progress"][j]) if progress else None,
+                values=gather(lambda c, j: clip_values(c, gamma)[j]) if gamma is not None else None,
             )
         )
     return FrameTargets.concat(parts)
@@ -204,10 +238,17 @@ def imagined_targets(
 
 @torch.no_grad()
 def evaluate(
-    head: RewardHead, data: FrameTargets, train_reward_mean: float, majority: float, prefix: str = "eval/"
+    head: RewardHead,
+    data: FrameTargets,
+    train_reward_mean: float,
+    majority: float,
+    prefix: str = "eval/",
+    train_value_mean: float = 0.0,
 ) -> dict[str, float]:
     """Reward MSE (simulator units) and success accuracy on ``data``, beside the trivial baselines;
-    with a progress output, the correlation of predicted and true progress."""
+    with a progress output, the correlation of predicted and true progress; with a value output, the
+    value MSE (rewards' units) beside predicting ``train_value_mean`` and the correlation with the
+    true return-to-go."""
     out = head(data.latents.to(next(head.parameters()).device)).float().cpu()  # (N, outputs)
     predicted, logit = head.reward(out[:, REWARD]), out[:, SUCCESS]
     success = data.success > 0.5
@@ -220,6 +261,11 @@ def evaluate(
     if head.config.progress and data.progress is not None:
         pair = torch.stack([head.progress(out[:, PROGRESS]), data.progress])
         metrics[f"{prefix}progress_corr"] = torch.corrcoef(pair)[0, 1].item()
+    if head.has_value and data.values is not None:
+        value = head.value(out[:, head.config.value_column])
+        metrics[f"{prefix}value_mse"] = torch.mean((value - data.values) ** 2).item()
+        metrics[f"{prefix}mean_value_mse"] = torch.mean((train_value_mean - data.values) ** 2).item()
+        metrics[f"{prefix}value_corr"] = torch.corrcoef(torch.stack([value, data.values]))[0, 1].item()
     return metrics
 
 
@@ -239,7 +285,8 @@ def frame_batches(train: FrameTargets, targets: dict[str, torch.Tensor], batch_s
 
 def head_loss(pos_weight: torch.Tensor, success_weight: float):  # noqa: ANN201 - a LossFn
     """The ``Trainer``'s ``loss_fn``: standardised reward MSE + ``success_weight`` x success
-    cross-entropy (classes weighed by ``pos_weight``) + standardised progress MSE when the batch has it."""
+    cross-entropy (classes weighed by ``pos_weight``) + standardised progress and value MSEs when the
+    batch has them."""
 
     def loss_fn(model: torch.nn.Module, batch: dict, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         out = model(batch["latents"])  # (B, outputs)
@@ -253,6 +300,10 @@ def head_loss(pos_weight: torch.Tensor, success_weight: float):  # noqa: ANN201 
             progress_loss = F.mse_loss(out[:, PROGRESS], batch["progress"])
             loss = loss + progress_loss
             parts["progress"] = progress_loss.item()
+        if "value" in batch:
+            value_loss = F.mse_loss(out[:, model.config.value_column], batch["value"])
+            loss = loss + value_loss
+            parts["value"] = value_loss.item()
         return loss, parts
 
     return loss_fn
@@ -279,8 +330,9 @@ def train_reward(args: RewardTrainArgs) -> dict[str, float]:
             + (" or drop --progress" if "progress" in missing else "")
         )
     train_keys, heldout_keys = split_by_key(clips.keys, args.heldout_fraction)
-    train = load_targets(world, clips, set(train_keys), progress=args.progress)
-    heldout = load_targets(world, clips, set(heldout_keys), progress=args.progress)
+    gamma = args.gamma if args.value else None
+    train = load_targets(world, clips, set(train_keys), progress=args.progress, gamma=gamma)
+    heldout = load_targets(world, clips, set(heldout_keys), progress=args.progress, gamma=gamma)
     if train is None:
         raise ValueError(f"every clip of {args.data} is held out; lower heldout_fraction")
     imagined_heldout = None
@@ -291,6 +343,7 @@ def train_reward(args: RewardTrainArgs) -> dict[str, float]:
             "batch": args.imagined_batch,
             "seed": args.seed,
             "progress": args.progress,
+            "gamma": gamma,
         }
         imagined = imagined_targets(world, clips, set(train_keys), **imagine)
         if imagined is None:
@@ -320,11 +373,15 @@ def train_reward(args: RewardTrainArgs) -> dict[str, float]:
 
     progress_mean = float(train.progress.mean()) if train.progress is not None else 0.0
     progress_std = max(float(train.progress.std()), 1e-6) if train.progress is not None else 1.0
+    value_mean = float(train.values.mean()) if train.values is not None else 0.0
+    value_std = max(float(train.values.std()), 1e-6) if train.values is not None else 1.0
 
     def evaluate_all(head: torch.nn.Module) -> dict[str, float]:
-        metrics = evaluate(head, heldout, reward_mean, majority)
+        metrics = evaluate(head, heldout, reward_mean, majority, train_value_mean=value_mean)
         if imagined_heldout is not None:
-            metrics |= evaluate(head, imagined_heldout, reward_mean, majority, prefix="eval/imagined_")
+            metrics |= evaluate(
+                head, imagined_heldout, reward_mean, majority, "eval/imagined_", train_value_mean=value_mean
+            )
         return metrics
 
     # -- the head
@@ -342,6 +399,10 @@ def train_reward(args: RewardTrainArgs) -> dict[str, float]:
         progress=args.progress,
         progress_mean=progress_mean,
         progress_std=progress_std,
+        value=args.value,
+        gamma=args.gamma,
+        value_mean=value_mean,
+        value_std=value_std,
     )
     head = RewardHead(config)
 
@@ -349,6 +410,8 @@ def train_reward(args: RewardTrainArgs) -> dict[str, float]:
     targets = {"reward": (train.rewards - reward_mean) / reward_std, "success": train.success}
     if train.progress is not None:
         targets["progress"] = (train.progress - progress_mean) / progress_std
+    if train.values is not None:
+        targets["value"] = (train.values - value_mean) / value_std
     # Solved frames are rare in most recordings; weigh the classes equally.
     pos_weight = torch.tensor((1 - majority) / majority if 0 < majority < 1 else 1.0)
     folder = Path(args.out or args.wfm)

@@ -70,10 +70,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     train.add_parser(
         "reward",
         options=reward_options,
-        help="train a reward / success head on a world model's latents",
-        description="Fit a small reward / success head on the world model's latents of recorded frames "
-        "(rewards.npy, success.npy); saved beside the world model, where WorldModelEnv finds it.",
-        epilog="examples:\n  worldfm train reward --wfm runs/fetch-wm --data data/fetch\n",
+        help="train a reward / success (/ progress / value) head on a world model's latents",
+        description="Fit a small reward / success (/ progress / value) head on the world model's latents "
+        "of recorded frames (rewards.npy, success.npy); saved beside the world model, where WorldModelEnv "
+        "finds it.",
+        epilog="examples:\n  worldfm train reward --wfm runs/fetch-wm --data data/fetch\n"
+        "  worldfm train reward --wfm runs/fetch-wm --data data/fetch --progress --value --gamma 0.95\n",
         formatter_class=RAW,
     ).set_defaults(func=cmd_train_reward)
     train.add_parser(
@@ -323,7 +325,7 @@ def cmd_train_ar(args: argparse.Namespace) -> int:
 # --- reward head and curation classifiers ---------------------------------------------------
 
 REWARD = ("wfm", "data", "out", "hidden", "arch", "steps", "batch_size", "lr", "heldout_fraction", "seed")
-REWARD_EXTRAS = ("progress", "imagined_horizon", "imagined_stride")
+REWARD_EXTRAS = ("progress", "value", "gamma", "imagined_horizon", "imagined_stride")
 
 
 def reward_options(parser: argparse.ArgumentParser) -> None:
@@ -341,6 +343,9 @@ def reward_options(parser: argparse.ArgumentParser) -> None:
             "out": "where to save the head (default: the --wfm folder)",
             "progress": "also predict dense task progress from the recorded positions (for `worldfm plan "
             "--objective progress`)",
+            "value": "also predict each frame's discounted return-to-go under the recorded policies (a "
+            "planner's terminal value: LearnedReward.value)",
+            "gamma": "discount of the --value returns",
         },
     )
 
@@ -360,6 +365,12 @@ def cmd_train_reward(args: argparse.Namespace) -> int:
         f"success accuracy {m['eval/success_accuracy']:.1%} "
         f"(majority class {m['eval/majority_success_accuracy']:.1%})"
         + (f", progress correlation {m['eval/progress_corr']:.2f}" if "eval/progress_corr" in m else "")
+        + (
+            f", value MSE {m['eval/value_mse']:.4g} (mean return {m['eval/mean_value_mse']:.4g}, "
+            f"correlation {m['eval/value_corr']:.2f})"
+            if "eval/value_mse" in m
+            else ""
+        )
         + (
             f"; on imagined frames: success accuracy {m['eval/imagined_success_accuracy']:.1%} "
             f"(majority {m['eval/imagined_majority_success_accuracy']:.1%})"

@@ -15,7 +15,7 @@ from envs.world_env import WorldModelEnv
 from tests.pushed_square import SIZE, SUCCESS_PX, CornerSim, draw_square, square_clip_sample
 from tests.tiny_worlds import train_tiny_robot_world
 from worldmodel import hub
-from worldmodel.heads import REWARD_HEAD_DIR, RewardHead, RewardHeadConfig, latent_norm_record
+from worldmodel.heads import REWARD_HEAD_DIR, RewardHead, RewardHeadConfig, frame_latents, latent_norm_record
 from worldmodel.hub import CheckpointError
 from worldmodel.world import LatentNorm, WorldModel
 
@@ -204,3 +204,71 @@ def test_imagined_rollouts_label_predicted_frames_with_the_recorded_steps(
     np.testing.assert_allclose(out.rewards.numpy(), expected)
     real = load_targets(world, clips, keys)
     assert out.latents.shape[1:] == real.latents.shape[1:]
+
+
+def test_value_targets_are_the_returns_to_go_of_the_recorded_frames(world: WorldModel, trained: dict) -> None:
+    from training.data import ClipDataset
+    from training.returns import episode_values
+    from training.train_reward import imagined_targets, load_targets
+
+    clips = ClipDataset(
+        [str(trained["shards"])], frames=2, size=(SIZE, SIZE), arrays=("actions", "rewards", "success")
+    )
+    clip, gamma, horizon, k = clips.clips[0], 0.8, 3, world.context_frames
+    returns = episode_values(clip.arrays["rewards"], gamma)  # one per frame
+    real = load_targets(world, clips, {clip.key}, gamma=gamma)
+    np.testing.assert_allclose(real.values.numpy(), returns[1:], rtol=1e-6)  # frames 1..T-1
+    assert load_targets(world, clips, {clip.key}).values is None
+    imagined = imagined_targets(
+        world, clips, {clip.key}, horizon=horizon, stride=2, batch=4, seed=0, gamma=gamma
+    )
+    # Predicted frame i of the rollout from s stands for recorded frame s+K+i.
+    starts = range(0, len(clip.frames) - k - horizon + 1, 2)
+    expected = np.concatenate([returns[s + k : s + k + horizon] for s in starts])
+    np.testing.assert_allclose(imagined.values.numpy(), expected, rtol=1e-6)
+
+
+def test_head_without_a_value_output_has_no_terminal_value(world: WorldModel, trained: dict) -> None:
+    reward = LearnedReward.from_checkpoint(trained["robot"], world)
+    assert not reward.has_value
+    with pytest.raises(ValueError, match="worldfm train reward --value"):
+        reward.value(np.zeros((1, *world.latent_shape), np.float32))
+
+
+def test_value_head_beats_the_mean_return_and_scores_latents_as_a_terminal_value(
+    world: WorldModel, trained: dict, tmp_path: Path
+) -> None:
+    args = ["--wfm", str(trained["robot"]), "--data", str(trained["shards"]), "--out", str(tmp_path)]
+    # A short horizon: half the corner clips are random walks, whose far future no frame foretells.
+    args += ["--steps", "300", "--heldout-fraction", "0.25", "--value", "--gamma", "0.5"]
+    assert main(["train", "reward", *args]) == 0
+    metrics = hub.read_config(tmp_path / REWARD_HEAD_DIR)["metrics"]
+    assert metrics["eval/value_mse"] < 0.5 * metrics["eval/mean_value_mse"]
+    head = load_reward_head(tmp_path, world)
+    assert head.has_value and head.config.gamma == 0.5
+    reward = LearnedReward(world, head)
+    frames, distance = probe_frames()
+    latents = frame_latents(world, frames).cpu().numpy()  # (B, C, h, w), as a latent rollout ends
+    values = reward.value(latents)
+    assert values.shape == (len(frames),) and values.dtype == np.float64
+    with torch.no_grad():
+        column = head(torch.from_numpy(latents))[:, head.config.value_column]
+    np.testing.assert_allclose(values, head.value(column).numpy(), rtol=1e-6)
+    # Squares nearer the corner have less distance left to pay: a higher value.
+    assert np.corrcoef(values, -distance)[0, 1] > 0.7
+
+
+def test_terminal_value_scores_the_last_latents_of_a_rollout_one_per_element(fetch_world: Path) -> None:
+    # How a latent-space planner uses it: the values of the latents its B rollouts end in.
+    world = WorldModel.from_pretrained(fetch_world)
+    reward = LearnedReward.from_checkpoint(fetch_world, world)
+    assert reward.has_value
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, size=(3, world.context_frames, *world.frame_size, 3), dtype=np.uint8)
+    actions = rng.uniform(-1, 1, size=(3, 2, world.action_dim)).astype(np.float32)
+    with torch.no_grad():
+        rollout = world.rollout_latents(world.encode(frames), actions, steps=1)  # (B, C, H, h, w)
+    values = reward.value(rollout[:, :, -1])
+    assert values.shape == (3,) and np.isfinite(values).all()
+    alone = [reward.value(rollout[b : b + 1, :, -1])[0] for b in range(3)]
+    np.testing.assert_allclose(values, alone, rtol=1e-5, atol=1e-5)

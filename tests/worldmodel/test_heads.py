@@ -37,6 +37,10 @@ def test_config_rejects_bad_fields() -> None:
         RewardHeadConfig(progress_std=-1.0)
     with pytest.raises(ValueError, match="reward_min must be <= reward_max"):
         RewardHeadConfig(reward_min=0.0, reward_max=-1.0)
+    with pytest.raises(ValueError, match=r"gamma must be in \[0, 1\)"):
+        RewardHeadConfig(value=True, gamma=1.0)
+    with pytest.raises(ValueError, match="value_std must be > 0"):
+        RewardHeadConfig(value=True, value_std=0.0)
 
 
 def test_head_outputs_reward_success_and_progress_columns() -> None:
@@ -59,6 +63,24 @@ def test_reward_is_clipped_to_the_training_rewards_range() -> None:
     torch.testing.assert_close(unclipped.reward(standardised), torch.tensor([-3.0, -0.5, 2.0]))
 
 
+@pytest.mark.parametrize("progress", [False, True])
+def test_value_is_the_last_column_and_unnormalises_with_its_statistics(progress: bool) -> None:
+    config = RewardHeadConfig(4, (3, 3), 8, progress=progress, value=True, value_mean=-5.0, value_std=3.0)
+    head = RewardHead(config)
+    out = head(torch.randn(5, 4, 3, 3))
+    assert out.shape == (5, 3 + progress) and config.value_column == 2 + progress
+    assert head.has_value
+    column = out[:, config.value_column]
+    torch.testing.assert_close(head.value(column), column * 3.0 - 5.0)
+
+
+def test_head_without_a_value_output_says_so() -> None:
+    head = RewardHead(RewardHeadConfig(4, (3, 3), 8, progress=True))
+    assert not head.has_value and head.config.value_column is None
+    with pytest.raises(ValueError, match="no value output.*--value"):
+        head.value(torch.zeros(2))
+
+
 def test_conv_head_scores_a_pattern_the_same_wherever_it_is() -> None:
     torch.manual_seed(0)
     head = RewardHead(RewardHeadConfig(4, (12, 12), 16, arch="conv")).eval()
@@ -71,7 +93,8 @@ def test_conv_head_scores_a_pattern_the_same_wherever_it_is() -> None:
 
 def test_head_round_trips_through_the_hub_as_kind_head(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    head = RewardHead(RewardHeadConfig(4, (3, 3), 8, -3.0, 2.0, arch="conv", progress=True)).eval()
+    config = RewardHeadConfig(4, (3, 3), 8, -3.0, 2.0, arch="conv", progress=True, value=True, gamma=0.9)
+    head = RewardHead(config).eval()
     hub.save(head, tmp_path / "head", extra={"note": "test"})
     assert hub.read_config(tmp_path / "head")["kind"] == "head"
     loaded = hub.load(tmp_path / "head", expect_kind="head")
@@ -86,7 +109,7 @@ def test_shipped_head_in_the_old_layout_loads_and_scores_as_before() -> None:
     assert not (SHIPPED / REWARD_HEAD_DIR).exists()
     assert hub.is_checkpoint(SHIPPED / REWARD_HEAD_DIR)
     head = hub.load(SHIPPED / REWARD_HEAD_DIR, expect_kind="head")
-    assert head.config.arch == "conv" and head.config.progress
+    assert head.config.arch == "conv" and head.config.progress and not head.has_value
     with torch.no_grad():
         out = head(fixed_latents())
     torch.testing.assert_close(out, torch.tensor(SHIPPED_OUTPUTS), rtol=1e-5, atol=1e-5)
@@ -118,7 +141,10 @@ def test_old_layout_resaved_by_the_hub_keeps_every_tensor_bit_identical(tmp_path
     for key, tensor in before.items():
         assert torch.equal(tensor, after[key]) and tensor.dtype == after[key].dtype
     converted = hub.read_config(new_dir)
-    assert {k: converted[k] for k in extra} == extra and converted["config"] == payload["config"]
+    assert {k: converted[k] for k in extra} == extra
+    # Re-saving migrates the config: its fields as they were, the later ones (value) at their defaults.
+    assert {k: converted["config"][k] for k in payload["config"]} == payload["config"]
+    assert hub.config_from_dict(RewardHeadConfig, converted["config"]) == old.config
     with torch.no_grad():
         torch.testing.assert_close(hub.load(new_dir)(fixed_latents()), old(fixed_latents()), rtol=0, atol=0)
 

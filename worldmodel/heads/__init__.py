@@ -1,4 +1,4 @@
-"""Heads on a world model's latents: reward, success and dense progress (``RewardHead``).
+"""Heads on a world model's latents: reward, success, dense progress and value (``RewardHead``).
 
 Importing this package registers the heads with ``worldmodel.hub`` (``kind: "head"``).
 """

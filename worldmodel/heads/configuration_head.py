@@ -1,4 +1,4 @@
-"""Config of a head on a world model's latents (reward, success and optional dense progress)."""
+"""Config of a head on a world model's latents (reward, success, optional dense progress and value)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,16 @@ class RewardHeadConfig:
     not clip (heads saved before the range was recorded)"""
     reward_max: float | None = None
     """largest training reward (see ``reward_min``)"""
+    value: bool = False
+    """one more output: the discounted return-to-go under the data's policies
+    (``training.returns.episode_values``), a planner's terminal value; heads saved before it have none"""
+    gamma: float = 0.95
+    """discount of the value output's returns, in [0, 1): a horizon of about 1 / (1 - gamma) steps"""
+    value_mean: float = 0.0
+    """mean of the training returns: the head predicts (return - value_mean) / value_std, as it does
+    rewards, so ``RewardHead.value`` gives returns in the rewards' units (Fetch: -1 / (1 - gamma) .. 0)"""
+    value_std: float = 1.0
+    """standard deviation of the training returns (> 0)"""
 
     def __post_init__(self) -> None:
         if self.latent_channels < 1:
@@ -54,8 +64,17 @@ class RewardHeadConfig:
             raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
         if not self.progress_std > 0:
             raise ValueError(f"progress_std must be > 0, got {self.progress_std}")
+        if not 0 <= self.gamma < 1:
+            raise ValueError(f"gamma must be in [0, 1), got {self.gamma}")
+        if not self.value_std > 0:
+            raise ValueError(f"value_std must be > 0, got {self.value_std}")
 
     @property
     def outputs(self) -> int:
-        """Columns of the head's output: reward, success logit and, with ``progress``, progress."""
-        return 3 if self.progress else 2
+        """Columns of the head's output: reward, success logit, then progress and value if present."""
+        return 2 + int(self.progress) + int(self.value)
+
+    @property
+    def value_column(self) -> int | None:
+        """The value's column: the last, after progress when there is one (None without a value)."""
+        return 2 + int(self.progress) if self.value else None

@@ -1,9 +1,10 @@
-"""A reward / success / progress head on a world model's latents.
+"""A reward / success / progress / value head on a world model's latents.
 
 A world model predicts frames, not rewards; agents trained or planned in it need both. The
 ``RewardHead`` is a small network that reads the world model's own latent of one frame
 (``frame_latents``) and predicts the simulator's reward for the step that led to that frame, a
-logit of the task being solved in it (Fetch's ``is_success``) and, optionally, dense task progress.
+logit of the task being solved in it (Fetch's ``is_success``) and, optionally, dense task progress
+and the frame's value (the discounted return-to-go under the policies that recorded the data).
 ``training.train_reward`` fits it; ``envs.learned_reward.LearnedReward`` scores env steps with it.
 
 A head only makes sense with the latents it was trained on: its checkpoint (``kind: "head"``, saved
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from worldmodel.world import WorldModel
 
 REWARD, SUCCESS, PROGRESS = 0, 1, 2
-"""columns of ``RewardHead``'s output"""
+"""columns of ``RewardHead``'s output; the value's is ``config.value_column`` (after progress, if any)"""
 
 
 class ConvPool(nn.Module):
@@ -53,9 +54,9 @@ class ConvPool(nn.Module):
 
 @register("head")
 class RewardHead(nn.Module):
-    """From one frame's latent to (standardised reward, success logit[, standardised progress]): an
-    MLP on the flattened latent (``arch="mlp"``, keeps absolute positions) or ``ConvPool`` and a
-    linear layer (``"conv"``)."""
+    """From one frame's latent to (standardised reward, success logit[, standardised progress]
+    [, standardised value]): an MLP on the flattened latent (``arch="mlp"``, keeps absolute
+    positions) or ``ConvPool`` and a linear layer (``"conv"``)."""
 
     def __init__(self, config: RewardHeadConfig) -> None:
         super().__init__()
@@ -78,8 +79,14 @@ class RewardHead(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """z: (B, C, h, w) normalised world-model latents -> (B, outputs): columns ``REWARD``
-        (standardised), ``SUCCESS`` (logit) and, with ``config.progress``, ``PROGRESS`` (standardised)."""
+        (standardised), ``SUCCESS`` (logit), with ``config.progress`` ``PROGRESS`` and with
+        ``config.value`` ``config.value_column`` (both standardised)."""
         return self.net(z)
+
+    @property
+    def has_value(self) -> bool:
+        """Whether the head predicts values (heads trained before ``--value`` existed do not)."""
+        return self.config.value
 
     def reward(self, standardised: torch.Tensor) -> torch.Tensor:
         """Standardised reward predictions -> rewards in the simulator's units, clipped to the
@@ -96,6 +103,13 @@ class RewardHead(nn.Module):
         if not self.config.progress:
             raise ValueError("this reward head has no progress output; retrain it with --progress")
         return standardised * self.config.progress_std + self.config.progress_mean
+
+    def value(self, standardised: torch.Tensor) -> torch.Tensor:
+        """Standardised value predictions (column ``config.value_column``) -> discounted returns in
+        the rewards' units (discount ``config.gamma``)."""
+        if not self.has_value:
+            raise ValueError("this reward head has no value output; retrain it with --value")
+        return standardised * self.config.value_std + self.config.value_mean
 
 
 def frame_latents(world: WorldModel, frames: np.ndarray, chunk: int = 256) -> torch.Tensor:
