@@ -76,8 +76,11 @@ def add_options_to(plan: argparse.ArgumentParser) -> None:
         action="store_true",
         help="store the planner settings used as the checkpoint's default (config.json's 'planner' section)",
     )
+    defaults = PlannerConfig()
     group = plan.add_argument_group(
-        "planner settings", "default: the checkpoint's saved 'planner' section, else the values shown"
+        "planner settings",
+        "default: the checkpoint's saved 'planner' section, else "
+        + ", ".join(f"{name}={getattr(defaults, name)}" for name in PLANNER_OPTIONS),
     )
     add_options(group, PlannerConfig, PLANNER_OPTIONS, defaults=dict.fromkeys(PLANNER_OPTIONS))
 
