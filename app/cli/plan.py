@@ -1,78 +1,163 @@
-"""``worldfm plan``: CEM model-predictive control in a Fetch world model, against scripted policies."""
+"""``worldfm plan``: latent MPC (MPPI / CEM) in a Fetch world model, against random, the expert and
+the policy prior alone, from the same start states."""
 
 from __future__ import annotations
 
 import argparse
-import time
+import dataclasses
+from typing import TYPE_CHECKING, Any
 
 from app.cli.common import UserError, summary
 from app.cli.eval import fetch_world
+from app.cli.options import add_options
 
-LABELS = {"cem": "CEM MPC in the world model", "random": "random (scripted)", "expert": "expert (scripted)"}
+if TYPE_CHECKING:  # the planner modules import torch: loaded only when the command runs
+    from envs.planner_config import PlannerConfig
+
+# Planner settings on the command line: the fields of envs.planner_config.PlannerConfig.
+PLANNER_OPTIONS = (
+    "method",
+    "horizon",
+    "population",
+    "elites",
+    "iterations",
+    "temperature",
+    "min_std",
+    "prior_samples",
+    "prior_std",
+    "action_repeat",
+    "discount",
+    "objective",
+    "sampler_steps",
+)
+PRIORS = ("noisy_expert", "none")
+LABELS = {
+    "planner": "MPC in the world model",
+    "random": "random (scripted)",
+    "expert": "expert (scripted)",
+    "prior": "policy prior alone",
+}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     plan = sub.add_parser(
         "plan",
-        help="CEM model-predictive control in a Fetch world model, vs scripted random and expert",
-        description="Plan action sequences in the world model by the cross-entropy method, execute the "
-        "first action in the Fetch simulator, replan; report success against scripted policies.",
-        epilog="examples:\n  worldfm plan --wfm runs/fetch-wm --episodes 10\n",
+        help="latent MPC (MPPI / CEM) in a Fetch world model, vs random, the expert and its prior alone",
+        description="Plan action sequences in the world model's latents (MPPI or CEM, seeded by a "
+        "policy prior, scored by the checkpoint's reward head), execute the first action in the Fetch "
+        "simulator, replan; report success against random, the expert and the prior alone.",
+        epilog="examples:\n"
+        "  worldfm plan --wfm checkpoints/fetchpush-wm-dit --episodes 6 --steps 30 --json plan.json\n"
+        "  worldfm plan --wfm runs/fetch-wm --method cem --horizon 5 --save-planner\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    plan.add_argument("--wfm", required=True, help="Fetch world-model checkpoint with a reward head")
-    plan.add_argument("--task", choices=["push", "pickandplace"], default="push")
-    plan.add_argument("--episodes", type=int, default=5)
-    plan.add_argument("--steps", type=int, default=50, help="simulator steps per episode")
-    plan.add_argument("--horizon", type=int, default=8, help="planned steps")
-    plan.add_argument("--population", type=int, default=64)
-    plan.add_argument("--elites", type=int, default=8)
-    plan.add_argument("--iterations", type=int, default=3)
-    plan.add_argument("--sampler-steps", type=int, default=4)
-    plan.add_argument("--seed", type=int, default=0)
-    plan.add_argument(
-        "--objective",
-        choices=["reward", "progress"],
-        default="reward",
-        help="what CEM maximises: the reward head's task reward, or its dense progress (heads trained with "
-        "--progress)",
+        options=add_options_to,
     )
     plan.set_defaults(func=cmd_plan)
 
 
-def cmd_plan(args: argparse.Namespace) -> int:
-    from envs.planning import CEMPlanner, evaluate_planner
+def add_options_to(plan: argparse.ArgumentParser) -> None:
+    from envs.planner_config import PlannerConfig
 
-    world, sim_factory, policies, reward_fn = fetch_world(args.wfm, args.task, args.objective)
+    plan.add_argument("--wfm", required=True, help="Fetch world-model checkpoint with a reward head")
+    plan.add_argument("--task", choices=["push", "pickandplace"], default="push")
+    plan.add_argument("--episodes", type=int, default=5)
+    plan.add_argument("--steps", type=int, default=50, help="simulator steps per episode")
+    plan.add_argument("--seed", type=int, default=0)
+    plan.add_argument(
+        "--prior",
+        choices=PRIORS,
+        default="noisy_expert",
+        help="policy prior proposing part of the population from the current observation: the "
+        "scripted noisy expert (a stand-in for a learned policy), or none",
+    )
+    plan.add_argument("--json", default=None, help="also write the results to this json file")
+    plan.add_argument(
+        "--save-planner",
+        action="store_true",
+        help="store the planner settings used as the checkpoint's default (config.json's 'planner' section)",
+    )
+    defaults = PlannerConfig()
+    group = plan.add_argument_group(
+        "planner settings",
+        "default: the checkpoint's saved 'planner' section, else "
+        + ", ".join(f"{name}={getattr(defaults, name)}" for name in PLANNER_OPTIONS),
+    )
+    add_options(group, PlannerConfig, PLANNER_OPTIONS, defaults=dict.fromkeys(PLANNER_OPTIONS))
+
+
+def planner_config(args: argparse.Namespace) -> PlannerConfig:
+    """The checkpoint's saved planner settings with the options given on the command line."""
+    from envs.planner_config import load_planner_config
+
+    given = {name: getattr(args, name) for name in PLANNER_OPTIONS if getattr(args, name) is not None}
+    return load_planner_config(args.wfm).replace(**given)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from envs.planner_config import save_planner_config
+    from envs.planning import LatentPlanner, evaluate_planner, head_objective
+    from envs.sim.fetch import make_policy
+
+    world, sim_factory, policies, reward_fn = fetch_world(args.wfm, args.task)
     if reward_fn is None:
         raise UserError(f"{args.wfm} has no reward head to plan with; train one with `worldfm train reward`")
     try:
-        planner = CEMPlanner(
-            world,
-            reward_fn,
-            horizon=args.horizon,
-            population=args.population,
-            elites=args.elites,
-            iterations=args.iterations,
-            sampler_steps=args.sampler_steps,
-            seed=args.seed,
-        )
-        start = time.perf_counter()
+        config = planner_config(args)
+        reward = head_objective(world, reward_fn.head, config.objective)
+        prior = None
+        if args.prior != "none":
+            prior = make_policy(args.task, args.prior, np.random.default_rng([args.seed, 1]))
+        planner = LatentPlanner(world, reward, config, prior=prior, seed=args.seed)
+        baselines = {"random": policies["random"], "expert": policies["expert"]}
+        if args.prior != "none":
+            baselines["prior"] = policies[args.prior]
         results = evaluate_planner(
-            planner,
-            sim_factory,
-            {name: policies[name] for name in ("random", "expert")},
-            episodes=args.episodes,
-            steps=args.steps,
-            seed=args.seed,
+            planner, sim_factory, baselines, episodes=args.episodes, steps=args.steps, seed=args.seed
         )
     except ValueError as e:
         raise UserError(str(e)) from None
+    spa = results["planner"]["seconds_per_action"]
     summary(
         f"| {args.episodes} Fetch {args.task} episodes x {args.steps} steps | success rate | mean return |"
     )
     summary("|---|---:|---:|")
     for name, m in results.items():
-        summary(f"| {LABELS[name]} | {m['success_rate']:.0%} | {m['mean_return']:.2f} |")
-    summary(f"planned in {time.perf_counter() - start:.0f} s")
+        label = f"{config.method.upper()} {LABELS[name]}" if name == "planner" else LABELS[name]
+        summary(f"| {label} | {m['success_rate']:.0%} | {m['mean_return']:.2f} |")
+    summary(f"planning: {spa:.2f} s per action")
+    if args.save_planner:
+        save_planner_config(args.wfm, config)
+        summary(f"planner settings stored as the default of {args.wfm}")
+    if args.json:
+        write_report(args, config, results)
+        summary(f"results: {args.json}")
     return 0
+
+
+def write_report(args: argparse.Namespace, config: PlannerConfig, results: dict[str, Any]) -> None:
+    """The ``--json`` report: the planner's success rate and planning time beside the baselines'."""
+    import json
+
+    from worldmodel.atomic import atomic_write_bytes
+
+    def rate(name: str) -> float | None:
+        return results[name]["success_rate"] if name in results else None
+
+    report = {
+        "wfm": args.wfm,
+        "task": args.task,
+        "seed": args.seed,
+        "episodes": args.episodes,
+        "steps": args.steps,
+        "prior": args.prior,
+        "planner": dataclasses.asdict(config),
+        "success_rate": rate("planner"),
+        "seconds_per_action": results["planner"]["seconds_per_action"],
+        "random_success_rate": rate("random"),
+        "expert_success_rate": rate("expert"),
+        "prior_success_rate": rate("prior"),
+        "results": results,
+    }
+    atomic_write_bytes(args.json, json.dumps(report, indent=1).encode())
