@@ -109,7 +109,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
         prior = None
         if args.prior != "none":
             prior = make_policy(args.task, args.prior, np.random.default_rng([args.seed, 1]))
-        planner = LatentPlanner(world, reward, config, prior=prior, seed=args.seed)
+        # The value head predicts returns in the task reward's units: a terminal value only for
+        # that objective (added to success probabilities or progress it would mix units).
+        terminal_value = reward_fn.value if reward_fn.has_value and config.objective == "reward" else None
+        planner = LatentPlanner(
+            world, reward, config, terminal_value=terminal_value, prior=prior, seed=args.seed
+        )
         baselines = {"random": policies["random"], "expert": policies["expert"]}
         if args.prior != "none":
             baselines["prior"] = policies[args.prior]
@@ -126,17 +131,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for name, m in results.items():
         label = f"{config.method.upper()} {LABELS[name]}" if name == "planner" else LABELS[name]
         summary(f"| {label} | {m['success_rate']:.0%} | {m['mean_return']:.2f} |")
-    summary(f"planning: {spa:.2f} s per action")
+    value_note = ", the head's value as terminal value" if planner.terminal_value is not None else ""
+    summary(f"planning: {spa:.2f} s per action{value_note}")
     if args.save_planner:
         save_planner_config(args.wfm, config)
         summary(f"planner settings stored as the default of {args.wfm}")
     if args.json:
-        write_report(args, config, results)
+        write_report(args, config, results, terminal_value=planner.terminal_value is not None)
         summary(f"results: {args.json}")
     return 0
 
 
-def write_report(args: argparse.Namespace, config: PlannerConfig, results: dict[str, Any]) -> None:
+def write_report(
+    args: argparse.Namespace, config: PlannerConfig, results: dict[str, Any], *, terminal_value: bool
+) -> None:
     """The ``--json`` report: the planner's success rate and planning time beside the baselines'."""
     import json
 
@@ -153,6 +161,7 @@ def write_report(args: argparse.Namespace, config: PlannerConfig, results: dict[
         "steps": args.steps,
         "prior": args.prior,
         "planner": dataclasses.asdict(config),
+        "terminal_value": terminal_value,
         "success_rate": rate("planner"),
         "seconds_per_action": results["planner"]["seconds_per_action"],
         "random_success_rate": rate("random"),

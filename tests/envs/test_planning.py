@@ -254,6 +254,16 @@ def test_plan_cli_writes_success_and_time_beside_random_expert_and_prior(
         assert 0.0 <= report[key] <= 1.0
     assert report["seconds_per_action"] > 0
     assert report["planner"]["objective"] == "progress" and report["planner"]["horizon"] == 2
+    assert report["terminal_value"] is False  # the value is in reward units, not progress
+
+
+def test_plan_cli_adds_the_heads_value_as_terminal_value_for_the_reward_objective(
+    fetch_world: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "plan.json"
+    assert main([*PLAN, "--wfm", str(fetch_world), "--objective", "reward", "--json", str(out)]) == 0
+    assert "the head's value as terminal value" in capsys.readouterr().out
+    assert json.loads(out.read_text())["terminal_value"] is True
 
 
 def test_plan_cli_stores_its_settings_as_the_checkpoint_default(
