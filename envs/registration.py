@@ -16,13 +16,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 
-from worldmodel.info import WorldModelInfo
+from worldmodel.info import WorldModelInfo, world_model_info
 from worldmodel.shipped import SHIPPED_CHECKPOINTS
 
 logger = logging.getLogger(__name__)
@@ -76,14 +75,6 @@ def register_world_model(env_id: str, checkpoint: str | os.PathLike, kind: str) 
             kwargs={"checkpoint": str(checkpoint)},
             max_episode_steps=WORLD_MODEL_EPISODE_STEPS,
         )
-
-
-def world_model_info(payload: Mapping[str, Any]) -> WorldModelInfo | None:
-    """The ``WorldModelInfo`` of a checkpoint's parsed ``config.json``, or None for checkpoints
-    that are not world models (tokenizers, heads, classifiers)."""
-    if payload.get("kind") not in ("diffusion", "autoregressive") or not payload.get("world_model"):
-        return None
-    return WorldModelInfo.from_dict(payload["world_model"])
 
 
 def learned_env_kind(info: WorldModelInfo | None) -> str | None:

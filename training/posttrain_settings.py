@@ -14,6 +14,7 @@ from typing import Any
 from training.train_wfm import WFMTrainArgs
 from worldmodel import hub
 from worldmodel.diffusion.configuration_dit import DIT_MODELS
+from worldmodel.info import world_model_info
 
 POSTTRAIN_TASKS: dict[str, dict[str, Any]] = {
     "robot": {"actions": True},
@@ -29,7 +30,7 @@ def inherited_settings(init_from: str | Path) -> dict[str, Any]:
     """The task and ``INHERITED`` settings of the diffusion world model in ``init_from``."""
     try:
         payload = hub.read_config(init_from)
-        info = hub.read_info(init_from) if payload.get("kind") == "diffusion" else None
+        info = world_model_info(payload) if payload.get("kind") == "diffusion" else None
     except hub.CheckpointError as e:
         raise ValueError(str(e)) from None
     if info is None:

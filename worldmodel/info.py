@@ -253,6 +253,14 @@ class WorldModelInfo:
         return dataclasses.replace(self, **changes)
 
 
+def world_model_info(payload: Mapping[str, Any]) -> WorldModelInfo | None:
+    """The ``WorldModelInfo`` of a checkpoint's parsed ``config.json``, or None for checkpoints
+    that are not world models (tokenizers, heads, classifiers)."""
+    if payload.get("kind") not in ("diffusion", "autoregressive") or not payload.get("world_model"):
+        return None
+    return WorldModelInfo.from_dict(payload["world_model"])
+
+
 def _required(f: dataclasses.Field) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 

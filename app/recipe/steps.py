@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.errors import UserError
-from worldmodel.info import WorldModelInfo
+from worldmodel.info import world_model_info
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ def _shipped(run: Path, dest: Path, *, tokenizer: str | None, half: bool, env_id
     """``dest`` holds ``run``'s current weights (same training record), relinked, given its env id
     and halved."""
     shipped, trained = _read_json(dest / "config.json"), _read_json(run / "config.json")
-    info = WorldModelInfo.from_dict(shipped["world_model"]) if shipped.get("world_model") else None
+    info = world_model_info(shipped)
     return (
         (dest / "model.safetensors").exists()
         and bool(trained.get("training"))

@@ -26,6 +26,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 import gradio as gr
@@ -51,6 +52,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def request_origin(headers: Mapping[str, str]) -> tuple[str, str, str]:
+    """``(host, hostname, scheme)`` the browser used to reach this server, from a request's headers
+    (case-insensitive mappings: Gradio's and http.server's both are)."""
+    host = headers.get("host", "127.0.0.1")
+    hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return host, hostname, headers.get("x-forwarded-proto", "http")
 
 
 def offline_index(page: str) -> str:
@@ -137,9 +146,7 @@ class _ViewerHandler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", VIEWER_FILES[name])
         self.send_header("Content-Length", str(len(body)))
         if name == "index.html":
-            host = self.headers.get("Host", "127.0.0.1")
-            hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-            scheme = self.headers.get("X-Forwarded-Proto", "http")
+            _, hostname, scheme = request_origin(self.headers)
             self.send_header("Content-Security-Policy", viewer_csp(scheme, hostname))
         self.end_headers()
         self.wfile.write(body)
@@ -189,9 +196,7 @@ class InspectTab:
             raise gr.Error("That recording is gone (old outputs are pruned); make a new one.")
         port = self.viewer.ensure_started()
         # The browser reached Gradio at this host; the viewer and the file are fetched from it too.
-        host = request.headers.get("host", "127.0.0.1")
-        hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        scheme = request.headers.get("x-forwarded-proto", "http")
+        host, hostname, scheme = request_origin(request.headers)
         rrd_url = f"{scheme}://{host}/gradio_api/file={urllib.parse.quote(str(path))}"
         src = f"{scheme}://{hostname}:{port}/?url={urllib.parse.quote(rrd_url, safe='')}"
         frame = (
