@@ -11,6 +11,7 @@ from app.web.config import WebConfig
 from app.web.curate import CurateTab, build_curate_tab
 from app.web.generate import GenerateTab, build_generate_tab
 from app.web.media import Outputs
+from app.web.plan import PlanPanel, build_plan_section
 from app.web.play import KEYBOARD_JS, PlayTab, build_play_tab
 from app.web.tokens import TokenizeTab, build_tokenize_tab
 from app.web.viewer import InspectTab, RerunViewer, build_inspect_tab, free_port
@@ -28,6 +29,7 @@ class WebApp:
         self.catalog = Catalog(config.checkpoints)
         self.outputs = Outputs(config.out)
         self.play = PlayTab(self.catalog, self.outputs, config.max_frames)
+        self.planner = PlanPanel(self.catalog, self.outputs, self.play.sims)
         self.generate = GenerateTab(self.catalog, self.outputs, self.play.sims, config.max_frames)
         self.tokenize = TokenizeTab(self.catalog, self.outputs, config.max_frames)
         self.curate = CurateTab(self.outputs)
@@ -46,7 +48,8 @@ class WebApp:
             last_rrd = gr.State(None)
             with gr.Tabs():
                 with gr.Tab(TABS[0], id="play"):
-                    build_play_tab(self.play, self.catalog, last_rrd)
+                    play = build_play_tab(self.play, self.catalog, last_rrd)
+                    build_plan_section(self.planner, play)
                 with gr.Tab(TABS[1], id="generate"):
                     build_generate_tab(self.generate, self.catalog, last_rrd)
                 with gr.Tab(TABS[2], id="tokenize"):

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from curation.guardrails import Guardrails
+from envs.learned_reward import load_reward_head, reward_head_path
 from training.model_card import card_metrics
 from worldmodel import hub
 from worldmodel.conditioning.tokenize import TOKENIZER_FILE
+from worldmodel.heads import RewardHead
 from worldmodel.tokenizer import CausalVideoTokenizer
 from worldmodel.world import WorldModel
 
@@ -152,6 +154,12 @@ class Catalog:
         if control is not None:
             out = [e for e in out if e.control == control]
         return out
+
+    def reward_head(self, name: str) -> RewardHead:
+        """The reward head saved with world model ``name``; a ``CheckpointError`` saying how to train
+        one if it has none, or if it was trained on another model's latents."""
+        world, path = self.world(name), self.entry(name).path
+        return self._load(reward_head_path(path), lambda _: load_reward_head(path, world))
 
     def tokenizers(self) -> list[Entry]:
         return [e for e in self.entries() if e.kind == "tokenizer"]

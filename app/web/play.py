@@ -16,7 +16,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import gradio as gr
 import gymnasium as gym
@@ -55,6 +55,8 @@ BUTTONS = (
 )
 # Open simulators kept for live episodes; the oldest is closed past this many.
 MAX_LIVE_SIMS = 4
+# Frames per second of Play's videos: slow enough to follow each action.
+PLAY_FPS = 4
 
 KEYBOARD_JS = """
 () => {
@@ -259,7 +261,7 @@ class PlayTab:
         predicted = np.stack(episode.frames)
         true = np.stack(episode.true) if episode.true is not None else None
         video = side_by_side(predicted, true) if true is not None else predicted
-        mp4 = self.outputs.write_video(folder, "episode.mp4", video, fps=4)
+        mp4 = self.outputs.write_video(folder, "episode.mp4", video, fps=PLAY_FPS)
         rrd = save_rollout_rrd(
             folder / "episode.rrd", predicted, true=true, actions=np.stack(episode.actions), psnr=episode.psnr
         )
@@ -337,7 +339,14 @@ def default_play_model(catalog: Catalog) -> str | None:
     return max(worlds, key=lambda e: (e.card_psnr is not None, e.card_psnr or 0.0, e.name)).name
 
 
-def build_play_tab(tab: PlayTab, catalog: Catalog, last_rrd: gr.State) -> None:
+class PlayControls(NamedTuple):
+    """The Play tab's components that other sections of the tab listen to or read."""
+
+    checkpoint: gr.Dropdown
+    episode: gr.State
+
+
+def build_play_tab(tab: PlayTab, catalog: Catalog, last_rrd: gr.State) -> PlayControls:
     """The Play tab's components and events (inside a ``gr.Blocks``)."""
     worlds = catalog.worlds(actions=True)
     default = default_play_model(catalog)
@@ -396,3 +405,4 @@ def build_play_tab(tab: PlayTab, catalog: Catalog, last_rrd: gr.State) -> None:
     reset_image.click(tab.reset_image, [checkpoint, image, seed], views, api_name="play_reset_image")
     step.click(tab.step, [episode, action_text, sampler_steps], views, api_name="play_step")
     save.click(tab.save, [episode], [files, last_rrd], api_name="play_save")
+    return PlayControls(checkpoint, episode)

@@ -90,7 +90,7 @@ def test_web_app_lists_every_tab_endpoint(client) -> None:
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     for name in ("/play_reset", "/play_step", "/play_save", "/generate", "/tokenize", "/curate", "/inspect"):
         assert name in names
-    assert {"/generate_camera", "/generate_driving"} <= names
+    assert {"/generate_camera", "/generate_driving", "/play_plan"} <= names
 
 
 def test_web_play_steps_model_beside_simulator_then_inspects_the_rrd(app, client) -> None:
@@ -117,6 +117,12 @@ def test_web_play_steps_model_beside_simulator_then_inspects_the_rrd(app, client
     rrd_url = httpx.URL(src).params["url"]
     response = httpx.get(rrd_url, timeout=10)  # the recording, through Gradio's file route
     assert response.status_code == 200 and response.content == Path(recording).read_bytes()
+
+
+def test_web_plan_on_a_model_without_a_reward_head_is_a_clear_error(client) -> None:
+    client.predict("fetchpush-wm-dit", 0, api_name="/play_reset")
+    with pytest.raises(Exception, match="fetchpush-wm-dit has no reward head"):
+        client.predict(2, 8, 1, True, api_name="/play_plan")
 
 
 def test_web_play_from_an_uploaded_image_has_no_true_frame(client, tmp_path) -> None:

@@ -15,6 +15,7 @@ from app.web.config import WebConfig
 from app.web.media import user_errors
 from app.web.play import Episode, PlayTab, default_play_model
 from app.web.viewer import free_port
+from curation.video_io import read_video
 from worldmodel.shipped import SHIPPED_CHECKPOINTS
 
 
@@ -117,3 +118,19 @@ def test_a_user_error_is_one_log_line_without_a_traceback(caplog) -> None:
 def test_the_page_sends_no_usage_analytics(app) -> None:
     web, _ = app
     assert web.blocks.analytics_enabled is False
+
+
+def test_plan_on_the_shipped_model_shows_the_plan_imagined_and_simulated(app) -> None:
+    _, client = app
+    client.predict("fetchpush-wm-dit", 0, api_name="/play_reset")
+    client.predict("0.5, 0, 0, 0", 1, api_name="/play_step")
+    # The smallest search the shipped planner settings allow (population >= their 8 elites).
+    imagined, simulated, summary = client.predict(2, 8, 1, True, api_name="/play_plan")
+    imagined, _ = read_video(imagined["video"] if isinstance(imagined, dict) else imagined)
+    simulated, _ = read_video(simulated["video"] if isinstance(simulated, dict) else simulated)
+    assert imagined.shape == simulated.shape == (3, 256, 256, 3)
+    assert imagined.mean() > 50 and simulated.mean() > 50
+    assert re.search(r"Planned in [\d.]+ s", summary) and "| simulator | -" in summary
+    client.predict("fetchpush-wm-ar", 0, api_name="/play_reset")
+    with pytest.raises(Exception, match="fetchpush-wm-ar has no reward head"):
+        client.predict(2, 8, 1, True, api_name="/play_plan")
