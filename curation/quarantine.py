@@ -131,7 +131,7 @@ def check_timestamps(path: str) -> FrameTiming:
         return frame_timing(
             list(seen),
             stream.time_base,
-            fallback_fps=float(rate) if rate else 1.0,
+            header_fps=float(rate) if rate else 1.0,
             coded_fps=float(coded) if coded else 0.0,
         )
 

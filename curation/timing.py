@@ -59,13 +59,15 @@ class FrameTiming:
 
 
 def frame_timing(
-    pts: Sequence[int], time_base: Fraction, *, fallback_fps: float, coded_fps: float = 0.0
+    pts: Sequence[int], time_base: Fraction, *, header_fps: float, coded_fps: float = 0.0
 ) -> FrameTiming:
     """Frame times from the packets' presentation timestamps (``time_base`` ticks, any order).
 
-    ``fallback_fps`` (the header's rate) times a one-frame video, which has no interval.
-    A difference of one tick between intervals is timestamp rounding (30000/1001 fps in a
-    1/1000 time base alternates 33 and 34 ms), not a variable rate.
+    A difference of one tick between intervals is timestamp rounding (24 fps in a 1/1000
+    time base alternates 41 and 42 ms), not a variable rate; the rate of such a constant-rate
+    video is the header's ``header_fps`` when it agrees within 1 % (the header holds the exact
+    fraction the ticks round), else the frames' mean. A one-frame video has no interval and
+    keeps ``header_fps``.
     """
     ticks = sorted(pts)
     if not ticks:
@@ -73,10 +75,12 @@ def frame_timing(
     first = ticks[0]
     times = tuple(float((t - first) * time_base) for t in ticks)
     if len(ticks) < 2 or ticks[-1] == first:
-        return FrameTiming(times, fallback_fps, False, coded_fps)
+        return FrameTiming(times, header_fps, False, coded_fps)
     fps = float(Fraction(len(ticks) - 1) / ((ticks[-1] - first) * time_base))
     gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
     variable = max(gaps) - min(gaps) > 1 and max(gaps) > 1.02 * min(gaps)
+    if not variable and abs(header_fps - fps) < 0.01 * fps:
+        fps = header_fps
     return FrameTiming(times, fps, variable, coded_fps)
 
 

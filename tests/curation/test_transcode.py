@@ -12,6 +12,7 @@ import pytest
 from curation.transcode import TranscodeConfig, output_size, transcode_clips
 from curation.video_io import read_video, write_video
 from tests.curation.bad_inputs import moving_video
+from tests.curation.odd_inputs import encode
 
 
 def test_output_size_fits_the_cap_keeping_aspect() -> None:
@@ -59,3 +60,25 @@ def test_overlapping_clips_are_refused(tmp_path: Path) -> None:
                 tmp_path / "x.mp4", [(0, 10), (5, 20)], fps=24.0, size=(8, 8), config=TranscodeConfig()
             )
         )
+
+
+def test_variable_rate_clips_keep_their_frames_times(tmp_path: Path) -> None:
+    times = [0.0, 0.04, 0.08, 0.2, 0.25, 0.5, 0.55, 0.6, 0.9, 1.0]
+    (tmp_path / "vfr.mp4").write_bytes(encode(moving_video(len(times), 16, 16), times=times))
+    clips = list(
+        transcode_clips(
+            tmp_path / "vfr.mp4",
+            [(1, 5), (5, 10)],
+            fps=10.0,
+            size=(16, 16),
+            config=TranscodeConfig(),
+            variable=True,
+        )
+    )
+    assert [(c.times, c.end_s) for c in clips] == [
+        ((0.04, 0.08, 0.2, 0.25), 0.5),
+        ((0.5, 0.55, 0.6, 0.9, 1.0), 1.1),
+    ]
+    with av.open(io.BytesIO(clips[0].mp4)) as container:
+        shown = [round(f.time, 3) for f in container.decode(video=0)]
+    assert shown == [0.0, 0.04, 0.16, 0.21]
