@@ -201,7 +201,8 @@ def plan_stage(row: dict, *, rules: ClipRules) -> dict:
     bounds = None
     if times:
         n = info.num_frames
-        bounds = [*times[:n], times[n] if n < len(times) else times[n - 1] + 1 / info.fps]
+        last = times[n - 1] - times[n - 2] if n > 1 else 1 / info.fps
+        bounds = [*times[:n], times[n] if n < len(times) else times[n - 1] + last]
     clips, too_short = plan_clips(shots, info.fps, rules, bounds=bounds)
     trimmed = info.num_frames - sum(b - a for a, b in shots)
     row["clips"] = json.dumps(clips)
@@ -235,13 +236,17 @@ def transcode_stage(row: dict, *, config: TranscodeConfig, staging: str, splitte
         ):
             key = f"{row['source_id']}-{clip.index:04d}"
             first = clips[clip.index][0]
-            # Timed by the frames that decoded; a variable rate gives the clip its own mean rate.
-            seconds = clip.end_s - clip.start_s
+            # Timed by the frames that decoded: at a constant rate frame i is at i / fps exactly
+            # (timestamps only round that); a variable rate keeps the frames' own times and gives
+            # the clip its own mean rate.
+            start_s, end_s = first / info.fps, (first + clip.num_frames) / info.fps
+            if variable:
+                start_s, end_s = clip.start_s, clip.end_s
             meta = {
                 "source": row["path"],
-                "start_s": round(clip.start_s, 6),
-                "end_s": round(clip.end_s, 6),
-                "fps": clip.num_frames / seconds if variable else info.fps,
+                "start_s": round(start_s, 6),
+                "end_s": round(end_s, 6),
+                "fps": clip.num_frames / (end_s - start_s) if variable else info.fps,
                 "width": size[1],
                 "height": size[0],
                 "num_frames": clip.num_frames,

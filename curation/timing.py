@@ -49,13 +49,20 @@ class FrameTiming:
         return len(self.times)
 
     @property
+    def last_interval(self) -> float:
+        """How long the last frame is shown: one frame interval, the last one at a variable rate."""
+        return self.times[-1] - self.times[-2] if self.variable else 1 / self.fps
+
+    @property
     def duration_s(self) -> float:
-        """The frames' span, the last one shown for a mean interval: ``T / fps``."""
-        return self.num_frames / self.fps
+        """The frames' span, the last frame included (``T / fps`` at a constant rate)."""
+        return self.times[-1] + self.last_interval if self.variable else self.num_frames / self.fps
 
     def end_of(self, index: int) -> float:
-        """When frame ``index`` stops being shown: the next frame's time, or a mean interval on."""
-        return self.times[index + 1] if index + 1 < len(self.times) else self.times[index] + 1 / self.fps
+        """When frame ``index`` stops being shown: the next frame's time, or ``last_interval`` on."""
+        if index + 1 < len(self.times):
+            return self.times[index + 1]
+        return self.times[index] + self.last_interval
 
 
 def frame_timing(

@@ -167,9 +167,14 @@ def transcode_clips(
         return
     k = 0
     encoder: _ClipEncoder | None = None
+    # The video's last frame lasts one interval: at a variable rate, the last one seen.
+    previous, interval = 0.0, 1 / fps
     # One frame past the last clip: its time is when the clip's last frame ends.
     frames = iter_timed_frames(path, size=size, end_frame=clips[-1][1] + 1)
     for index, (seconds, frame) in enumerate(frames):
+        if variable and index:
+            interval = seconds - previous
+        previous = seconds
         if encoder is not None and index == clips[k][1]:
             yield EncodedClip(k, encoder.finish(), tuple(encoder.times), seconds)
             encoder, k = None, k + 1
@@ -179,4 +184,4 @@ def transcode_clips(
             encoder = _ClipEncoder(fps, size[0], size[1], config, timed=variable)
         encoder.add(seconds, frame)
     if encoder is not None:
-        yield EncodedClip(k, encoder.finish(), tuple(encoder.times), encoder.times[-1] + 1 / fps)
+        yield EncodedClip(k, encoder.finish(), tuple(encoder.times), encoder.times[-1] + interval)

@@ -30,7 +30,8 @@ def test_a_variable_rate_is_timed_by_its_frames_not_the_header() -> None:
     timing = frame_timing(pts, Fraction(1, 1000), header_fps=13.3)
     assert timing.variable and timing.fps == pytest.approx(7 / 0.6)
     assert timing.times == (0.0, 0.04, 0.08, 0.2, 0.25, 0.5, 0.55, 0.6)
-    assert timing.end_of(2) == 0.2 and timing.end_of(7) == pytest.approx(0.6 + 0.6 / 7)
+    assert timing.end_of(2) == 0.2 and timing.end_of(7) == pytest.approx(0.65)
+    assert timing.duration_s == pytest.approx(0.65)
 
 
 def test_a_header_claiming_more_than_its_frames_hold_gives_a_note() -> None:
