@@ -586,7 +586,8 @@ def _write_shards(
                     {
                         "entry": names[record["path"]],
                         "outcome": "quarantined",
-                        "reason": f"{record['kind']}: {record['reason']}",
+                        "kind": record["kind"],
+                        "reason": record["reason"],
                     }
                 )
                 continue
