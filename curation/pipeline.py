@@ -22,7 +22,6 @@ uninterrupted run.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import logging
@@ -41,6 +40,7 @@ from curation.captions import DEFAULT_PROMPT, CaptionError, check_captioner_spec
 from curation.classifiers import DEFAULT_CHECKPOINTS, TASKS, ClassifierError, check_classifier
 from curation.dedup import DedupConfig, semantic_dedup
 from curation.embeddings import EmbedderError, check_embedder_spec, embedder_name
+from curation.inputs import VIDEO_EXTENSIONS, InputEntry, list_inputs
 from curation.model_device import DEVICE_ENV, model_device
 from curation.motion import MotionConfig
 from curation.quality import QualityConfig
@@ -68,7 +68,8 @@ from worldmodel.atomic import atomic_write_bytes
 logger = logging.getLogger(__name__)
 
 WORK_DIR = ".curate"
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv")
+# What became of each entry under the inputs; the manifest counts them (they add up to the entries).
+OUTCOMES = ("curated", "dropped", "quarantined", "skipped")
 # Optional stages, in pipeline order; probe comes first and sharding last, always.
 STAGES = ("split", "transcode", "motion", "quality", "embed", "text_overlay", "category", "caption", "dedup")
 REQUIRED_STAGES = ("transcode",)
@@ -240,23 +241,25 @@ class CurateResult:
     quarantined: list[dict] = field(default_factory=list)
 
 
-def find_inputs(spec: str) -> tuple[list[Path], Path]:
-    """The videos named by ``spec`` (a folder, searched recursively, a glob or a file) and their root."""
-    path = Path(spec)
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
-        root = path
-    elif path.is_file():
-        files, root = [path], path.parent
-    else:
-        files = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
-        root = Path(os.path.commonpath([str(p.parent) for p in files])) if files else Path(".")
-    if not files:
+def find_inputs(spec: str, *, out_dir: str | os.PathLike | None = None) -> tuple[list[Path], Path]:
+    """The videos named by ``spec`` (a folder, searched recursively, a glob or a file) and their root.
+
+    Videos are told by content (``curation.inputs``); the entries that are not are skipped
+    (``find_entries`` has them with their reasons)."""
+    entries, root = find_entries(spec, out_dir=out_dir)
+    return [e.path for e in entries if not e.skipped], root
+
+
+def find_entries(spec: str, *, out_dir: str | os.PathLike | None = None) -> tuple[list[InputEntry], Path]:
+    """Every entry named by ``spec`` (``curation.inputs.list_inputs``); an error if none is a video."""
+    entries, root = list_inputs(spec, exclude=Path(out_dir) if out_dir is not None else None)
+    if not any(not e.skipped for e in entries):
+        found = f"; found {len(entries)} entries, none a video, e.g. {entries[0].name}: {entries[0].skipped}"
         raise CurateError(
-            f"no videos in {spec!r}: pass a folder of videos ({', '.join(VIDEO_EXTENSIONS[:4])} ...), "
-            "a glob such as 'raw/**/*.mp4' (quoted) or a video file"
+            f"no videos in {spec!r}{found if entries else ''}: pass a folder of videos "
+            f"({', '.join(VIDEO_EXTENSIONS[:4])} ...), a glob such as 'raw/**/*.mp4' (quoted) or a video file"
         )
-    return files, root
+    return entries, root
 
 
 def source_id(path: Path, root: Path) -> str:
@@ -438,12 +441,9 @@ def curate(
         except ValueError as e:
             raise CurateError(str(e)) from None
     out = Path(out_dir)
-    files, root = find_inputs(inputs)
     # An output folder inside the input folder holds staged clips: they are not inputs.
-    files = [f for f in files if not f.resolve().is_relative_to(out.resolve())]
-    if not files:
-        raise CurateError(f"no videos in {inputs!r} outside the output folder {out}")
-    sources = [(str(p), source_id(p, root)) for p in files]
+    entries, root = find_entries(inputs, out_dir=out)
+    sources = [(str(e.path), source_id(e.path, root)) for e in entries if not e.skipped]
     ids = [sid for _, sid in sources]
     if len(set(ids)) != len(ids):
         raise CurateError("two inputs map to the same source id; rename one of them")
@@ -492,7 +492,9 @@ def curate(
                 import ray
 
                 ray.shutdown()
-    manifest, quarantined = _write_shards(out, sources, config, fingerprint, time.perf_counter() - start)
+    manifest, quarantined = _write_shards(
+        out, sources, entries, config, fingerprint, time.perf_counter() - start
+    )
     shutil.rmtree(work, ignore_errors=True)
     return CurateResult(manifest, out, resumed_inputs=len(done), quarantined=quarantined)
 
@@ -548,9 +550,15 @@ def _collect(dataset, done_dir: Path, fail_fast: bool, progress: Callable[[dict]
 
 
 def _write_shards(
-    out: Path, sources: Sequence[tuple[str, str]], config: CurateConfig, fingerprint: dict, seconds: float
+    out: Path,
+    sources: Sequence[tuple[str, str]],
+    entries: Sequence[InputEntry],
+    config: CurateConfig,
+    fingerprint: dict,
+    seconds: float,
 ) -> tuple[dict, list[dict]]:
-    """Shards from the staged clips in input order, then quarantine.jsonl, then the manifest."""
+    """Shards from the staged clips in input order, then quarantine.jsonl, then the manifest
+    (with every entry's outcome, ``_outcomes``)."""
     _remove_stale_shards(out)
     done_dir = out / WORK_DIR / "done"
 
@@ -567,12 +575,23 @@ def _write_shards(
     num_clips = 0
     num_copies = 0
     writer = ShardWriter(out, max_samples_per_shard=config.max_samples_per_shard)
+    names = {str(e.path): e.name for e in entries}
+    outcomes = [{"entry": e.name, "outcome": "skipped", "reason": e.skipped} for e in entries if e.skipped]
     with writer:
         for record in records():
             _sum_into(stages, record["stats"])
             if not record["ok"]:
                 quarantined.append(record)
+                outcomes.append(
+                    {
+                        "entry": names[record["path"]],
+                        "outcome": "quarantined",
+                        "kind": record["kind"],
+                        "reason": record["reason"],
+                    }
+                )
                 continue
+            kept = num_clips
             for clip in record["clips"]:
                 if clip["key"] in decisions:
                     clip["meta"]["dedup"], removed = decisions[clip["key"]]
@@ -592,6 +611,7 @@ def _write_shards(
                     writer.write(ClipSample(f"{clip['key']}_copy{j}", video, meta, arrays=arrays))
                     num_clips += 1
                     num_copies += 1
+            outcomes.append(_outcome(names[record["path"]], record, num_clips - kept, config))
         if dedup:
             stages["dedup"] = dedup.pop("stage")
         too_short = int(stages.get("plan", {}).get("too_short", 0))
@@ -601,8 +621,11 @@ def _write_shards(
         for record in quarantined:
             kinds[record["kind"]] = kinds.get(record["kind"], 0) + 1
         write_quarantine(out, quarantined)
+        counts = {k: sum(o["outcome"] == k for o in outcomes) for k in OUTCOMES}
         stats = {
             "run": fingerprint,
+            "entries": {"found": len(entries), **counts},
+            "outcomes": sorted(outcomes, key=lambda o: o["entry"]),
             "inputs": len(sources),
             "inputs_curated": len(sources) - len(quarantined),
             "clips": num_clips,
@@ -619,6 +642,27 @@ def _write_shards(
         }
         manifest = writer.close(stats)
     return manifest, quarantined
+
+
+def _outcome(name: str, record: dict, kept: int, config: CurateConfig) -> dict:
+    """A curated input's manifest entry: its clips in the shards, or why it has none."""
+    if kept:
+        return {"entry": name, "outcome": "curated", "clips": kept}
+    plan = record["stats"].get("plan", {})
+    why = []
+    if plan.get("too_short"):
+        why.append(
+            f"{int(plan['too_short'])} of {int(plan.get('shots', 0))} shot(s) under the minimum "
+            f"length ({config.min_clip_seconds:g} s)"
+        )
+    drops: dict[str, int] = {}
+    for clip in record["clips"]:
+        drops[clip["dropped"]] = drops.get(clip["dropped"], 0) + 1
+    if drops:
+        reasons = ", ".join(f"{k} {v}" for k, v in drops.items())
+        why.append(f"{len(record['clips'])} clip(s) dropped ({reasons})")
+    reason = "no clip kept: " + ("; ".join(why) or "no frame of a planned clip decoded")
+    return {"entry": name, "outcome": "dropped", "clips": 0, "reason": reason}
 
 
 def _balance(

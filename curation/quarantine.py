@@ -13,6 +13,7 @@ from pathlib import Path
 
 import av
 
+from curation.timing import FrameTiming, frame_timing
 from curation.video_io import VideoError, VideoInfo
 from worldmodel.atomic import atomic_write_bytes
 
@@ -26,6 +27,7 @@ NO_VIDEO_STREAM = "no_video_stream"
 BROKEN_TIMESTAMPS = "broken_timestamps"
 RESOLUTION_OVER_CAP = "resolution_over_cap"
 UNDECODABLE = "undecodable"
+IMPLAUSIBLE_TIMING = "implausible_timing"
 KINDS = (
     EMPTY,
     MISSING,
@@ -35,6 +37,7 @@ KINDS = (
     BROKEN_TIMESTAMPS,
     RESOLUTION_OVER_CAP,
     UNDECODABLE,
+    IMPLAUSIBLE_TIMING,
 )
 
 # Leading bytes of the containers a truncated video still starts with.
@@ -93,14 +96,16 @@ def check_resolution(info: VideoInfo, max_height: int, max_width: int) -> None:
         )
 
 
-def check_timestamps(path: str) -> None:
-    """Reject a video whose packets lack timestamps or repeat / reverse them (demuxing only, no decoding)."""
+def check_timestamps(path: str) -> FrameTiming:
+    """Reject a video whose packets lack timestamps or repeat / reverse them (demuxing only, no
+    decoding); returns the frames' timing from those timestamps (``curation.timing``)."""
     with av.open(path) as container:
         stream = container.streams.video[0]
         last_dts = None
         seen: set[int] = set()
         for index, packet in enumerate(container.demux(stream)):
-            if packet.size == 0:
+            # Packets an edit list cuts away are never shown: they are no frames.
+            if packet.size == 0 or packet.is_discard:
                 continue
             if packet.pts is None:
                 raise InputRejectedError(
@@ -119,6 +124,16 @@ def check_timestamps(path: str) -> None:
                 )
             seen.add(packet.pts)
             last_dts = packet.dts if packet.dts is not None else last_dts
+        if not seen:
+            raise InputRejectedError(path, TRUNCATED, "truncated: the video stream holds no frames")
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        coded = stream.codec_context.framerate
+        return frame_timing(
+            list(seen),
+            stream.time_base,
+            header_fps=float(rate) if rate else 1.0,
+            coded_fps=float(coded) if coded else 0.0,
+        )
 
 
 def write_quarantine(out_dir: str | os.PathLike, records: Iterable[dict]) -> Path:

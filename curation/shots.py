@@ -9,6 +9,7 @@ transition (dissolve, fade) has blended frames strictly between ``start`` and
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -130,13 +131,23 @@ class ClipRules:
 
 
 def plan_clips(
-    shots: Sequence[tuple[int, int]], fps: float, rules: ClipRules
+    shots: Sequence[tuple[int, int]],
+    fps: float,
+    rules: ClipRules,
+    *,
+    bounds: Sequence[float] | None = None,
 ) -> tuple[list[tuple[int, int]], int]:
     """Clips ``[start, end)`` (frames) from shots, and how many shots were too short.
 
     A shot over ``max_seconds`` is cut into ``ceil(len / max)`` equal pieces, so a
     150 s shot at a 60 s maximum gives three 50 s clips rather than 60 + 60 + 30.
+
+    ``bounds`` (``T + 1`` seconds: when each frame starts, then when the last ends) times
+    a variable-frame-rate video by its frames: lengths are measured, and pieces cut
+    equal, in seconds rather than frames.
     """
+    if bounds is not None:
+        return _plan_timed(shots, bounds, rules)
     min_frames = math.ceil(rules.min_seconds * fps - 1e-6)
     max_frames = max(1, math.floor(rules.max_seconds * fps + 1e-6))
     clips: list[tuple[int, int]] = []
@@ -149,4 +160,28 @@ def plan_clips(
         pieces = math.ceil(length / max_frames)
         edges = [start + round(k * length / pieces) for k in range(pieces + 1)]
         clips.extend(zip(edges[:-1], edges[1:], strict=True))
+    return clips, too_short
+
+
+def _plan_timed(
+    shots: Sequence[tuple[int, int]], bounds: Sequence[float], rules: ClipRules
+) -> tuple[list[tuple[int, int]], int]:
+    clips: list[tuple[int, int]] = []
+    too_short = 0
+    for start, end in shots:
+        seconds = bounds[end] - bounds[start]
+        if seconds < rules.min_seconds - 1e-6:
+            too_short += 1
+            continue
+        pieces = math.ceil(seconds / rules.max_seconds - 1e-9)
+        # Each inner edge at the frame starting nearest to an equal share of the time.
+        edges = [start]
+        for k in range(1, pieces):
+            target = bounds[start] + k * seconds / pieces
+            edge = bisect.bisect_left(bounds, target, lo=start, hi=end)
+            if edge > start and target - bounds[edge - 1] < bounds[edge] - target:
+                edge -= 1
+            edges.append(max(edge, edges[-1] + 1))
+        edges.append(end)
+        clips.extend((a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a)
     return clips, too_short

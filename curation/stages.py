@@ -5,7 +5,9 @@ Two kinds of row flow through the pipeline, both flat dicts of strings and numbe
 
 - an **input row** per video, from ``probe`` up to ``transcode``: ``path``,
   ``source_id``, ``ok`` / ``kind`` / ``reason`` (a rejected input keeps flowing, as a
-  record, so the driver can quarantine it), ``info``, ``transitions``, ``clips``, ``stats``;
+  record, so the driver can quarantine it), ``info`` (timed by the frames, not the header),
+  ``times`` (each frame's time, only for a variable frame rate), ``notes`` (where the header
+  and the frames disagree, for the clip json), ``transitions``, ``clips``, ``stats``;
 - after ``transcode``, **clip rows** (``CLIP_ROW``): one per clip, plus one record per
   input (``clip_index == -1``) carrying the input's outcome and ``num_clips``. A
   clip stage (filters, captions, dedup) maps a clip row to a clip row and drops a
@@ -19,6 +21,7 @@ Each stage adds its seconds and counters to the row's ``stats``; the manifest su
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -35,9 +38,16 @@ from curation.embeddings import ClipEmbedder, make_embedder
 from curation.frame_sampling import sample_frames
 from curation.motion import MotionConfig, video_motion
 from curation.quality import LearnedQuality, QualityConfig, load_learned_quality, video_quality
-from curation.quarantine import InputRejectedError, check_resolution, check_timestamps, classify
+from curation.quarantine import (
+    IMPLAUSIBLE_TIMING,
+    InputRejectedError,
+    check_resolution,
+    check_timestamps,
+    classify,
+)
 from curation.shots import ClipRules, Transition, plan_clips, shots_between
 from curation.splitters import decode_for_splitting, make_splitter
+from curation.timing import ImplausibleTimingError, check_claims
 from curation.transcode import TranscodeConfig, output_size, transcode_clips
 from curation.video_io import VideoError, VideoInfo, probe
 from worldmodel.atomic import atomic_write_bytes
@@ -73,6 +83,8 @@ def input_row(path: str, source_id: str) -> dict:
         "kind": "",
         "reason": "",
         "info": "{}",
+        "times": "[]",
+        "notes": "[]",
         "transitions": "[]",
         "clips": "[]",
         "stats": "{}",
@@ -127,12 +139,26 @@ def input_stage(name: str) -> Callable[[Callable[..., dict]], Callable[..., dict
 
 @input_stage("probe")
 def probe_stage(row: dict, *, max_input_height: int, max_input_width: int) -> dict:
-    """Read the header, check the resolution cap and the timestamps."""
+    """Read the header, check the resolution cap and the timestamps; time the video by its frames.
+
+    The header's rate and duration are claims (``curation.timing``): the info passed on
+    has the frames' count, mean rate and span, a header that disagrees leaves a note for
+    the clip json, and one whose frames cannot be video rejects the input.
+    """
     info = probe(row["path"])
     check_resolution(info, max_input_height, max_input_width)
-    check_timestamps(row["path"])
+    timing = check_timestamps(row["path"])
+    try:
+        note = check_claims(info.duration_s, timing)
+    except ImplausibleTimingError as e:
+        raise InputRejectedError(row["path"], IMPLAUSIBLE_TIMING, str(e)) from None
+    info = dataclasses.replace(
+        info, fps=timing.fps, num_frames=timing.num_frames, duration_s=timing.duration_s
+    )
     row["info"] = json.dumps(info.__dict__)
-    add_stats(row, "probe", 0.0, video_seconds=info.duration_s)
+    row["times"] = json.dumps([round(t, 6) for t in timing.times] if timing.variable else [])
+    row["notes"] = json.dumps([note] if note else [])
+    add_stats(row, "probe", 0.0, video_seconds=info.duration_s, variable_frame_rate=int(timing.variable))
     return row
 
 
@@ -170,7 +196,14 @@ def plan_stage(row: dict, *, rules: ClipRules) -> dict:
     info = VideoInfo(**json.loads(row["info"]))
     transitions = [Transition(*t) for t in json.loads(row["transitions"])]
     shots = shots_between(transitions, info.num_frames, margin=rules.margin_frames(info.fps))
-    clips, too_short = plan_clips(shots, info.fps, rules)
+    times = json.loads(row["times"])
+    # A variable frame rate measures shots by their frames' times (frame n's end is frame n + 1's time).
+    bounds = None
+    if times:
+        n = info.num_frames
+        last = times[n - 1] - times[n - 2] if n > 1 else 1 / info.fps
+        bounds = [*times[:n], times[n] if n < len(times) else times[n - 1] + last]
+    clips, too_short = plan_clips(shots, info.fps, rules, bounds=bounds)
     trimmed = info.num_frames - sum(b - a for a, b in shots)
     row["clips"] = json.dumps(clips)
     add_stats(
@@ -196,32 +229,43 @@ def transcode_stage(row: dict, *, config: TranscodeConfig, staging: str, splitte
         clips = [tuple(c) for c in json.loads(row["clips"])]
         size = output_size(info.height, info.width, config)
         folder = Path(staging) / row["source_id"]
-        for index, data, num_frames in transcode_clips(
-            row["path"], clips, fps=info.fps, size=size, config=config
+        variable = bool(json.loads(row["times"]))
+        notes = json.loads(row["notes"])
+        for clip in transcode_clips(
+            row["path"], clips, fps=info.fps, size=size, config=config, variable=variable
         ):
-            key = f"{row['source_id']}-{index:04d}"
-            first = clips[index][0]
+            key = f"{row['source_id']}-{clip.index:04d}"
+            first = clips[clip.index][0]
+            # Timed by the frames that decoded: at a constant rate frame i is at i / fps exactly
+            # (timestamps only round that); a variable rate keeps the frames' own times and gives
+            # the clip its own mean rate.
+            start_s, end_s = first / info.fps, (first + clip.num_frames) / info.fps
+            if variable:
+                start_s, end_s = clip.start_s, clip.end_s
             meta = {
                 "source": row["path"],
-                "start_s": round(first / info.fps, 6),
-                "end_s": round((first + num_frames) / info.fps, 6),
-                "fps": info.fps,
+                "start_s": round(start_s, 6),
+                "end_s": round(end_s, 6),
+                "fps": clip.num_frames / (end_s - start_s) if variable else info.fps,
                 "width": size[1],
                 "height": size[0],
-                "num_frames": num_frames,
-                "source_frames": [first, first + num_frames],
+                "num_frames": clip.num_frames,
+                "source_frames": [first, first + clip.num_frames],
                 "source_width": info.width,
                 "source_height": info.height,
                 "splitter": splitter,
+                **({"source_rotation": info.rotation} if info.rotation else {}),
+                **({"variable_frame_rate": _rate_range(clip.times, clip.end_s)} if variable else {}),
+                **({"notes": notes} if notes else {}),
             }
-            atomic_write_bytes(folder / f"{key}.mp4", data)
+            atomic_write_bytes(folder / f"{key}.mp4", clip.mp4)
             atomic_write_bytes(folder / f"{key}.json", json.dumps(meta, sort_keys=True).encode())
             clip_rows.append(
                 {
                     **CLIP_ROW,
                     "source_id": row["source_id"],
                     "path": row["path"],
-                    "clip_index": index,
+                    "clip_index": clip.index,
                     "key": key,
                     "mp4": str(folder / f"{key}.mp4"),
                     "meta": json.dumps(meta),
@@ -233,7 +277,7 @@ def transcode_stage(row: dict, *, config: TranscodeConfig, staging: str, splitte
     except Exception as e:  # noqa: BLE001 - quarantine, never crash the run
         detail = "".join(traceback.format_exception_only(e)).strip()
         return [_reject(record, "transcode", STAGE_ERROR, f"transcode stage failed: {detail}")]
-    seconds_out = sum(json.loads(r["meta"])["num_frames"] for r in clip_rows) / info.fps
+    seconds_out = sum(json.loads(r["meta"])["num_frames"] / json.loads(r["meta"])["fps"] for r in clip_rows)
     add_stats(
         record,
         "transcode",
@@ -244,6 +288,12 @@ def transcode_stage(row: dict, *, config: TranscodeConfig, staging: str, splitte
     )
     record["num_clips"] = len(clip_rows)
     return [record, *clip_rows]
+
+
+def _rate_range(times: tuple[float, ...], end_s: float) -> dict:
+    """The slowest and fastest instantaneous frame rate of a variable-rate clip."""
+    gaps = np.diff([*times, end_s])
+    return {"min_fps": round(float(1 / gaps.max()), 6), "max_fps": round(float(1 / gaps.min()), 6)}
 
 
 def clip_stage(name: str) -> Callable[[Callable[..., dict]], Callable[..., dict]]:

@@ -2,7 +2,8 @@
 
 The source is decoded once, resized on decode to the output size, and every frame
 goes to the encoder of the clip it belongs to, so memory holds one frame and one
-encoder, whatever the lengths of the source and its clips.
+encoder, whatever the lengths of the source and its clips. Each clip is timed by its
+frames' own timestamps; a variable-frame-rate source keeps them in its clips.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from curation.video_io import PathLike, iter_frames
+from curation.video_io import PathLike, iter_timed_frames
 
 PRESETS = (
     "ultrafast",
@@ -63,13 +64,49 @@ def output_size(height: int, width: int, config: TranscodeConfig) -> tuple[int, 
     return max(2, 2 * round(height * scale / 2)), max(2, 2 * round(width * scale / 2))
 
 
-class _ClipEncoder:
-    """An in-memory H.264 yuv420p MP4 encoder fed one ``uint8 (H, W, 3)`` frame at a time."""
+# Time base of variable-frame-rate clips: MPEG's 90 kHz clock, finer than any frame interval.
+VFR_TIME_BASE = Fraction(1, 90000)
 
-    def __init__(self, fps: float, height: int, width: int, config: TranscodeConfig) -> None:
+
+@dataclass(frozen=True)
+class EncodedClip:
+    """One clip of ``transcode_clips``: its mp4 and its frames' times in the source.
+
+    Attributes:
+        index: the clip's position in the ``clips`` asked for.
+        mp4: H.264 yuv420p MP4 bytes.
+        times: the source time (seconds from its first frame) of each frame of the clip.
+        end_s: when the clip's last frame stops being shown (the next frame's time).
+    """
+
+    index: int
+    mp4: bytes
+    times: tuple[float, ...]
+    end_s: float
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.times)
+
+    @property
+    def start_s(self) -> float:
+        return self.times[0]
+
+
+class _ClipEncoder:
+    """An in-memory H.264 yuv420p MP4 encoder fed one ``uint8 (H, W, 3)`` frame at a time.
+
+    With ``timed`` each frame keeps the time it is given (variable frame rate); otherwise
+    frames follow one another at ``fps``.
+    """
+
+    def __init__(self, fps: float, height: int, width: int, config: TranscodeConfig, timed: bool) -> None:
         self._buffer = io.BytesIO()
         self._container = av.open(self._buffer, mode="w", format="mp4")
         self._stream = self._container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        self._timed = timed
+        if timed:
+            self._stream.codec_context.time_base = VFR_TIME_BASE
         # yuv420p needs even sides: odd ones are padded by one replicated row / column.
         self._pad = (height % 2, width % 2)
         self._stream.height, self._stream.width = height + self._pad[0], width + self._pad[1]
@@ -82,14 +119,17 @@ class _ClipEncoder:
             "preset": config.preset,
             "x264-params": "cpu-independent=1",
         }
-        self.num_frames = 0
+        self.times: list[float] = []
 
-    def add(self, frame: np.ndarray) -> None:
+    def add(self, seconds: float, frame: np.ndarray) -> None:
         if any(self._pad):
             frame = np.pad(frame, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
         image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        if self._timed:
+            image.pts = round((seconds - (self.times[0] if self.times else seconds)) / VFR_TIME_BASE)
+            image.time_base = VFR_TIME_BASE
         self._container.mux(self._stream.encode(image))
-        self.num_frames += 1
+        self.times.append(seconds)
 
     def finish(self) -> bytes:
         self._container.mux(self._stream.encode())
@@ -104,16 +144,18 @@ def transcode_clips(
     fps: float,
     size: tuple[int, int],
     config: TranscodeConfig,
-) -> Iterator[tuple[int, bytes, int]]:
+    variable: bool = False,
+) -> Iterator[EncodedClip]:
     """Encode the frame ranges ``clips`` (sorted, non-overlapping ``[start, end)``) of ``path``.
 
     Args:
-        fps: the source's frame rate, kept by the clips.
+        fps: the source's (mean) frame rate: the clips' rate, and the last frame's duration.
         size: ``(H, W)`` of the clips (``output_size``).
+        variable: the source's frame rate varies: clips keep each frame's own time.
 
     Yields:
-        ``(clip_index, mp4_bytes, num_frames)`` in clip order. A clip whose frames run
-        past the end of the decodable video is cut short there (and skipped if empty).
+        ``EncodedClip`` in clip order. A clip whose frames run past the end of the
+        decodable video is cut short there (and skipped if empty).
     """
     if any(b <= a for a, b in clips) or any(
         b0 > a1 for (_, b0), (a1, _) in zip(clips, clips[1:], strict=False)
@@ -125,15 +167,21 @@ def transcode_clips(
         return
     k = 0
     encoder: _ClipEncoder | None = None
-    for index, frame in enumerate(iter_frames(path, size=size, end_frame=clips[-1][1])):
-        start, end = clips[k]
-        if index < start:
+    # The video's last frame lasts one interval: at a variable rate, the last one seen.
+    previous, interval = 0.0, 1 / fps
+    # One frame past the last clip: its time is when the clip's last frame ends.
+    frames = iter_timed_frames(path, size=size, end_frame=clips[-1][1] + 1)
+    for index, (seconds, frame) in enumerate(frames):
+        if variable and index:
+            interval = seconds - previous
+        previous = seconds
+        if encoder is not None and index == clips[k][1]:
+            yield EncodedClip(k, encoder.finish(), tuple(encoder.times), seconds)
+            encoder, k = None, k + 1
+        if k == len(clips) or index < clips[k][0]:
             continue
         if encoder is None:
-            encoder = _ClipEncoder(fps, size[0], size[1], config)
-        encoder.add(frame)
-        if index == end - 1:
-            yield k, encoder.finish(), encoder.num_frames
-            encoder, k = None, k + 1
+            encoder = _ClipEncoder(fps, size[0], size[1], config, timed=variable)
+        encoder.add(seconds, frame)
     if encoder is not None:
-        yield k, encoder.finish(), encoder.num_frames
+        yield EncodedClip(k, encoder.finish(), tuple(encoder.times), encoder.times[-1] + interval)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -47,6 +49,9 @@ class VideoInfo:
     num_frames: int
     duration_s: float
     codec: str
+    # Clockwise degrees the display matrix turns the stored picture by (0, 90, 180, 270);
+    # width and height above are the displayed ones, after it.
+    rotation: int = 0
 
 
 def _open(path: PathLike | bytes) -> av.container.InputContainer:
@@ -92,28 +97,98 @@ def probe(path: PathLike | bytes) -> VideoInfo:
         elif container.duration is not None:
             duration = container.duration / av.time_base
         num_frames = stream.frames or round(duration * fps)
-        if stream.codec_context.width <= 0 or stream.codec_context.height <= 0:
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if width <= 0 or height <= 0:
             raise VideoError(label, "video stream has no frame size (broken header)")
         if fps <= 0:
             raise VideoError(label, "video stream has no frame rate (broken timestamps)")
+        rotation, ops = _first_frame_orientation(container, stream)
+        if "t" in ops:
+            width, height = height, width
         return VideoInfo(
             path=label,
             fps=fps,
-            width=stream.codec_context.width,
-            height=stream.codec_context.height,
+            width=width,
+            height=height,
             num_frames=int(num_frames),
             duration_s=duration if duration > 0 else num_frames / fps,
             codec=stream.codec_context.name,
+            rotation=rotation,
         )
 
 
+def _first_frame_orientation(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> tuple[int, str]:
+    """``orientation`` of the first frame that decodes (FFmpeg attaches the display matrix to
+    frames, not to PyAV's stream); ``(0, "")`` when none decodes (decoding says why later)."""
+    try:
+        for frame in container.decode(stream):
+            return orientation(display_matrix(frame))
+    except av.FFmpegError:
+        pass
+    return 0, ""
+
+
+def display_matrix(frame: av.VideoFrame) -> tuple[int, ...] | None:
+    """The frame's display matrix (9 int32, 16.16 fixed point, FFmpeg's layout), if it has one.
+
+    Phones store portrait video sideways and say so here (the mp4 ``tkhd`` matrix, which
+    FFmpeg attaches to every decoded frame as side data)."""
+    for data in frame.side_data:
+        if data.type.name == "DISPLAYMATRIX":
+            return struct.unpack("=9i", bytes(data))
+    return None
+
+
+def orientation(matrix: tuple[int, ...] | None) -> tuple[int, str]:
+    """``(clockwise degrees, ops)`` that turn a stored picture into the displayed one.
+
+    A port of ffmpeg's autorotate (``fftools/ffmpeg_filter.c``, ``get_rotation``): ``ops``
+    is a string of numpy steps applied left to right, ``t`` transpose, ``h`` / ``v``
+    horizontal / vertical flip, so the 8 EXIF orientations come out as ffmpeg shows them.
+    An odd angle (not a multiple of 90) is left as stored, as no pixel grid holds it.
+    """
+    if matrix is None:
+        return 0, ""
+    m = matrix
+    scale0, scale1 = math.hypot(m[0], m[3]), math.hypot(m[1], m[4])
+    if scale0 == 0 or scale1 == 0:
+        return 0, ""
+    counterclockwise = -math.degrees(math.atan2(m[1] / scale1, m[0] / scale0))
+    theta = -round(counterclockwise)
+    theta -= 360 * math.floor(theta / 360 + 0.9 / 360)
+    if abs(theta - 90) < 1:
+        # transpose=cclock_flip is a plain transpose; transpose=clock is transpose then hflip.
+        return 90, "t" if m[3] > 0 else "th"
+    if abs(theta - 180) < 1:
+        return 180, ("h" if m[0] < 0 else "") + ("v" if m[4] < 0 else "")
+    if abs(theta - 270) < 1:
+        # transpose=clock_flip: transpose then both flips; transpose=cclock: transpose then vflip.
+        return 270, "thv" if m[3] < 0 else "tv"
+    if abs(theta) > 1:
+        logger.warning("display matrix rotates by %.0f degrees, not a multiple of 90: kept as stored", theta)
+        return 0, ""
+    return 0, "v" if m[4] < 0 else ""
+
+
+def _orient(rgb: np.ndarray, ops: str) -> np.ndarray:
+    for op in ops:
+        rgb = rgb.swapaxes(0, 1) if op == "t" else rgb[:, ::-1] if op == "h" else rgb[::-1]
+    return np.ascontiguousarray(rgb) if ops else rgb
+
+
 def _to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None) -> np.ndarray:
+    """The displayed picture: decoded, resized to ``size=(H, W)`` (displayed), oriented."""
+    _, ops = orientation(display_matrix(frame))
     rgb = frame.to_ndarray(format="rgb24")
-    if size is not None and (rgb.shape[0], rgb.shape[1]) != size:
-        h, w = size
-        shrinking = h < rgb.shape[0] or w < rgb.shape[1]
-        rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-    return rgb
+    if size is not None:
+        # Resize before orienting (less to move); a transposed picture is resized to (W, H).
+        h, w = (size[1], size[0]) if "t" in ops else size
+        if (rgb.shape[0], rgb.shape[1]) != (h, w):
+            shrinking = h < rgb.shape[0] or w < rgb.shape[1]
+            rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return _orient(rgb, ops)
 
 
 def iter_frames(
@@ -125,20 +200,46 @@ def iter_frames(
 ) -> Iterator[np.ndarray]:
     """Decode frames one by one as ``uint8 (H, W, 3)``, optionally resized to ``size=(H, W)``.
 
-    Frames ``[start_frame, end_frame)`` in decode order are yielded; memory stays
-    constant whatever the file's length.
+    Frames ``[start_frame, end_frame)`` in decode order are yielded, as displayed (the
+    display matrix applied, ``orientation``); memory stays constant whatever the file's length.
+    """
+    for _, frame in iter_timed_frames(path, size=size, start_frame=start_frame, end_frame=end_frame):
+        yield frame
+
+
+def iter_timed_frames(
+    path: PathLike | bytes,
+    *,
+    size: tuple[int, int] | None = None,
+    start_frame: int = 0,
+    end_frame: int | None = None,
+) -> Iterator[tuple[float, np.ndarray]]:
+    """``iter_frames`` with each frame's presentation time: ``(seconds, uint8 (H, W, 3))``.
+
+    Seconds count from the first decoded frame and come from the frame's own timestamp,
+    so a variable-frame-rate video keeps its real timing; a frame without one is placed
+    one container-average interval after the previous frame.
     """
     label = "<bytes>" if isinstance(path, bytes) else str(path)
     with _open(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        fps = _stream_fps(stream) or 1.0
         index = 0
+        first: float | None = None
+        last = 0.0
         try:
             for frame in container.decode(stream):
                 if end_frame is not None and index >= end_frame:
                     break
+                if frame.time is None:
+                    seconds = last + 1 / fps if index else 0.0
+                else:
+                    first = frame.time if first is None else first
+                    seconds = frame.time - first
+                last = seconds
                 if index >= start_frame:
-                    yield _to_rgb(frame, size)
+                    yield seconds, _to_rgb(frame, size)
                 index += 1
         except av.FFmpegError as e:
             if index == 0:

@@ -197,7 +197,7 @@ def cmd_curate(args: argparse.Namespace) -> int:
         config = curate_config(args)
         if args.split_actors < 1:
             raise CurateError(f"--split-actors must be >= 1, got {args.split_actors}")
-        total = len(find_inputs(args.inputs)[0])
+        total = len(find_inputs(args.inputs, out_dir=args.out)[0])
         with tqdm(total=total, unit="video", desc="curate", disable=args.no_progress) as bar:
 
             def advance(record: dict) -> None:
@@ -220,6 +220,15 @@ def cmd_curate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _entries(stats: dict) -> str:
+    """Every entry under the inputs and what became of it (``stats.outcomes`` has each by name)."""
+    entries = stats.get("entries")
+    if not entries:
+        return ""
+    parts = " + ".join(f"{k} {v}" for k, v in entries.items() if k != "found")
+    return f"; {entries['found']} entries = {parts} (each listed in manifest.json stats.outcomes)"
+
+
 def _report(result, out: str, seconds: float) -> str:  # noqa: ANN001 - a CurateResult
     stats = result.manifest["stats"]
     quarantined = sum(stats["quarantined"].values())
@@ -233,6 +242,7 @@ def _report(result, out: str, seconds: float) -> str:  # noqa: ANN001 - a Curate
         f"quarantined {quarantined}"
         + (f" ({kinds}; see {Path(out) / 'quarantine.jsonl'})" if quarantined else "")
         + (f"; resumed, {result.resumed_inputs} videos were already done" if result.resumed_inputs else "")
+        + _entries(stats)
         + (
             f"; dedup removed {stats['dedup']['removed']} of {stats['dedup']['clips']} clips "
             f"({stats['dedup']['share_removed']:.1%})"

@@ -21,6 +21,8 @@ from curation.pipeline import WORK_DIR, CurateConfig, CurateError, curate
 from curation.shards import load_manifest, read_samples
 from curation.video_io import read_video, write_video
 from tests.curation.bad_inputs import moving_video, write_bad_inputs
+from tests.curation.odd_inputs import encode, lying_mp4, mkv_claiming
+from tests.curation.test_inputs import write_odd_folder
 
 FAST = CurateConfig(splitter="pyscenedetect")
 
@@ -192,3 +194,59 @@ def test_rerun_of_a_finished_run_is_a_no_op_and_other_arguments_are_refused(
     )
     assert not redone.already_complete and redone.manifest["stats"]["run"]["config"]["crf"] == 30
     assert np.isfinite(redone.manifest["stats"]["clip_seconds"])
+
+
+def test_a_hostile_folder_comes_out_with_every_entry_accounted_for(
+    tmp_path: Path, ray_address: str, capsys: pytest.CaptureFixture
+) -> None:
+    folder = tmp_path / "in"
+    expected = write_odd_folder(folder, tmp_path / "outside")
+    frames = moving_video(60, 16, 24)
+    # A phone clip stored sideways: the display matrix turns it 90 degrees clockwise.
+    (folder / "phone.mp4").write_bytes(encode(frames, rotation=-90))
+    vfr_times = [0.1 * i for i in range(20)] + [2.0 + 0.05 * i for i in range(20)]
+    (folder / "vfr.mp4").write_bytes(encode(moving_video(40, 16, 16), times=vfr_times))
+    (folder / "lying.mp4").write_bytes(lying_mp4(36000.0, frames=48))
+    (folder / "claims.mkv").write_bytes(mkv_claiming(36000.0, moving_video(72, 16, 16)))
+    argv = [
+        "curate",
+        str(folder),
+        "--out",
+        str(tmp_path / "out"),
+        "--splitter",
+        "pyscenedetect",
+        "--no-progress",
+    ]
+    assert main(argv) == 0
+    assert "18 entries = curated 3 + dropped 4 + quarantined 1 + skipped 10" in capsys.readouterr().out
+    stats = load_manifest(tmp_path / "out")["stats"]
+    assert stats["entries"] == {"found": 18, "curated": 3, "dropped": 4, "quarantined": 1, "skipped": 10}
+    outcomes = {o["entry"]: o for o in stats["outcomes"]}
+    assert set(outcomes) == {*expected, "phone.mp4", "vfr.mp4", "lying.mp4", "claims.mkv"}
+    for name, reason in expected.items():
+        if reason:
+            assert outcomes[name]["outcome"] == "skipped" and outcomes[name]["reason"].startswith(reason)
+        else:  # the folder's own videos are a third of a second long
+            assert (
+                outcomes[name]["outcome"] == "dropped"
+                and "under the minimum length" in outcomes[name]["reason"]
+            )
+    lying = outcomes["lying.mp4"]
+    assert (lying["outcome"], lying["kind"]) == ("quarantined", "implausible_timing")
+    assert "48 frames" in lying["reason"]
+    assert stats["quarantined"] == {"implausible_timing": 1}
+    assert stats["video_seconds"] == pytest.approx(2.5 + 3.0 + 3.0 + 4 * 8 / 24, abs=0.01)
+    metas = {Path(m["source"]).name: m for m, _ in _samples(tmp_path / "out").values()}
+    assert set(metas) == {"phone.mp4", "vfr.mp4", "claims.mkv"}
+    phone = metas["phone.mp4"]
+    assert (phone["height"], phone["width"], phone["source_rotation"]) == (24, 16, 90)
+    decoded = next(s for s in read_samples(tmp_path / "out") if s["meta"] is not None and s["meta"] == phone)
+    assert np.abs(decoded["frames"].astype(int) - np.rot90(frames, -1, axes=(1, 2))).mean() < 6
+    vfr = metas["vfr.mp4"]
+    assert (vfr["num_frames"], vfr["start_s"], vfr["end_s"]) == (40, 0.0, 3.0)
+    assert vfr["fps"] == pytest.approx(40 / 3.0) and vfr["variable_frame_rate"] == {
+        "min_fps": 10.0,
+        "max_fps": 20.0,
+    }
+    claims = metas["claims.mkv"]
+    assert (claims["num_frames"], claims["end_s"]) == (72, 3.0) and "36000.000 s" in claims["notes"][0]

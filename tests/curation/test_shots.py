@@ -58,3 +58,11 @@ def test_shots_under_the_minimum_are_dropped_and_counted() -> None:
 def test_clip_rules_reject_min_over_max() -> None:
     with pytest.raises(ValueError, match="min_seconds <= max_seconds"):
         ClipRules(min_seconds=10, max_seconds=5)
+
+
+def test_a_variable_rate_shot_is_measured_and_cut_in_seconds() -> None:
+    # 10 frames at 0.5 s, then 40 at 0.05 s: 7 s in 50 frames (a frame count would say 2 s at 24 fps).
+    bounds = [0.5 * i for i in range(11)] + [5.0 + 0.05 * i for i in range(1, 41)]
+    clips, too_short = plan_clips([(0, 50)], 24.0, ClipRules(max_seconds=3.5), bounds=bounds)
+    assert too_short == 0 and clips == [(0, 7), (7, 50)]
+    assert plan_clips([(10, 50)], 24.0, ClipRules(min_seconds=2.5), bounds=bounds) == ([], 1)

@@ -12,6 +12,7 @@ import pytest
 from curation.transcode import TranscodeConfig, output_size, transcode_clips
 from curation.video_io import read_video, write_video
 from tests.curation.bad_inputs import moving_video
+from tests.curation.odd_inputs import encode
 
 
 def test_output_size_fits_the_cap_keeping_aspect() -> None:
@@ -31,8 +32,10 @@ def test_clips_are_h264_yuv420p_with_the_source_frames(tmp_path: Path) -> None:
             tmp_path / "src.mp4", [(5, 20), (30, 60)], fps=24.0, size=(32, 48), config=TranscodeConfig()
         )
     )
-    assert [(i, n) for i, _, n in clips] == [(0, 15), (1, 30)]
-    for (index, data, _), (a, b) in zip(clips, [(5, 20), (30, 60)], strict=True):
+    assert [(c.index, c.num_frames) for c in clips] == [(0, 15), (1, 30)]
+    assert [(c.start_s, c.end_s) for c in clips] == [(5 / 24, 20 / 24), (30 / 24, 60 / 24)]
+    for clip, (a, b) in zip(clips, [(5, 20), (30, 60)], strict=True):
+        index, data = clip.index, clip.mp4
         with av.open(io.BytesIO(data)) as container:
             stream = container.streams.video[0]
             assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
@@ -44,10 +47,10 @@ def test_clips_are_h264_yuv420p_with_the_source_frames(tmp_path: Path) -> None:
 def test_clips_are_scaled_down_and_odd_sizes_padded(tmp_path: Path) -> None:
     write_video(tmp_path / "src.mp4", moving_video(10, 40, 64), 24.0)
     assert output_size(40, 64, TranscodeConfig(max_height=16, max_width=32)) == (16, 26)
-    [(_, data, n)] = transcode_clips(
+    [clip] = transcode_clips(
         tmp_path / "src.mp4", [(0, 10)], fps=24.0, size=(21, 33), config=TranscodeConfig()
     )
-    assert n == 10 and read_video(data)[0].shape[1:3] == (22, 34)
+    assert clip.num_frames == 10 and read_video(clip.mp4)[0].shape[1:3] == (22, 34)
 
 
 def test_overlapping_clips_are_refused(tmp_path: Path) -> None:
@@ -57,3 +60,25 @@ def test_overlapping_clips_are_refused(tmp_path: Path) -> None:
                 tmp_path / "x.mp4", [(0, 10), (5, 20)], fps=24.0, size=(8, 8), config=TranscodeConfig()
             )
         )
+
+
+def test_variable_rate_clips_keep_their_frames_times(tmp_path: Path) -> None:
+    times = [0.0, 0.04, 0.08, 0.2, 0.25, 0.5, 0.55, 0.6, 0.9, 1.0]
+    (tmp_path / "vfr.mp4").write_bytes(encode(moving_video(len(times), 16, 16), times=times))
+    clips = list(
+        transcode_clips(
+            tmp_path / "vfr.mp4",
+            [(1, 5), (5, 10)],
+            fps=10.0,
+            size=(16, 16),
+            config=TranscodeConfig(),
+            variable=True,
+        )
+    )
+    assert [(c.times, c.end_s) for c in clips] == [
+        ((0.04, 0.08, 0.2, 0.25), 0.5),
+        ((0.5, 0.55, 0.6, 0.9, 1.0), 1.1),
+    ]
+    with av.open(io.BytesIO(clips[0].mp4)) as container:
+        shown = [round(f.time, 3) for f in container.decode(video=0)]
+    assert shown == [0.0, 0.04, 0.16, 0.21]

@@ -3,7 +3,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curation.video_io import VideoError, iter_windows, probe, read_video, write_video
+from curation.video_io import (
+    VideoError,
+    iter_frames,
+    iter_timed_frames,
+    iter_windows,
+    probe,
+    read_video,
+    write_video,
+)
+from tests.curation.odd_inputs import encode, orient
 
 
 def gradient_video(t: int = 12, h: int = 32, w: int = 48) -> np.ndarray:
@@ -89,3 +98,36 @@ def test_audio_only_file_has_no_video_stream(tmp_path: Path) -> None:
         container.mux(stream.encode())
     with pytest.raises(VideoError, match="no video stream"):
         probe(path)
+
+
+@pytest.mark.parametrize(
+    ("rotation", "hflip"), [(90, False), (180, False), (270, False), (-90, False), (90, True)]
+)
+def test_rotated_video_decodes_as_displayed(tmp_path: Path, rotation: int, hflip: bool) -> None:
+    frames = gradient_video(4, 16, 24)
+    (tmp_path / "phone.mp4").write_bytes(encode(frames, rotation=rotation, hflip=hflip))
+    shown = orient(frames, rotation, hflip)
+    info = probe(tmp_path / "phone.mp4")
+    assert (info.height, info.width) == shown.shape[1:3]
+    assert info.rotation == (-rotation) % 360
+    decoded, _ = read_video(tmp_path / "phone.mp4")
+    assert decoded.shape == shown.shape
+    # The displayed picture, and none of the other seven orientations, matches what decodes.
+    errors = {
+        (r, f): np.abs(decoded.astype(int) - orient(frames, r, f)).mean()
+        for r in (0, 90, 180, 270)
+        for f in (False, True)
+        if orient(frames, r, f).shape == decoded.shape
+    }
+    best = min(errors, key=errors.get)
+    assert orient(frames, *best).tolist() == shown.tolist() and errors[best] < 6
+    assert sorted(errors.values())[1] > 5 * errors[best]
+    # Sized on decode in the displayed orientation, as every stage asks for it.
+    small = next(iter_frames(tmp_path / "phone.mp4", size=(shown.shape[1] // 2, shown.shape[2] // 2)))
+    assert small.shape[:2] == (shown.shape[1] // 2, shown.shape[2] // 2)
+
+
+def test_frames_carry_their_own_times_at_a_variable_rate(tmp_path: Path) -> None:
+    times = [0.0, 0.04, 0.08, 0.2, 0.25, 0.5, 0.55, 0.6]
+    (tmp_path / "vfr.mp4").write_bytes(encode(gradient_video(len(times), 16, 16), times=times))
+    assert [round(t, 3) for t, _ in iter_timed_frames(tmp_path / "vfr.mp4")] == times
