@@ -89,6 +89,18 @@ def cameras(info: dict[str, Any]) -> list[str]:
     return sorted(k for k, f in info["features"].items() if f.get("dtype") == "video")
 
 
+def check_camera(root: str | Path, camera: str) -> dict[str, Any]:
+    """``read_info(root)``, after checking that ``camera`` is one of its cameras (the error lists them)."""
+    info = read_info(Path(root))
+    found = cameras(info)
+    if camera not in found:
+        raise LeRobotFormatError(
+            f"{root} has no camera {camera!r}; its cameras are {found or 'none (no video features)'}: "
+            "pass --camera one of those"
+        )
+    return info
+
+
 def _read_parquets(paths: Iterable[Path]) -> pd.DataFrame:
     frames = [pq.read_table(p).to_pandas() for p in sorted(paths)]
     if not frames:
@@ -166,13 +178,7 @@ def read_lerobot(root: str | Path, camera: str, *, size: int = 64) -> Iterator[E
             dataset's cameras (the message lists them), or missing columns.
     """
     root = Path(root)
-    info = read_info(root)
-    found = cameras(info)
-    if camera not in found:
-        raise LeRobotFormatError(
-            f"{root} has no camera {camera!r}; its cameras are {found or 'none (no video features)'}: "
-            "pass --camera one of those"
-        )
+    info = check_camera(root, camera)
     data = _read_parquets((root / "data").glob("**/*.parquet"))
     for column in ("action", "episode_index", "frame_index"):
         if column not in data.columns:

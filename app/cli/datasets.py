@@ -53,14 +53,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from envs.lerobot import LeRobotFormatError, read_info, read_lerobot
+    from envs.lerobot import LeRobotFormatError, check_camera, read_lerobot
     from envs.record import record_episodes
 
     start = time.perf_counter()
     if args.size < 16:
         raise UserError(f"--size must be >= 16 pixels, got {args.size}")
     try:
-        total = read_info(Path(args.source)).get("total_episodes")
+        # Checked before the progress bar starts, so a wrong name is the only line printed.
+        total = check_camera(Path(args.source), args.camera).get("total_episodes")
         run_info = {k: v for k, v in vars(args).items() if k != "func"}
         manifest = record_episodes(
             read_lerobot(args.source, args.camera, size=args.size),
