@@ -165,7 +165,7 @@ def test_export_then_import_lerobot_gives_back_the_episodes(dataset: Path, tmp_p
         assert np.abs(a.frames.astype(float) - b.frames.astype(float)).mean() < 6  # H.264 twice
 
 
-def test_world_model_info_takes_the_imported_datasets_action_box_and_fps(dataset: Path, tmp_path: Path) -> None:
+def test_world_model_info_takes_the_imported_action_box_and_fps(dataset: Path, tmp_path: Path) -> None:
     from training.train_wfm import declared_action_space, recorded_env
 
     assert import_lerobot(dataset, tmp_path / "shards") == 0
