@@ -23,8 +23,9 @@ import torch
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 
+from envs.actions import check_actions
 from envs.sim.driving import DT, FPS, DrivingSimEnv, VehicleParams, bicycle_step
-from envs.world_env import check_actions, check_env_settings, draw_seed
+from envs.world_env import check_env_settings, draw_seed
 from worldmodel.conditioning.trajectory import ego_motion
 from worldmodel.world import WorldModel
 

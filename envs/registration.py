@@ -35,6 +35,9 @@ SIM_ENVS = {
     ),
     "worldfm/Orbit-v0": ("envs.sim.orbit:OrbitSimEnv", {}, 48),
     "worldfm/Driving-v0": ("envs.sim.driving:DrivingSimEnv", {}, 300),
+    # Any Gymnasium env seen through square frames (env_id=..., size=...): where the learned env
+    # of a `worldfm simulate gym` recording starts its episodes; the inner env keeps its own limit.
+    "worldfm/GymPixels-v0": ("envs.sim.gym_env:PixelGymEnv", {}, None),
 }
 SHIPPED_WORLD_MODELS = {
     "worldfm/FetchPush-WM-v0": ("fetchpush-wm-dit", "action"),

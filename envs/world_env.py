@@ -9,7 +9,7 @@ seed fixes a whole episode. ``obs_mode="pixels"`` (the default) observes uint8 f
 planners that work in the model's latent space. ``make_world_env`` and ``make_world_vector_env``
 build them from a checkpoint folder; ``envs.registration``'s lazy entry points call them for
 ``worldfm/<Task>-WM-v0``. The seed, settings and action checks here (``draw_seed``,
-``check_env_settings``, ``check_actions``) are also ``envs.driving_world_env``'s.
+``check_env_settings``, and ``envs.actions.check_actions``) are also ``envs.driving_world_env``'s.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from gymnasium.error import ResetNeeded
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from envs.actions import check_actions
 from worldmodel.world import WorldModel
 
 RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[SupportsFloat, bool]]
@@ -38,6 +39,14 @@ SimFactory = Callable[[], gym.Env]
 # Seeds drawn from np_random (simulator resets, model noise) lie in [0, 2**31 - 1), as Fetch's do.
 SEED_HIGH = 2**31 - 1
 OBS_MODES = ("pixels", "latent")
+DEFAULT_RENDER_FPS = 25
+"""``render_fps`` of a checkpoint that records no frame rate: the Fetch simulators' 25 fps, at which
+the shipped robot models' clips were recorded."""
+
+
+def render_fps(world: WorldModel) -> float:
+    """A learned env's ``metadata["render_fps"]``: its training clips' frame rate, else the default."""
+    return float(world.info.fps or DEFAULT_RENDER_FPS)
 
 
 def draw_seed(rng: np.random.Generator) -> int:
@@ -117,21 +126,6 @@ def world_spaces(world: WorldModel, obs_mode: str = "pixels") -> tuple[spaces.Bo
     low = np.asarray(box.low, np.float32)
     high = np.asarray(box.high, np.float32)
     return observation_space, spaces.Box(low, high, dtype=np.float32)
-
-
-def check_actions(actions: Any, space: spaces.Box, batch_shape: tuple[int, ...] = ()) -> np.ndarray:
-    """Validate actions of shape ``batch_shape + space.shape`` and clip them into ``space``.
-
-    A wrong shape or a NaN / infinite value is a ``ValueError``; finite values outside the box are
-    clipped to it (as Fetch clips its controls), since the model never saw larger actions.
-    """
-    a = np.asarray(actions, dtype=np.float32)
-    expected = (*batch_shape, *space.shape)
-    if a.shape != expected:
-        raise ValueError(f"action must have shape {expected}, got {a.shape}")
-    if not np.isfinite(a).all():
-        raise ValueError(f"action contains NaN or infinite values: {a}")
-    return np.clip(a, space.low, space.high)
 
 
 def simulator_context(sim: gym.Env, seed: int, num_frames: int) -> np.ndarray:
@@ -320,7 +314,7 @@ class WorldModelEnv(gym.Env[np.ndarray, np.ndarray]):
     - ``obs_mode``: ``"pixels"`` or ``"latent"``; see Observation Space.
     """
 
-    metadata = {"render_modes": ["rgb_array"]}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": DEFAULT_RENDER_FPS}
 
     def __init__(
         self,
@@ -333,6 +327,7 @@ class WorldModelEnv(gym.Env[np.ndarray, np.ndarray]):
         obs_mode: str = "pixels",
     ) -> None:
         check_env_settings(render_mode, self.metadata["render_modes"], sampler_steps)
+        self.metadata = {**self.metadata, "render_fps": render_fps(world)}
         self.observation_space, self.action_space = world_spaces(world, obs_mode)
         self.world = world
         self.context_frames = world.context_frames
@@ -401,7 +396,11 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
     ``render()`` returns each sub-environment's current frame (decoded, in latent mode).
     """
 
-    metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata = {
+        "render_modes": ["rgb_array"],
+        "render_fps": DEFAULT_RENDER_FPS,
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+    }
 
     def __init__(
         self,
@@ -419,7 +418,11 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         check_env_settings(render_mode, self.metadata["render_modes"], sampler_steps)
-        self.metadata = {**self.metadata, "autoreset_mode": AutoresetMode(autoreset_mode)}
+        self.metadata = {
+            **self.metadata,
+            "autoreset_mode": AutoresetMode(autoreset_mode),
+            "render_fps": render_fps(world),
+        }
         self.num_envs = num_envs
         self.single_observation_space, self.single_action_space = world_spaces(world, obs_mode)
         self.observation_space = batch_space(self.single_observation_space, num_envs)

@@ -64,6 +64,7 @@ class _Clip:
     frames: np.ndarray  # uint8 (T, H', W', 3), resized so that (H', W') covers `size`
     caption: str
     arrays: dict[str, np.ndarray]  # name -> (T or T-1, ...) float32
+    meta: dict  # the sample's json
 
 
 def _cover_size(height: int, width: int, size: tuple[int, int]) -> tuple[int, int]:
@@ -264,7 +265,8 @@ class ClipDataset:
                 )
             arrays[name] = np.asarray(value[: length + rows], dtype=np.float32)
         caption = meta.get("caption")
-        return _Clip(key, np.ascontiguousarray(frames), caption if isinstance(caption, str) else "", arrays)
+        caption = caption if isinstance(caption, str) else ""
+        return _Clip(key, np.ascontiguousarray(frames), caption, arrays, meta)
 
     def _check_arrays(self) -> dict[str, int]:
         """Requested array name -> row offset (0 per frame, -1 per step) for those all clips have."""

@@ -222,19 +222,44 @@ def check_intrinsics(clips: ClipDataset, size: tuple[int, int]) -> None:
         )
 
 
+def declared_action_space(clips: ClipDataset) -> ActionSpace:
+    """The box of the clips' actions: the recorded env's own action space when every clip's json
+    declares one (``action_space``: ``{"low", "high"}``, written by ``worldfm simulate gym`` and
+    ``worldfm import lerobot``), so the learned env gets the same space; else the per-dimension
+    min and max of the actions themselves."""
+    declared = [c.meta.get("action_space") for c in clips.clips]
+    if all(isinstance(d, dict) for d in declared):
+        low = np.min([d["low"] for d in declared], axis=0)
+        high = np.max([d["high"] for d in declared], axis=0)
+        return ActionSpace(tuple(low.tolist()), tuple(high.tolist()))
+    stacked = np.concatenate([c.arrays["actions"] for c in clips.clips])  # (N, A)
+    return ActionSpace(tuple(stacked.min(0).tolist()), tuple(stacked.max(0).tolist()))
+
+
+def recorded_env(clips: ClipDataset) -> dict[str, Any]:
+    """What every clip's json says alike about the env it was recorded in: ``sim_env`` (the
+    simulator that starts the learned env's episodes) and ``fps`` (its ``render_fps``)."""
+    found: dict[str, Any] = {}
+    for name in ("sim_env", "fps"):
+        values = [c.meta.get(name) for c in clips.clips]
+        if values[0] is not None and all(v == values[0] for v in values):
+            found[name] = values[0]
+    return found
+
+
 def world_model_info(
     args: WorldModelRunArgs, norm: LatentNorm, clips: ClipDataset | None, **fields: Any
 ) -> WorldModelInfo:
     """The checkpoint's ``WorldModelInfo``, which ``WorldModel.from_pretrained`` reads.
 
     ``args`` is a WFM or AR run's arguments (tokenizer, out, context_frames, size, task, text,
-    data, heldout_fraction); with ``clips`` the action space is taken from their ``actions``;
-    ``fields`` set the rest (frame size, conditioning statistics, lineage).
+    data, heldout_fraction); with ``clips`` the action space (``declared_action_space``), the
+    simulator and the frame rate (``recorded_env``) are taken from them; ``fields`` set the rest
+    (frame size, conditioning statistics, lineage).
     """
-    action_space = None
+    from_clips: dict[str, Any] = {}
     if clips is not None:
-        stacked = np.concatenate([c.arrays["actions"] for c in clips.clips])  # (N, A)
-        action_space = ActionSpace(tuple(stacked.min(0).tolist()), tuple(stacked.max(0).tolist()))
+        from_clips = {"action_space": declared_action_space(clips), **recorded_env(clips)}
     return WorldModelInfo(
         **{
             "tokenizer": os.path.relpath(Path(args.tokenizer).resolve(), Path(args.out).resolve()),
@@ -247,7 +272,7 @@ def world_model_info(
             "text": args.text,
             "data": tuple(str(d) for d in args.data),
             "heldout_fraction": args.heldout_fraction,
-            "action_space": action_space,
+            **from_clips,
             **fields,
         }
     )

@@ -113,6 +113,8 @@ class WorldModelInfo:
     """the Gymnasium id of its learned env (default: from the folder name)"""
     sim_env: dict[str, Any] | None = None
     """its ground-truth simulator, ``{"id": ..., "kwargs": {...}}`` (default: the task's)"""
+    fps: float | None = None
+    """frame rate of its training clips (its learned env's ``render_fps``), when they agreed"""
     reward_head: dict[str, Any] | None = None
     """a learned reward head it declares"""
     lora: dict[str, Any] | None = None

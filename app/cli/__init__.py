@@ -1,10 +1,10 @@
 """The ``worldfm`` command line: one sub-command per stage (ARCHITECTURE.md), one module per command.
 
-Each module (``simulate``, ``curate``, ``train``, ``eval``, ``plan``, ``recipe``, ``demo``) adds
-its parser and holds its command functions; options come from the run dataclasses' fields
-(``app.cli.options``), and the work is done by library calls. Heavy imports happen inside each
-command, and a sub-command's options are added only when it is parsed, so that ``worldfm --help``
-answers at once.
+Each module (``simulate``, ``datasets`` (import / export), ``curate``, ``train``, ``eval``, ``plan``,
+``recipe``, ``demo``) adds its parser and holds its command functions; options come from the run
+dataclasses' fields (``app.cli.options``), and the work is done by library calls. Heavy imports
+happen inside each command, and a sub-command's options are added only when it is parsed, so that
+``worldfm --help`` answers at once.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from app.cli import curate, demo, eval, plan, recipe, simulate, train  # noqa: A004 - the command's name
+from app.cli import curate, datasets, demo, eval, plan, recipe, simulate, train  # noqa: A004 - the command's name
 from app.cli.common import DEFAULT_CHECKPOINTS, UserError, user_errors
 from app.cli.options import LazySubParsers
 
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", action=LazySubParsers)
-    for command in (simulate, curate, train, eval, recipe, demo, plan):
+    for command in (simulate, datasets, curate, train, eval, recipe, demo, plan):
         command.add_parser(sub)
     return parser
 

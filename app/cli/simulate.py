@@ -7,6 +7,7 @@ written here; their values are recorded in the shards' manifest as the run's set
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,9 +26,13 @@ EXAMPLES = """examples:
   worldfm simulate driving --episodes 20 --out data/driving
   worldfm simulate driving --backend carla --host 127.0.0.1 --port 2000 --out data/carla
   worldfm simulate raw --episodes 4 --out data/raw      # raw footage + labels.json, not shards
+  worldfm simulate gym --env Pendulum-v1 --episodes 20 --size 32 --out data/pendulum
+  worldfm simulate gym --env my_pkg.envs:MyRobot-v0 --env-kwargs '{"level": 2}' \
+      --policy my_pkg.policies:scripted --episodes 100 --out data/my-robot
 """
-FRAMES_PER_SOURCE = {"fetch": 50, "orbit": 48, "driving": 48}
-"""``--frames`` when not given: about two seconds of each simulator"""
+FRAMES_PER_SOURCE = {"fetch": 50, "orbit": 48, "driving": 48, "gym": 50}
+"""``--frames`` when not given: about two seconds of each simulator (gym: at most, as its episodes
+end when the env terminates or truncates)"""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sim.add_argument("source", choices=["fetch", "orbit", "driving", "raw"], help="which simulator")
+    sim.add_argument(
+        "source", choices=["fetch", "orbit", "driving", "raw", "gym"], help="which simulator (gym: your own)"
+    )
     sim.add_argument("--episodes", type=int, default=10, help="episodes to record (raw: videos to write)")
     sim.add_argument("--size", type=int, default=64, help="render size in pixels (square; raw: base height)")
     sim.add_argument("--seed", type=int, default=0, help="seed for scenes, policies and noise")
@@ -61,6 +68,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     driving.add_argument("--host", default="127.0.0.1", help="CARLA server host")
     driving.add_argument("--port", type=int, default=2000, help="CARLA server RPC port")
     driving.add_argument("--timeout", type=float, default=10.0, help="CARLA connection timeout, seconds")
+    gym = sim.add_argument_group("gym (any registered Gymnasium env that renders rgb_array)")
+    gym.add_argument("--env", help="its Gymnasium id; 'module:Id' imports module first")
+    gym.add_argument("--env-kwargs", default="{}", help="gym.make keyword arguments, as a JSON object")
+    gym.add_argument(
+        "--policy",
+        default="random",
+        help="'random' (samples the action space) or 'module:callable', policy(observation) -> action",
+    )
     raw = sim.add_argument_group("raw")
     raw.add_argument("--min-seconds", type=float, default=20.0, help="shortest raw video")
     raw.add_argument("--max-seconds", type=float, default=45.0, help="longest raw video (before long ones)")
@@ -95,7 +110,25 @@ def _episodes(args: argparse.Namespace) -> Iterator[Episode]:
             timeout=args.timeout,
             **common,
         )
+    if args.source == "gym":
+        from envs.sim.gym_env import generate_episodes
+
+        return generate_episodes(
+            args.episodes, env_id=args.env, env_kwargs=args.env_kwargs, policy=args.policy, **common
+        )
     raise UserError(f"unknown source {args.source!r}")
+
+
+def _check_gym_args(args: argparse.Namespace) -> None:
+    """--env is given and --env-kwargs is a JSON object (parsed in place)."""
+    if not args.env:
+        raise UserError("simulate gym needs --env ID (a registered Gymnasium id, e.g. Pendulum-v1)")
+    try:
+        args.env_kwargs = json.loads(args.env_kwargs)
+    except json.JSONDecodeError as e:
+        raise UserError(f"--env-kwargs is not JSON ({e}); pass an object, e.g. '{{\"g\": 9.81}}'") from None
+    if not isinstance(args.env_kwargs, dict):
+        raise UserError(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}")
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -128,14 +161,24 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         summary(f"wrote {args.episodes} raw videos and {labels} in {time.perf_counter() - start:.1f} s")
         return 0
 
+    from gymnasium.error import DependencyNotInstalled
+
     from envs.record import record_episodes
 
+    if args.source == "gym":
+        _check_gym_args(args)
     if args.frames is None:
         args.frames = FRAMES_PER_SOURCE[args.source]
     run_info = {k: v for k, v in vars(args).items() if k != "func"}
-    manifest = record_episodes(
-        _episodes(args), out, total=args.episodes, overwrite=args.overwrite, run_info=run_info
-    )
+    try:
+        manifest = record_episodes(
+            _episodes(args), out, total=args.episodes, overwrite=args.overwrite, run_info=run_info
+        )
+    except (ValueError, ImportError, DependencyNotInstalled) as e:
+        if args.source != "gym":
+            raise
+        # The user's env, kwargs or policy (or a package its rendering needs): say what, no traceback.
+        raise UserError(str(e)) from None
     stats = manifest["stats"]
     extra = f", scripted success {stats['success_rate']:.0%}" if "success_rate" in stats else ""
     summary(

@@ -35,9 +35,10 @@ from app.web.media import (
     user_errors,
 )
 from app.web.recording import save_rollout_rrd
+from envs.actions import check_actions
 from envs.evaluate import simulator_start
 from envs.registration import simulator_for
-from envs.world_env import check_actions, world_spaces
+from envs.world_env import world_spaces
 from worldmodel import hub
 from worldmodel.metrics import video_psnr
 from worldmodel.world import WorldModel

@@ -27,7 +27,9 @@ from dataclasses import dataclass
 import gymnasium as gym
 import mujoco
 import numpy as np
+from gymnasium.error import ResetNeeded
 
+from envs.actions import finite_actions
 from envs.sim.episode import Episode
 from envs.sim.road_scene import (
     CAMERA_FOVY_DEG,
@@ -679,9 +681,10 @@ class DrivingSimEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self.world is None:
-            raise RuntimeError("DrivingSimEnv.step called before reset(); call env.reset() first.")
+            raise ResetNeeded("DrivingSimEnv: call reset() before step()")
+        action = finite_actions(action, self.action_space)
         s_before = self.world.road_coords()[0]
-        self.world.step(np.asarray(action, dtype=np.float32))
+        self.world.step(action)
         s_after = self.world.road_coords()[0]
         collision, off_road = self.world.collided(), self.world.off_road()
         terminated = collision or off_road

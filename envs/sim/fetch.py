@@ -16,9 +16,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.error import ResetNeeded
 from gymnasium_robotics.envs.fetch.pick_and_place import MujocoFetchPickAndPlaceEnv
 from gymnasium_robotics.envs.fetch.push import MujocoFetchPushEnv
 
+from envs.actions import finite_actions
 from envs.sim.episode import Episode
 from envs.sim.fetch_coverage import block_moved, block_moved_off_goal, reached_goal
 from envs.sim.fetch_policies import (
@@ -199,6 +201,7 @@ class FetchSimEnv(gym.Env[dict[str, np.ndarray] | np.ndarray, np.ndarray]):
         self.action_space = self._env.action_space
         self.dt = float(self._env.dt)
         self._steps = 0
+        self._started = False
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -209,12 +212,17 @@ class FetchSimEnv(gym.Env[dict[str, np.ndarray] | np.ndarray, np.ndarray]):
         self._env.np_random = self.np_random
         obs, _ = self._env.reset()
         self._steps = 0
+        self._started = True
         return self._observe(obs, {"is_success": self._is_success(obs)})
 
     def step(
         self, action: np.ndarray
     ) -> tuple[dict[str, np.ndarray] | np.ndarray, float, bool, bool, dict[str, Any]]:
-        obs, reward, terminated, _, info = self._env.step(np.asarray(action, dtype=np.float32))
+        if not self._started:
+            raise ResetNeeded("FetchSimEnv: call reset() before step()")
+        # MuJoCo only warns on a NaN control and carries on with a corrupted state.
+        action = finite_actions(action, self.action_space)
+        obs, reward, terminated, _, info = self._env.step(action)
         self._steps += 1
         truncated = self.max_episode_steps is not None and self._steps >= self.max_episode_steps
         obs, info = self._observe(obs, info)

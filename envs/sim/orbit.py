@@ -24,7 +24,9 @@ from typing import Any
 import gymnasium as gym
 import mujoco
 import numpy as np
+from gymnasium.error import ResetNeeded
 
+from envs.actions import finite_actions
 from envs.sim.camera_paths import (
     ACTION_NAMES,
     MOTION_PHRASES,
@@ -118,8 +120,9 @@ class OrbitSimEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self.state is None:
-            raise RuntimeError("call reset() before step().")
-        self.state = apply_action(self.state, np.asarray(action, dtype=np.float64), SCENE_CENTRE)
+            raise ResetNeeded("OrbitSimEnv: call reset() before step()")
+        action = finite_actions(action, self.action_space)
+        self.state = apply_action(self.state, action.astype(np.float64), SCENE_CENTRE)
         obs, info = self._observe()
         return obs, 0.0, False, False, info
 
