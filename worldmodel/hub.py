@@ -225,12 +225,12 @@ def resolve(name: str | os.PathLike) -> Path:
         snapshot = _hub_snapshot(text)
         if snapshot is not None:
             return snapshot
-    hint = (
-        f"shipped ones: {', '.join(shipped_names()) or 'none installed'}; a Hub repo id 'org/name' is "
-        f"read from the local cache only (fetch it with `hf download org/name`)"
-    )
+    if path.is_absolute() or (len(path.parts) > 1 and not _REPO_ID.match(text)):
+        raise CheckpointError(f"checkpoint {name} does not exist")
     raise CheckpointError(
-        f"checkpoint {name} does not exist: not a path, a shipped name or a cached Hub repo ({hint})"
+        f"checkpoint {name} does not exist: it is not a path here, a shipped name "
+        f"({', '.join(shipped_names()) or 'none installed'}) or a Hub repo id 'org/name' in the local "
+        "Hub cache (worldfm never downloads: `hf download org/name` fetches a repo)"
     )
 
 
