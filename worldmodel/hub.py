@@ -137,6 +137,7 @@ def update_section(
     For facts learned after training, such as a world model's best sampler step count. The
     ``world_model`` section goes through ``WorldModelInfo`` (migrated, checked, written whole).
     """
+    directory = resolve(directory)  # a name writes where it was read from
     payload = read_config(directory)
     merged = {**(payload.get(section) or {}), **values}
     merged = {k: v for k, v in merged.items() if k not in remove}
@@ -155,6 +156,7 @@ def read_info(directory: str | os.PathLike) -> WorldModelInfo:
 
 def update_info(directory: str | os.PathLike, **changes: Any) -> WorldModelInfo:
     """Write ``changes`` (``WorldModelInfo`` fields) into a world-model checkpoint's ``config.json``."""
+    directory = resolve(directory)  # a name writes where it was read from
     payload = read_config(directory)
     info = _info_from_payload(directory, payload).replace(**changes)
     payload[WORLD_MODEL_SECTION] = info.to_dict()
