@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= demo_out
 
-.PHONY: world-model-checkpoints setup browser demo demo-offline test test-slow test-gpu test-distributed bench-all lint format bench clean tokenizer-checkpoints
+.PHONY: world-model-checkpoints setup browser demo demo-offline test test-slow wheel-test test-gpu test-distributed bench-all lint format bench clean tokenizer-checkpoints
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ test-distributed: setup
 # One table of every benchmark against its baseline, written to benchmarks/RESULTS.md (QUICK=1: minutes).
 bench-all: setup
 	$(PY) benchmarks/run_all.py $(if $(QUICK),--quick,)
+
+# The wheel as users install it: built from this checkout, installed into a fresh venv (nothing
+# downloads: the venv sees .venv's packages), and used from a folder outside the checkout:
+# gym.make, WorldModel.from_pretrained by name, the web app's model list, `worldfm --help`.
+wheel-test: setup
+	$(PY) -m pytest -q tests/app/test_wheel.py
 
 test-slow: setup
 	# pytest exits 5 when no test is marked slow; that is not a failure here.

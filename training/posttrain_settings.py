@@ -31,6 +31,8 @@ def inherited_settings(init_from: str | Path) -> dict[str, Any]:
     try:
         payload = hub.read_config(init_from)
         info = world_model_info(payload) if payload.get("kind") == "diffusion" else None
+        # --from may be a shipped name or a Hub repo id: its tokenizer is found beside it or by name.
+        tokenizer = hub.tokenizer_path(hub.resolve(init_from), info) if info is not None else None
     except hub.CheckpointError as e:
         raise ValueError(str(e)) from None
     if info is None:
@@ -44,10 +46,9 @@ def inherited_settings(init_from: str | Path) -> dict[str, Any]:
         ),
         None,
     )
-    tokenizer = Path(info.tokenizer)
     return {
         "task": info.task or payload.get("posttrained_for"),
-        "tokenizer": str(tokenizer if tokenizer.is_absolute() else Path(init_from) / tokenizer),
+        "tokenizer": str(tokenizer),
         "dit": preset,
         "context_frames": info.context_frames,
         "size": info.frame_size[0] if info.frame_size else None,

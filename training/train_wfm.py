@@ -44,6 +44,7 @@ from worldmodel.diffusion import DiffusionConfig, DiffusionWorldModel
 from worldmodel.diffusion.configuration_dit import get_config as get_dit_config
 from worldmodel.info import ActionSpace, WorldModelInfo
 from worldmodel.lora import apply_lora, merged_copy
+from worldmodel.shipped import SHIPPED_CHECKPOINTS
 from worldmodel.world import LatentNorm
 
 logger = logging.getLogger(__name__)
@@ -247,6 +248,22 @@ def recorded_env(clips: ClipDataset) -> dict[str, Any]:
     return found
 
 
+def _tokenizer_reference(tokenizer: str, out: str | os.PathLike) -> str:
+    """How a checkpoint in ``out`` names its tokenizer: a path relative to ``out`` (so the pair moves
+    together), or the shipped name / Hub repo id it was given, which ``hub.tokenizer_path`` resolves
+    wherever the checkpoint is loaded."""
+    if not Path(tokenizer).exists():
+        hub.resolve(tokenizer)  # a name that resolves nowhere is refused now, not at load time
+        return tokenizer
+    path, out = Path(tokenizer).resolve(), Path(out).resolve()
+    shipped = SHIPPED_CHECKPOINTS.resolve()
+    # A shipped tokenizer of an installed worldfm (site-packages) is named: a relative path into a
+    # venv breaks when the venv moves. In a checkout (runs/ beside checkpoints/) the path is kept.
+    if path.parent == shipped and not out.is_relative_to(shipped.parent):
+        return path.name
+    return os.path.relpath(path, out)
+
+
 def world_model_info(
     args: WorldModelRunArgs, norm: LatentNorm, clips: ClipDataset | None, **fields: Any
 ) -> WorldModelInfo:
@@ -262,7 +279,7 @@ def world_model_info(
         from_clips = {"action_space": declared_action_space(clips), **recorded_env(clips)}
     return WorldModelInfo(
         **{
-            "tokenizer": os.path.relpath(Path(args.tokenizer).resolve(), Path(args.out).resolve()),
+            "tokenizer": _tokenizer_reference(args.tokenizer, args.out),
             "latent_mean": norm.mean,
             "latent_std": norm.std,
             "sigma_data": norm.sigma_data,

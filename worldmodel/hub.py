@@ -13,6 +13,11 @@ trainer's business, not this module's.
 Writing is atomic per file (temp file + rename) and ``config.json`` is written
 last, so a directory with a ``config.json`` always has matching weights.
 
+A checkpoint is named by a path, a shipped name or a Hugging Face Hub repo id (``resolve``):
+``read_config`` and ``load`` take any of the three, so ``hub.load("tokenizer-ci8x8-fetch64")``
+works from any folder once worldfm is installed, and ``hub.load("org/name")`` reads the local Hub
+cache (never the network: ``hf download org/name`` fetches it first).
+
 Reward heads written before heads were hub checkpoints sit beside their world
 model as ``reward_head.json`` + ``reward_head.safetensors``; ``read_config`` and
 ``load`` read that layout as the checkpoint directory ``reward_head/``
@@ -26,6 +31,7 @@ import dataclasses
 import importlib
 import json
 import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -38,6 +44,7 @@ from torch import nn
 
 from worldmodel.atomic import atomic_output, atomic_write_text
 from worldmodel.info import WorldModelInfo
+from worldmodel.shipped import SHIPPED_CHECKPOINTS
 
 FORMAT = "worldfm-checkpoint"
 FORMAT_VERSION = 1
@@ -58,6 +65,8 @@ _KIND_MODULES = {
 # fetchpush-wm-dit reward head): ``<name>.json`` holds the config and the extra fields.
 LEGACY_LAYOUTS = {"reward_head": ("head", "RewardHead")}
 _PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle")
+# A Hub model repo id, ``org/name``: the characters huggingface_hub accepts, one slash.
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 
 _REGISTRY: dict[str, tuple[str, type[nn.Module]]] = {}
 
@@ -128,6 +137,7 @@ def update_section(
     For facts learned after training, such as a world model's best sampler step count. The
     ``world_model`` section goes through ``WorldModelInfo`` (migrated, checked, written whole).
     """
+    directory = resolve(directory)  # a name writes where it was read from
     payload = read_config(directory)
     merged = {**(payload.get(section) or {}), **values}
     merged = {k: v for k, v in merged.items() if k not in remove}
@@ -146,6 +156,7 @@ def read_info(directory: str | os.PathLike) -> WorldModelInfo:
 
 def update_info(directory: str | os.PathLike, **changes: Any) -> WorldModelInfo:
     """Write ``changes`` (``WorldModelInfo`` fields) into a world-model checkpoint's ``config.json``."""
+    directory = resolve(directory)  # a name writes where it was read from
     payload = read_config(directory)
     info = _info_from_payload(directory, payload).replace(**changes)
     payload[WORLD_MODEL_SECTION] = info.to_dict()
@@ -185,6 +196,72 @@ def store_half(directory: str | os.PathLike) -> Path:
     text = json.dumps(payload, indent=2, sort_keys=False)
     atomic_write_text(Path(directory) / CONFIG_FILE, text)
     return path
+
+
+def shipped_names() -> list[str]:
+    """The checkpoint names installed with worldfm (folders of ``SHIPPED_CHECKPOINTS``)."""
+    if not SHIPPED_CHECKPOINTS.is_dir():
+        return []
+    return sorted(p.name for p in SHIPPED_CHECKPOINTS.iterdir() if (p / CONFIG_FILE).is_file())
+
+
+def resolve(name: str | os.PathLike) -> Path:
+    """The checkpoint directory ``name`` stands for, looked up in order as:
+
+    1. a path (a directory, a file, or a ``LEGACY_LAYOUTS`` checkpoint), relative to the working folder;
+    2. a checkpoint shipped with worldfm, by folder name (``fetchpush-wm-dit``), from any folder;
+    3. a Hugging Face Hub repo id ``org/name`` in the local Hub cache (``HF_HUB_CACHE``; its
+       ``main`` snapshot). Nothing is downloaded: ``hf download org/name`` fetches a repo first.
+
+    Raises ``CheckpointError`` naming the three places when none has it.
+    """
+    path = Path(name).expanduser()
+    if path.exists() or _legacy_layout(path) is not None:
+        return path
+    text = str(name)
+    if not path.is_absolute() and len(path.parts) == 1:
+        shipped = SHIPPED_CHECKPOINTS / text
+        if is_checkpoint(shipped):
+            return shipped
+    if _REPO_ID.match(text):
+        snapshot = _hub_snapshot(text)
+        if snapshot is not None:
+            return snapshot
+    if path.is_absolute() or (len(path.parts) > 1 and not _REPO_ID.match(text)):
+        raise CheckpointError(f"checkpoint {name} does not exist")
+    raise CheckpointError(
+        f"checkpoint {name} does not exist: it is not a path here, a shipped name "
+        f"({', '.join(shipped_names()) or 'none installed'}) or a Hub repo id 'org/name' in the local "
+        "Hub cache (worldfm never downloads: `hf download org/name` fetches a repo)"
+    )
+
+
+def _hub_snapshot(repo_id: str) -> Path | None:
+    """The cached ``main`` snapshot of Hub model repo ``repo_id``, or None; never downloads."""
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+    except ImportError:  # an install without huggingface_hub resolves paths and shipped names only
+        return None
+    try:
+        # local_files_only: no request, also without HF_HUB_OFFLINE; the cache folder is read from
+        # HF_HUB_CACHE / HF_HOME as every Hub library reads it.
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except (LocalEntryNotFoundError, ValueError, OSError):
+        return None
+
+
+def tokenizer_path(directory: str | os.PathLike, info: WorldModelInfo) -> Path:
+    """The tokenizer checkpoint a world model at ``directory`` names (``info.tokenizer``): an
+    absolute path; else a path relative to ``directory`` (``../tokenizer-ci8x8-fetch64``, or the
+    ``tokenizer`` folder of a Hub repo); else a name, as ``resolve`` finds it."""
+    tok = Path(info.tokenizer)
+    if tok.is_absolute():
+        return tok
+    beside = Path(directory) / tok
+    if is_checkpoint(beside):
+        return beside
+    return resolve(info.tokenizer)
 
 
 def _refuse_pickles(path: Path) -> None:
@@ -228,14 +305,12 @@ def is_checkpoint(directory: str | os.PathLike) -> bool:
 
 
 def read_config(directory: str | os.PathLike) -> dict[str, Any]:
-    """The parsed ``config.json`` of a checkpoint directory, checked for format and version
-    (a ``LEGACY_LAYOUTS`` checkpoint is read as the directory it stands in for)."""
-    path = Path(directory)
+    """The parsed ``config.json`` of a checkpoint directory or name (``resolve``), checked for
+    format and version (a ``LEGACY_LAYOUTS`` checkpoint is read as the directory it stands in for)."""
+    path = resolve(directory)
     legacy = _legacy_layout(path)
     if legacy is not None:
         return legacy[0]
-    if not path.exists():
-        raise CheckpointError(f"checkpoint {path} does not exist")
     _refuse_pickles(path)
     if not path.is_dir():
         raise CheckpointError(
@@ -304,11 +379,11 @@ def load(
     """Load any worldfm checkpoint directory as its model, in eval mode.
 
     Args:
-        directory: the checkpoint directory.
+        directory: the checkpoint directory, a shipped name or a cached Hub repo id (``resolve``).
         device: where to put the weights.
         expect_kind: if given, a checkpoint of another kind is an error saying which is needed.
     """
-    path = Path(directory)
+    path = resolve(directory)
     payload = read_config(path)
     kind, name = payload.get("kind"), payload.get("model")
     if expect_kind is not None and kind != expect_kind:

@@ -173,11 +173,14 @@ class WorldModel:
     ) -> WorldModel:
         """Load a world-model checkpoint and the tokenizer its ``config.json`` names.
 
+        ``directory`` is a path, a shipped name (``"fetchpush-wm-dit"``, from any folder) or a Hub
+        repo id ``"org/name"`` in the local Hub cache (``worldmodel.hub.resolve``).
+
         ``precision`` None (and no ``WORLDFM_PRECISION``) chooses for this machine
         (``worldmodel.precision.choose_precision``): bf16 where the device runs it natively and
         the checkpoint measured it within 0.1 dB of fp32, else fp32. The choice is printed once.
         """
-        directory = Path(directory)
+        directory = hub.resolve(directory)
         payload = hub.read_config(directory)
         if payload.get("kind") not in ("diffusion", "autoregressive"):
             raise hub.CheckpointError(
@@ -185,10 +188,7 @@ class WorldModel:
                 "autoregressive world-model checkpoint"
             )
         info = hub.read_info(directory)
-        tok_path = Path(info.tokenizer)
-        if not tok_path.is_absolute():
-            tok_path = directory / tok_path
-        tokenizer = hub.load(tok_path, device=device, expect_kind="tokenizer")
+        tokenizer = hub.load(hub.tokenizer_path(directory, info), device=device, expect_kind="tokenizer")
         wfm = hub.load(directory, device=device)
         tokenize = Tokenize.load(directory) if (directory / TOKENIZER_FILE).exists() else None
         model = cls(

@@ -230,9 +230,12 @@ def test_lora_fine_tune_of_the_shipped_world_model_on_own_shards_trains_saves_lo
         main(["simulate", "fetch", "--episodes", "4", "--frames", "6", "--seed", "6", "--out", str(shards)])
         == 0
     )
-    assert main(["train", "posttrain", "--from", str(shipped), "--data", str(shards), "--out", str(out)]
+    # --from by name: the shipped model is found from any folder, and so is its tokenizer.
+    assert main(["train", "posttrain", "--from", "fetchpush-wm-dit", "--data", str(shards), "--out", str(out)]
                 + ["--lora-rank", "4", *COMMON]) == 0  # fmt: skip
     payload = hub.read_config(out)
+    # Outside the checkout the shipped tokenizer is named, not reached by a path into it.
+    assert payload["world_model"]["tokenizer"] == "tokenizer-ci8x8-fetch64"
     assert payload["world_model"]["task"] == "robot" and payload["world_model"]["lora"]["merged"]
     assert payload["config"]["p_mean"] == hub.read_config(shipped)["config"]["p_mean"]  # inherited
     world = WorldModel.from_pretrained(out)
