@@ -141,10 +141,13 @@ def model_episodes(
         raise ValueError(f"the model env has {model.num_envs} sub-environments for {n} episodes")
     model.reset(seed=seed, options={"frames": context})
     rewards, terminated = np.zeros((n, t)), np.zeros((n, t), bool)
+    success = np.zeros((n, t), bool)
     for step in range(t):
-        _, rewards[:, step], terminated[:, step], _, _ = model.step(actions[:, step])
-    # The learned env ends an episode exactly when its success head says the task is solved.
-    return {"rewards": rewards, "terminated": terminated, "success": terminated.copy()}
+        _, rewards[:, step], terminated[:, step], _, info = model.step(actions[:, step])
+        # A learned twin of a never-ending simulator reports its success head in info (as Fetch
+        # does); one made to end on success ends exactly when the head says the task is solved.
+        success[:, step] = info["is_success"] if "is_success" in info else terminated[:, step]
+    return {"rewards": rewards, "terminated": terminated, "success": success}
 
 
 def reward_agreement(

@@ -39,6 +39,11 @@ SIM_ENVS = {
     # of a `worldfm simulate gym` recording starts its episodes; the inner env keeps its own limit.
     "worldfm/GymPixels-v0": ("envs.sim.gym_env:PixelGymEnv", {}, None),
 }
+# Goal-conditioned robot simulators never end an episode (Gymnasium-Robotics' convention: success is
+# info["is_success"], the time limit ends it). Their learned twins report the reward head's success
+# the same way instead of terminating on it, so that both worlds end episodes alike.
+NEVER_TERMINATING_SIMS = frozenset({"worldfm/FetchPush-v0", "worldfm/FetchPickAndPlace-v0"})
+
 SHIPPED_WORLD_MODELS = {
     "worldfm/FetchPush-WM-v0": ("fetchpush-wm-dit", "action"),
     "worldfm/FetchPush-WM-AR-v0": ("fetchpush-wm-ar", "action"),
@@ -186,6 +191,8 @@ def _learned_env(checkpoint: str | os.PathLike, kwargs: dict[str, Any]) -> tuple
         sim = simulator_for(Path(checkpoint), info)
         if sim is not None:
             kwargs = {**kwargs, "sim_id": sim["id"], "sim_kwargs": sim["kwargs"]}
+    if kind == "action" and kwargs.get("sim_id") in NEVER_TERMINATING_SIMS:
+        kwargs = {"success_ends_episode": False, **kwargs}
     return kind, kwargs
 
 

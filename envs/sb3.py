@@ -61,6 +61,9 @@ class SB3VecEnv(VecEnv):
         obs, rewards, terminated, truncated, info = self.env.step(self._actions)
         dones = terminated | truncated
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        if "is_success" in info:  # SB3's callbacks read a per-env "is_success" (Fetch's twins report it)
+            for i in range(self.num_envs):
+                infos[i]["is_success"] = bool(info["is_success"][i])
         for i in np.flatnonzero(dones):
             infos[i]["terminal_observation"] = info["final_obs"][i]
             infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])

@@ -299,7 +299,10 @@ class WorldModelEnv(gym.Env[np.ndarray, np.ndarray]):
     ``info["sim_reset_seed"]``; ``simulator_context`` replays it.
 
     ## Episode End
-    ``terminated`` comes from ``reward_fn`` (a world model has no terminal state of its own).
+    ``terminated`` comes from ``reward_fn`` (a world model has no terminal state of its own). With
+    ``success_ends_episode=False`` that flag is reported as ``info["is_success"]`` instead and the
+    episode runs on, as goal-conditioned robot simulators do (Fetch never terminates; the registered
+    ``worldfm/Fetch*-WM-v0`` ids are made so, so that the two worlds end episodes alike).
     ``truncated`` is never set here: ``gym.make`` adds ``TimeLimit`` from the registered
     ``max_episode_steps`` (50 for ``worldfm/<Task>-WM-v0``).
 
@@ -312,6 +315,7 @@ class WorldModelEnv(gym.Env[np.ndarray, np.ndarray]):
       None uses the checkpoint's recommended count.
     - ``render_mode``: ``"rgb_array"`` (``render()`` returns the current frame) or ``None``.
     - ``obs_mode``: ``"pixels"`` or ``"latent"``; see Observation Space.
+    - ``success_ends_episode``: see Episode End.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": DEFAULT_RENDER_FPS}
@@ -325,8 +329,10 @@ class WorldModelEnv(gym.Env[np.ndarray, np.ndarray]):
         sampler_steps: int | None = None,
         render_mode: str | None = "rgb_array",
         obs_mode: str = "pixels",
+        success_ends_episode: bool = True,
     ) -> None:
         check_env_settings(render_mode, self.metadata["render_modes"], sampler_steps)
+        self.success_ends_episode = success_ends_episode
         self.metadata = {**self.metadata, "render_fps": render_fps(world)}
         self.observation_space, self.action_space = world_spaces(world, obs_mode)
         self.world = world
@@ -355,8 +361,10 @@ class WorldModelEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ResetNeeded("WorldModelEnv: call reset() before step(); an episode needs start frames")
         a = check_actions(action, self.action_space)
         prev, obs = self._rollout.advance(self._one, a[None], draw_seed(self.np_random))
-        reward, terminated = self.reward_fn(prev[0], a, obs[0])
-        return obs[0], float(reward), bool(terminated), False, {}
+        reward, done = self.reward_fn(prev[0], a, obs[0])
+        if self.success_ends_episode:
+            return obs[0], float(reward), bool(done), False, {}
+        return obs[0], float(reward), False, False, {"is_success": bool(done)}
 
     def render(self) -> np.ndarray | None:
         """The current frame, uint8 ``(H, W, 3)``, decoded in latent mode (``None`` when
@@ -414,6 +422,7 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = "rgb_array",
         obs_mode: str = "pixels",
+        success_ends_episode: bool = True,
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -424,6 +433,7 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             "render_fps": render_fps(world),
         }
         self.num_envs = num_envs
+        self.success_ends_episode = success_ends_episode
         self.single_observation_space, self.single_action_space = world_spaces(world, obs_mode)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
@@ -497,17 +507,21 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         else:
             resetting = np.zeros(self.num_envs, bool)
         rewards = np.zeros(self.num_envs, np.float64)
-        terminated = np.zeros(self.num_envs, bool)
+        done = np.zeros(self.num_envs, bool)
         truncated = np.zeros(self.num_envs, bool)
         stepping = np.flatnonzero(~resetting)
         if len(stepping):
             prev, obs = self._rollouts.advance(stepping, a[stepping], draw_seed(self.np_random))
-            rewards[stepping], terminated[stepping] = self._rewards(prev, a[stepping], obs)
+            rewards[stepping], done[stepping] = self._rewards(prev, a[stepping], obs)
             self._steps[stepping] += 1
             if self.max_episode_steps is not None:
                 truncated[stepping] = self._steps[stepping] >= self.max_episode_steps
+        terminated = done if self.success_ends_episode else np.zeros(self.num_envs, bool)
         ended = terminated | truncated
         infos: dict[str, Any] = {}
+        if not self.success_ends_episode:
+            # Vector-info convention: the value array and its "_key" mask of envs that set it.
+            infos = {"is_success": done.copy(), "_is_success": ~resetting}
         if resetting.any():
             infos = self._reset_envs(resetting, None, infos)
         if self.autoreset_mode is AutoresetMode.SAME_STEP and ended.any():
@@ -575,6 +589,7 @@ def make_world_env(
     sampler_steps: int | None = None,
     render_mode: str | None = "rgb_array",
     obs_mode: str = "pixels",
+    success_ends_episode: bool = True,
 ) -> WorldModelEnv:
     """Gymnasium entry point: a ``WorldModelEnv`` on the world-model checkpoint ``checkpoint``.
 
@@ -589,6 +604,7 @@ def make_world_env(
         sampler_steps=sampler_steps,
         render_mode=render_mode,
         obs_mode=obs_mode,
+        success_ends_episode=success_ends_episode,
     )
 
 
@@ -607,6 +623,7 @@ def make_world_vector_env(
     autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
     render_mode: str | None = "rgb_array",
     obs_mode: str = "pixels",
+    success_ends_episode: bool = True,
 ) -> WorldModelVectorEnv:
     """Gymnasium vector entry point: ``gym.make_vec(id, n, vectorization_mode="vector_entry_point")``."""
     return WorldModelVectorEnv(
@@ -619,4 +636,5 @@ def make_world_vector_env(
         autoreset_mode=autoreset_mode,
         render_mode=render_mode,
         obs_mode=obs_mode,
+        success_ends_episode=success_ends_episode,
     )

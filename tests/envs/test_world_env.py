@@ -26,6 +26,7 @@ from envs.world_env import (
 from tests.pushed_square import SIZE, CornerSim, draw_square, write_square_shards
 from tests.tiny_worlds import tiny_training_args
 from worldmodel.info import WorldModelInfo
+from worldmodel.shipped import SHIPPED_CHECKPOINTS
 from worldmodel.world import WorldModel
 
 TEST_ID = "worldfm/TestPush-WM-v0"
@@ -181,6 +182,42 @@ def test_reward_fn_sets_reward_and_termination(world: WorldModel) -> None:
     np.testing.assert_array_equal(prev, start)
     np.testing.assert_array_equal(frame, obs)
     np.testing.assert_array_equal(action, np.minimum([9.0, 0.0], env.action_space.high))
+
+
+def test_success_reported_in_info_lets_the_episode_run_on_like_fetch(world: WorldModel) -> None:
+    def solved(prev: np.ndarray, action: np.ndarray, obs: np.ndarray) -> tuple[float, bool]:
+        return 0.0, True
+
+    env = WorldModelEnv(
+        world, sim_factory=CornerSim, reward_fn=solved, sampler_steps=2, success_ends_episode=False
+    )
+    env.reset(seed=0)
+    for _ in range(2):
+        _, _, terminated, truncated, info = env.step(env.action_space.sample())
+        assert (terminated, truncated, info) == (False, False, {"is_success": True})
+    vec = WorldModelVectorEnv(
+        world, 3, sim_factory=CornerSim, reward_fn=solved, sampler_steps=2, success_ends_episode=False
+    )
+    vec.reset(seed=0)
+    _, _, terminated, _, infos = vec.step(vec.action_space.sample())
+    assert not terminated.any()
+    np.testing.assert_array_equal(infos["is_success"], [True, True, True])
+    np.testing.assert_array_equal(infos["_is_success"], [True, True, True])
+
+
+def test_registered_fetch_twins_report_success_rather_than_terminate() -> None:
+    from envs.registration import NEVER_TERMINATING_SIMS, SIM_ENVS, _learned_env
+
+    assert set(SIM_ENVS) >= NEVER_TERMINATING_SIMS
+    kind, kwargs = _learned_env(SHIPPED_CHECKPOINTS / "fetchpush-wm-dit", {})
+    assert (kind, kwargs["sim_id"], kwargs["success_ends_episode"]) == (
+        "action",
+        "worldfm/FetchPush-v0",
+        False,
+    )
+    # A user's own choice wins.
+    _, kwargs = _learned_env(SHIPPED_CHECKPOINTS / "fetchpush-wm-dit", {"success_ends_episode": True})
+    assert kwargs["success_ends_episode"] is True
 
 
 def test_checkpoint_reward_head_needs_an_explicit_reward_fn(trained: dict[str, Path]) -> None:
