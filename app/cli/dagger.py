@@ -83,7 +83,8 @@ class DaggerArgs:
     """reward-head imagined rollout length (default: the previous head's; 0 trains on real frames only)"""
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     """the planner's search settings (on the command line: the --wfm checkpoint's saved ones, else
-    ``PlannerConfig``'s, with single fields overridden); stored in each round's model"""
+    ``PlannerConfig``'s, with single fields overridden); stored in each round's model. Unset
+    ``sampler_steps`` become the --wfm checkpoint's default for every round"""
 
     def __post_init__(self) -> None:
         if not self.wfm:
@@ -180,6 +181,7 @@ def run_dagger(args: DaggerArgs) -> list[dict[str, Any]]:
     """Run (or continue) the rounds of ``args``; returns every row of ``rounds.json``, round 0 first."""
     from worldmodel.atomic import atomic_write_text
 
+    args = pin_sampler_steps(args)
     out = Path(args.out)
     log = _read_log(out, args)
     rows: list[dict[str, Any]] = log["rounds"]
@@ -226,6 +228,21 @@ def run_dagger(args: DaggerArgs) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def pin_sampler_steps(args: DaggerArgs) -> DaggerArgs:
+    """``args`` with unset planner ``sampler_steps`` set to the ``--wfm`` checkpoint's default.
+
+    A fine-tune writes no sampler default (its checkpoint would fall back to 8 steps, 8 times the
+    planning time of a 1-step default): every round plans with the start checkpoint's, so rounds
+    differ in their weights alone.
+    """
+    from worldmodel import hub
+
+    if args.planner.sampler_steps is not None:
+        return args
+    steps = hub.read_info(args.wfm).sampler_steps
+    return dataclasses.replace(args, planner=args.planner.replace(sampler_steps=steps))
 
 
 def _read_log(out: Path, args: DaggerArgs) -> dict[str, Any]:

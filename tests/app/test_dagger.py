@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pytest
 
+import training.train_wfm
 from app.cli import main
+from app.cli.dagger import DaggerArgs, pin_sampler_steps
 from app.recipe.steps import done_check
 from envs.learned_reward import load_reward_head
-from envs.planner_config import load_planner_config
+from envs.planner_config import PlannerConfig, load_planner_config
 from training.data import ClipDataset
+from training.train_wfm import WFMTrainArgs
 from worldmodel import hub
 from worldmodel.heads import REWARD_HEAD_DIR
 from worldmodel.world import WorldModel
@@ -89,7 +92,7 @@ def test_dagger_rerun_skips_finished_rounds_and_is_a_recipe_step_that_is_done(
     assert not done_check(dagger(fetch_world, one_round, "--rounds", "2"))[0]()
 
 
-def test_dagger_continues_an_interrupted_round_from_its_first_unfinished_step(
+def test_dagger_continues_an_interrupted_round_then_a_new_one_from_its_model(
     fetch_world: Path, one_round: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "run"
@@ -101,14 +104,24 @@ def test_dagger_continues_an_interrupted_round_from_its_first_unfinished_step(
     shards = sorted((out / "round-1" / "data").rglob("*.tar"))
     stamps = [p.stat().st_mtime_ns for p in shards]
 
-    def no_training(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the finished fine-tune ran again")
+    fine_tunes: list[str] = []
+    train_wfm = training.train_wfm.train_wfm
 
-    monkeypatch.setattr("training.train_wfm.train_wfm", no_training)
-    assert main([*dagger(fetch_world, out), "--rounds", "1"]) == 0
-    assert [p.stat().st_mtime_ns for p in shards] == stamps  # the recorded episodes are kept
+    def recording(run: WFMTrainArgs) -> dict[str, float]:
+        fine_tunes.append(Path(run.out).parent.name)
+        return train_wfm(run)
+
+    monkeypatch.setattr("training.train_wfm.train_wfm", recording)
+    # --rounds may grow: round 1 goes on from its head, round 2 plans with round 1's model.
+    assert main([*dagger(fetch_world, out), "--rounds", "2"]) == 0
+    assert fine_tunes == ["round-2"]  # round 1's finished fine-tune is not redone
+    assert [p.stat().st_mtime_ns for p in shards] == stamps  # nor its recorded episodes
     load_reward_head(out / "round-1" / "model")
-    assert [r["round"] for r in json.loads((out / "rounds.json").read_text())["rounds"]] == [0, 1]
+    assert [r["round"] for r in json.loads((out / "rounds.json").read_text())["rounds"]] == [0, 1, 2]
+    info = hub.read_config(out / "round-2" / "model")["world_model"]
+    assert info["init_from"]["path"] == str(out / "round-1" / "model")
+    assert info["data"][1:] == [str(out / "round-1" / "data"), str(out / "round-2" / "data")]
+    load_reward_head(out / "round-2" / "model", WorldModel.from_pretrained(out / "round-2" / "model"))
 
 
 def test_dagger_refuses_to_continue_a_run_with_other_settings(
@@ -129,3 +142,13 @@ def test_dagger_bad_settings_are_one_line_errors(
     assert main([*dagger(fetch_world, tmp_path / "run"), flag, value]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_dagger_plans_every_round_with_the_start_checkpoints_sampler_steps(fetch_world: Path) -> None:
+    ckpt = fetch_world.parent / "with-sampler-default"
+    shutil.copytree(fetch_world, ckpt, ignore=shutil.ignore_patterns(REWARD_HEAD_DIR))
+    hub.update_info(ckpt, sampler_steps=3)
+    args = DaggerArgs(wfm=str(ckpt), data=["shards"])
+    assert pin_sampler_steps(args).planner.sampler_steps == 3
+    given = DaggerArgs(wfm=str(ckpt), data=["shards"], planner=PlannerConfig(sampler_steps=2))
+    assert pin_sampler_steps(given).planner.sampler_steps == 2
