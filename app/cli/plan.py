@@ -12,7 +12,10 @@ from app.cli.eval import fetch_world
 from app.cli.options import add_options
 
 if TYPE_CHECKING:  # the planner modules import torch: loaded only when the command runs
+    from envs.learned_reward import LearnedReward
     from envs.planner_config import PlannerConfig
+    from envs.planning import LatentPlanner
+    from worldmodel.world import WorldModel
 
 # Planner settings on the command line: the fields of envs.planner_config.PlannerConfig.
 PLANNER_OPTIONS = (
@@ -93,28 +96,37 @@ def planner_config(args: argparse.Namespace) -> PlannerConfig:
     return load_planner_config(args.wfm).replace(**given)
 
 
-def cmd_plan(args: argparse.Namespace) -> int:
+def build_planner(
+    world: WorldModel, reward_fn: LearnedReward, config: PlannerConfig, *, task: str, prior: str, seed: int
+) -> LatentPlanner:
+    """The MPC planner ``worldfm plan`` runs: ``config``'s search scored by the reward head, seeded by
+    the scripted ``prior`` (one of ``PRIORS``) and, for the task reward, the head's value as the
+    terminal value. Raises ``ValueError`` for settings the head cannot serve."""
     import numpy as np
 
-    from envs.planner_config import save_planner_config
-    from envs.planning import LatentPlanner, evaluate_planner, head_objective
+    from envs.planning import LatentPlanner, head_objective
     from envs.sim.fetch import make_policy
+
+    reward = head_objective(world, reward_fn.head, config.objective)
+    policy = None
+    if prior != "none":
+        policy = make_policy(task, prior, np.random.default_rng([seed, 1]))
+    # The value head predicts returns in the task reward's units: a terminal value only for
+    # that objective (added to success probabilities or progress it would mix units).
+    terminal_value = reward_fn.value if reward_fn.has_value and config.objective == "reward" else None
+    return LatentPlanner(world, reward, config, terminal_value=terminal_value, prior=policy, seed=seed)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from envs.planner_config import save_planner_config
+    from envs.planning import evaluate_planner
 
     world, sim_factory, policies, reward_fn = fetch_world(args.wfm, args.task)
     if reward_fn is None:
         raise UserError(f"{args.wfm} has no reward head to plan with; train one with `worldfm train reward`")
     try:
         config = planner_config(args)
-        reward = head_objective(world, reward_fn.head, config.objective)
-        prior = None
-        if args.prior != "none":
-            prior = make_policy(args.task, args.prior, np.random.default_rng([args.seed, 1]))
-        # The value head predicts returns in the task reward's units: a terminal value only for
-        # that objective (added to success probabilities or progress it would mix units).
-        terminal_value = reward_fn.value if reward_fn.has_value and config.objective == "reward" else None
-        planner = LatentPlanner(
-            world, reward, config, terminal_value=terminal_value, prior=prior, seed=args.seed
-        )
+        planner = build_planner(world, reward_fn, config, task=args.task, prior=args.prior, seed=args.seed)
         baselines = {"random": policies["random"], "expert": policies["expert"]}
         if args.prior != "none":
             baselines["prior"] = policies[args.prior]

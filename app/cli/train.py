@@ -1,7 +1,8 @@
-"""``worldfm train``: tokenizers, diffusion / autoregressive world models, reward heads, classifiers.
+"""``worldfm train``: tokenizers, diffusion / autoregressive world models, reward heads, classifiers,
+and DAgger rounds of planning and fine-tuning (``app.cli.dagger``).
 
 Each sub-command's options are its run dataclass's fields (``TokenizerTrainArgs``,
-``WFMTrainArgs``, ``ARTrainArgs``, ``RewardTrainArgs``, ``ClassifierTrainArgs``), the shared
+``WFMTrainArgs``, ``ARTrainArgs``, ``RewardTrainArgs``, ``ClassifierTrainArgs``, ``DaggerArgs``), the shared
 trainer's (``TrainConfig``) with the defaults in the run dataclass's ``train`` field.
 """
 
@@ -78,6 +79,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "  worldfm train reward --wfm runs/fetch-wm --data data/fetch --progress --value --gamma 0.95\n",
         formatter_class=RAW,
     ).set_defaults(func=cmd_train_reward)
+    train.add_parser(
+        "dagger",
+        options=dagger_options,
+        help="close the loop: plan in the simulator, add the episodes to the data, fine-tune, repeat",
+        description="DAgger / online world modelling. Each round plans episodes in the Fetch simulator "
+        "with the current checkpoint, records them as shards (OUT/round-R/data), fine-tunes the world "
+        "model on the old and new shards (OUT/round-R/model), retrains its reward head, evaluates the "
+        "planner from held-out start states and appends the round to OUT/rounds.json; a rerun skips "
+        "finished rounds.",
+        epilog="examples:\n"
+        "  worldfm train dagger --wfm checkpoints/fetchpush-wm-dit --data data/fetch64 --out runs/dagger\n"
+        "  worldfm train dagger --wfm runs/fetch-wm --data data/fetch --out runs/dagger --rounds 5 \\\n"
+        "      --episodes-per-round 16 --finetune-steps 1000 --population 16 --iterations 1\n",
+        formatter_class=RAW,
+    ).set_defaults(func=cmd_train_dagger)
     train.add_parser(
         "classifier",
         options=classifier_options,
@@ -385,6 +401,21 @@ def cmd_train_reward(args: argparse.Namespace) -> int:
         + f"; saved in {args.out or args.wfm}"
     )
     return 0
+
+
+# --- DAgger: planner episodes, fine-tuning, evaluation, in rounds (app.cli.dagger) ------------
+
+
+def dagger_options(parser: argparse.ArgumentParser) -> None:
+    from app.cli.dagger import add_options_to
+
+    add_options_to(parser)
+
+
+def cmd_train_dagger(args: argparse.Namespace) -> int:
+    from app.cli.dagger import cmd_dagger
+
+    return cmd_dagger(args)
 
 
 CLASSIFIER = ("task", "data", "out", "embedder", "hidden", "steps", "lr", "heldout_fraction", "seed")

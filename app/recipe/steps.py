@@ -49,15 +49,21 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
-def _trained(out: Path, steps: int) -> bool:
+def trained(out: Path, steps: int) -> bool:
     """A trainer's run is finished: its checkpoint is at the last step."""
     training = _read_json(out / "config.json").get("training") or {}
     return (out / "model.safetensors").exists() and int(training.get("step", -1)) >= steps
 
 
-def _newer(path: Path, than: Path) -> bool:
+def newer(path: Path, than: Path) -> bool:
     """``path`` was written after ``than`` (a card or head after the weights it describes)."""
     return path.exists() and than.exists() and path.stat().st_mtime_ns >= than.stat().st_mtime_ns
+
+
+def dagger_finished(out: Path, rounds: int) -> bool:
+    """``worldfm train dagger`` has written the row of each round 0..``rounds`` into ``rounds.json``."""
+    done = {row.get("round") for row in _read_json(out / "rounds.json").get("rounds", [])}
+    return set(range(rounds + 1)) <= done
 
 
 def _labelled(out: Path, count: int) -> bool:
@@ -85,16 +91,19 @@ def done_check(argv: Sequence[str]) -> tuple[Callable[[], bool], Path]:
     if command == ("train", "classifier"):
         out = Path(flag_value(argv, "--out"))
         return (out / "MODEL_CARD.md").exists, out
+    if command == ("train", "dagger"):
+        out, rounds = Path(flag_value(argv, "--out")), int(flag_value(argv, "--rounds"))
+        return (lambda: dagger_finished(out, rounds)), out / "rounds.json"
     if command == ("train", "reward"):
         wfm = Path(flag_value(argv, "--wfm"))
-        return (lambda: _newer(wfm / "reward_head" / "config.json", wfm / "model.safetensors")), wfm
+        return (lambda: newer(wfm / "reward_head" / "config.json", wfm / "model.safetensors")), wfm
     if command[0] == "train":
         out, steps = Path(flag_value(argv, "--out")), int(flag_value(argv, "--steps"))
-        return (lambda: _trained(out, steps)), out
+        return (lambda: trained(out, steps)), out
     if command[0] == "eval" and "--card" in argv:
         ckpt = Path(flag_value(argv, "--ckpt"))
         card = ckpt / "MODEL_CARD.md"
-        return (lambda: _newer(card, ckpt / "model.safetensors")), card
+        return (lambda: newer(card, ckpt / "model.safetensors")), card
     raise ValueError(f"no output known for `worldfm {shlex.join(argv)}`")
 
 

@@ -10,7 +10,7 @@ and yields ``Episode`` objects for recording as action-conditioned training clip
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -360,8 +360,7 @@ def generate_episodes(
             # Only the experts go for the real goal; the captions say so.
             caption = CAPTIONS[(task, "expert" if kind in EXPERT_NOISE else "random")]
             episode_id = f"fetch-{task}-s{seed}-e{i:06d}"
-            success = bool(episode["success"][-1])
-            logger.debug("%s: policy=%s success=%s", episode_id, kind, success)
+            logger.debug("%s: policy=%s success=%s", episode_id, kind, bool(episode["success"][-1]))
             yield Episode(
                 source="fetch",
                 episode_id=episode_id,
@@ -372,10 +371,7 @@ def generate_episodes(
                     "task": task,
                     "policy": kind,
                     "action_noise": EXPERT_NOISE.get(kind),
-                    "success": success,
-                    "block_moved": block_moved(episode["object_pos"]),
-                    "block_moved_off_goal": block_moved_off_goal(episode["object_pos"], episode["goal_pos"]),
-                    "reached_goal": reached_goal(episode["success"]),
+                    **coverage_meta(episode),
                     "caption": caption,
                     "seed": seed,
                     "episode_index": i,
@@ -419,13 +415,35 @@ def _rollout(
         success.append(info["is_success"])
         states.append(obs)
         frames.append(env.render())
+    return episode_arrays(frames, states, actions, rewards, success), reset_seed
+
+
+def episode_arrays(
+    frames: Sequence[np.ndarray],
+    states: Sequence[Mapping[str, np.ndarray]],
+    actions: Sequence[np.ndarray],
+    rewards: Sequence[float],
+    success: Sequence[float | bool],
+) -> dict[str, np.ndarray]:
+    """The arrays ``generate_episodes`` records, from what one episode of T frames saw.
+
+    ``frames[t]`` is rendered in the Fetch ``states[t]`` (the state dict an env in ``"state"``
+    mode returns), ``success[t]`` is its ``is_success``; ``actions[t]`` and ``rewards[t]`` are those
+    of the step from frame t to frame t+1. Any controller's episode (a scripted policy's, a
+    planner's) becomes the same clip arrays this way.
+    """
+    if not len(frames) == len(states) == len(success) == len(actions) + 1 == len(rewards) + 1:
+        raise ValueError(
+            f"an episode of {len(frames)} frames needs as many states and success flags and one action "
+            f"and reward fewer; got {len(states)}, {len(success)}, {len(actions)} and {len(rewards)}"
+        )
     positions = {
         "gripper_pos": np.stack([s["observation"][0:3] for s in states]).astype(np.float32),
         "object_pos": np.stack([s["achieved_goal"] for s in states]).astype(np.float32),
         "goal_pos": np.stack([s["desired_goal"] for s in states]).astype(np.float32),
     }
-    out = {
-        "actions": np.stack(actions),
+    return {
+        "actions": np.stack(actions).astype(np.float32),
         "rewards": np.asarray(rewards, dtype=np.float32),
         "success": np.asarray(success, dtype=bool),
         **positions,
@@ -433,4 +451,14 @@ def _rollout(
         "progress": push_progress(**positions).astype(np.float32),
         "frames": np.stack(frames),
     }
-    return out, reset_seed
+
+
+def coverage_meta(arrays: Mapping[str, np.ndarray]) -> dict[str, bool]:
+    """An episode's ``success`` (at its last frame) and coverage flags (``envs.sim.fetch_coverage``),
+    from its ``episode_arrays``: what its sample's json and the manifest's statistics report."""
+    return {
+        "success": bool(arrays["success"][-1]),
+        "block_moved": block_moved(arrays["object_pos"]),
+        "block_moved_off_goal": block_moved_off_goal(arrays["object_pos"], arrays["goal_pos"]),
+        "reached_goal": reached_goal(arrays["success"]),
+    }
