@@ -41,7 +41,7 @@ from env_speed import cpu_name, fetch_rate, learned_env_rate  # noqa: E402
 
 from envs.evaluate import EVAL_EXPERT_NOISE, evaluate_env, fetch_policy_ladder  # noqa: E402
 from envs.planner_config import load_planner_config  # noqa: E402
-from envs.planning import LatentPlanner, evaluate_planner, head_objective  # noqa: E402
+from envs.planning import evaluate_planner, planner_for  # noqa: E402
 from envs.sim.fetch import make_policy  # noqa: E402
 from worldmodel.atomic import atomic_write_bytes  # noqa: E402
 
@@ -63,18 +63,12 @@ def mpc_rows(wfm: str, episodes: int, steps: int, seed: int, prior_kind: str) ->
     if reward_fn is None:
         raise SystemExit(f"{wfm} has no reward head: train one with `worldfm train reward`")
     config = load_planner_config(wfm)
-    terminal_value = reward_fn.value if reward_fn.has_value and config.objective == "reward" else None
-    planner = LatentPlanner(
-        world,
-        head_objective(world, reward_fn.head, config.objective),
-        config,
-        terminal_value=terminal_value,
-        prior=make_policy("push", prior_kind, np.random.default_rng([seed, 1])),
-        seed=seed,
-    )
+    prior = make_policy("push", prior_kind, np.random.default_rng([seed, 1]))
+    planner = planner_for(world, reward_fn.head, config, prior=prior, seed=seed)
     baselines = {"random": policies["random"], "expert": policies["expert"], "prior": policies[prior_kind]}
     results = evaluate_planner(planner, sim_factory, baselines, episodes=episodes, steps=steps, seed=seed)
-    return {"planner_config": config.__dict__, "terminal_value": terminal_value is not None, **results}
+    value = planner.terminal_value is not None
+    return {"planner_config": config.__dict__, "terminal_value": value, **results}
 
 
 def policy_eval_rows(wfm: str, episodes: int, steps: int, seed: int) -> dict[str, Any]:

@@ -48,6 +48,7 @@ __all__ = [
     "evaluate_planner",
     "head_objective",
     "mpc_episode",
+    "planner_for",
     "sequence_returns",
 ]
 
@@ -87,6 +88,33 @@ def head_objective(
         return (success if objective == "success" else reward), success > success_threshold
 
     return score
+
+
+def planner_for(
+    world: WorldModel,
+    head: RewardHead,
+    config: PlannerConfig,
+    *,
+    prior: ObservationPrior | None = None,
+    latent_prior: LatentPrior | None = None,
+    seed: int = 0,
+) -> LatentPlanner:
+    """The planner a checkpoint's reward ``head`` serves: ``config``'s search scored by the head's
+    ``config.objective`` and, for the task reward only, the head's value (if it has one) as the
+    terminal value: the value predicts returns in the task reward's units, and added to success
+    probabilities or progress it would mix units. ``worldfm plan``, DAgger, the web app's Plan
+    button and ``benchmarks/control.py`` all build their planner here."""
+    learned = LearnedReward(world, head, obs_mode="latent")
+    value = learned.value if learned.has_value and config.objective == "reward" else None
+    return LatentPlanner(
+        world,
+        head_objective(world, head, config.objective),
+        config,
+        terminal_value=value,
+        prior=prior,
+        latent_prior=latent_prior,
+        seed=seed,
+    )
 
 
 class LatentPlanner:

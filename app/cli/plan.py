@@ -104,17 +104,13 @@ def build_planner(
     terminal value. Raises ``ValueError`` for settings the head cannot serve."""
     import numpy as np
 
-    from envs.planning import LatentPlanner, head_objective
+    from envs.planning import planner_for
     from envs.sim.fetch import make_policy
 
-    reward = head_objective(world, reward_fn.head, config.objective)
     policy = None
     if prior != "none":
         policy = make_policy(task, prior, np.random.default_rng([seed, 1]))
-    # The value head predicts returns in the task reward's units: a terminal value only for
-    # that objective (added to success probabilities or progress it would mix units).
-    terminal_value = reward_fn.value if reward_fn.has_value and config.objective == "reward" else None
-    return LatentPlanner(world, reward, config, terminal_value=terminal_value, prior=policy, seed=seed)
+    return planner_for(world, reward_fn.head, config, prior=policy, seed=seed)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

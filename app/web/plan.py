@@ -30,7 +30,7 @@ from app.web.play import PLAY_FPS, Episode, PlayControls, Simulators, simulator_
 from envs.evaluate import simulator_start
 from envs.learned_reward import LearnedReward
 from envs.planner_config import PlannerConfig, load_planner_config
-from envs.planning import LatentPlanner, head_objective
+from envs.planning import planner_for
 from envs.sim.fetch import FetchSimEnv, make_policy
 from worldmodel.hub import CheckpointError
 from worldmodel.metrics import video_psnr
@@ -105,12 +105,7 @@ class PlanPanel:
                     raise gr.Error(f"the {PRIOR_KIND} prior is a Fetch policy; untick it for {spec[0]}")
                 prior = make_policy(fetch.task, PRIOR_KIND, np.random.default_rng(seed))
             progress(0.3, desc=f"planning: {config.iterations} x {config.population} imagined rollouts")
-            reward = head_objective(world, head, config.objective)
-            # As `worldfm plan`: the value head predicts returns in the task reward's units, so it is
-            # a terminal value only for that objective.
-            learned = LearnedReward(world, head, obs_mode="latent")
-            value = learned.value if learned.has_value and config.objective == "reward" else None
-            planner = LatentPlanner(world, reward, config, terminal_value=value, prior=prior, seed=seed)
+            planner = planner_for(world, head, config, prior=prior, seed=seed)
             start = time.perf_counter()
             plan = planner.plan(episode.context, obs)  # (H, A)
             seconds = time.perf_counter() - start
@@ -120,7 +115,7 @@ class PlanPanel:
             check = self.sims.run(execute, sim, actions)
         finally:
             self.sims.run(sim.close)
-        learned_rewards, success_p = learned.score(latents)
+        learned_rewards, success_p = LearnedReward(world, head, obs_mode="latent").score(latents)
         folder = self.outputs.new("plan")
         imagined_mp4 = self.outputs.write_video(folder, "imagined.mp4", imagined, fps=PLAY_FPS)
         sim_mp4 = self.outputs.write_video(folder, "simulator.mp4", check.frames, fps=PLAY_FPS)
@@ -135,7 +130,7 @@ class PlanPanel:
             success_p=float(success_p[-1]),
             psnr=video_psnr(imagined[1:], check.frames[1:]),
             played=len(episode.actions),
-            terminal_value=value is not None,
+            terminal_value=planner.terminal_value is not None,
         )
         return imagined_mp4, sim_mp4, text
 
