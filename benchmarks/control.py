@@ -7,7 +7,8 @@ model, measured in the real simulator from held-out start states (issue 24's ben
 Rows, each beside its baseline from the same start states in one run:
 
 - **MPC in the learned model** (``envs.planning.LatentPlanner`` with the checkpoint's saved planner
-  settings, else ``PlannerConfig``'s defaults; the scripted noisy expert as its policy prior):
+  settings, else ``PlannerConfig``'s defaults, and any of ``worldfm plan``'s planner options given
+  here; the scripted noisy expert as its policy prior):
   FetchPush success in the simulator against the prior run alone, random and the expert;
   targets ≥ 50 % and ≥ 15 points above the prior alone;
 - **planning time** per simulator action (target ≤ 1 s on 2 CPU cores);
@@ -25,6 +26,7 @@ every figure.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -32,17 +34,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark scripts
 
 from env_speed import cpu_name, fetch_rate, learned_env_rate  # noqa: E402
 
+from app.cli.plan import PRIORS, add_planner_options  # noqa: E402
 from envs.evaluate import EVAL_EXPERT_NOISE, evaluate_env, fetch_policy_ladder  # noqa: E402
-from envs.planner_config import load_planner_config  # noqa: E402
-from envs.planning import evaluate_planner, planner_for  # noqa: E402
-from envs.sim.fetch import make_policy  # noqa: E402
+from envs.planning import evaluate_planner  # noqa: E402
 from worldmodel.atomic import atomic_write_bytes  # noqa: E402
 
 TARGETS = {
@@ -56,19 +56,21 @@ TARGETS = {
 }
 
 
-def mpc_rows(wfm: str, episodes: int, steps: int, seed: int, prior_kind: str) -> dict[str, Any]:
+def mpc_rows(args: argparse.Namespace) -> dict[str, Any]:
     from app.cli.eval import fetch_world
+    from app.cli.plan import build_planner, planner_config
 
-    world, sim_factory, policies, reward_fn = fetch_world(wfm, "push")
+    world, sim_factory, policies, reward_fn = fetch_world(args.wfm, "push")
     if reward_fn is None:
-        raise SystemExit(f"{wfm} has no reward head: train one with `worldfm train reward`")
-    config = load_planner_config(wfm)
-    prior = make_policy("push", prior_kind, np.random.default_rng([seed, 1]))
-    planner = planner_for(world, reward_fn.head, config, prior=prior, seed=seed)
-    baselines = {"random": policies["random"], "expert": policies["expert"], "prior": policies[prior_kind]}
-    results = evaluate_planner(planner, sim_factory, baselines, episodes=episodes, steps=steps, seed=seed)
+        raise SystemExit(f"{args.wfm} has no reward head: train one with `worldfm train reward`")
+    config = planner_config(args)
+    planner = build_planner(world, reward_fn, config, task="push", prior=args.prior, seed=args.seed)
+    baselines = {"random": policies["random"], "expert": policies["expert"], "prior": policies[args.prior]}
+    results = evaluate_planner(
+        planner, sim_factory, baselines, episodes=args.episodes, steps=args.steps, seed=args.seed
+    )
     value = planner.terminal_value is not None
-    return {"planner_config": config.__dict__, "terminal_value": value, **results}
+    return {"planner_config": dataclasses.asdict(config), "terminal_value": value, **results}
 
 
 def policy_eval_rows(wfm: str, episodes: int, steps: int, seed: int) -> dict[str, Any]:
@@ -115,11 +117,12 @@ def main() -> None:
         "--seed", type=int, default=1, help="start states (held out from training's seed 100)"
     )
     parser.add_argument(
-        "--prior", default="noisy_expert", help="the planner's policy prior (a make_policy kind)"
+        "--prior", choices=PRIORS[:-1], default="noisy_expert", help="the planner's policy prior"
     )
     parser.add_argument("--speed-steps", type=int, default=10, help="timed step() calls per env-speed row")
     parser.add_argument("--skip", nargs="*", default=[], choices=["mpc", "policy_eval", "speed"])
     parser.add_argument("--json", default=None, help="also write every figure to this file")
+    add_planner_options(parser)
     args = parser.parse_args()
 
     load = os.getloadavg()[0]
@@ -133,7 +136,7 @@ def main() -> None:
     rows: list[tuple[str, str, str, str]] = []
     started = time.perf_counter()
     if "mpc" not in args.skip:
-        m = report["mpc"] = mpc_rows(args.wfm, args.episodes, args.steps, args.seed, args.prior)
+        m = report["mpc"] = mpc_rows(args)
         ours, prior = m["planner"]["success_rate"], m["prior"]["success_rate"]
         rows.append(
             (

@@ -59,8 +59,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def add_options_to(plan: argparse.ArgumentParser) -> None:
-    from envs.planner_config import PlannerConfig
-
     plan.add_argument("--wfm", required=True, help="Fetch world-model checkpoint with a reward head")
     plan.add_argument("--task", choices=["push", "pickandplace"], default="push")
     plan.add_argument("--episodes", type=int, default=5)
@@ -79,8 +77,16 @@ def add_options_to(plan: argparse.ArgumentParser) -> None:
         action="store_true",
         help="store the planner settings used as the checkpoint's default (config.json's 'planner' section)",
     )
+    add_planner_options(plan)
+
+
+def add_planner_options(parser: argparse.ArgumentParser) -> None:
+    """The ``PlannerConfig`` fields as options that override the checkpoint's saved settings
+    (``planner_config``); ``worldfm plan`` and ``benchmarks/control.py`` take them."""
+    from envs.planner_config import PlannerConfig
+
     defaults = PlannerConfig()
-    group = plan.add_argument_group(
+    group = parser.add_argument_group(
         "planner settings",
         "default: the checkpoint's saved 'planner' section, else "
         + ", ".join(f"{name}={getattr(defaults, name)}" for name in PLANNER_OPTIONS),
