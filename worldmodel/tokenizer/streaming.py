@@ -90,7 +90,8 @@ def extend_past(
     At the start of a video (always, outside a stream) the frames before it are ``start`` (e.g.
     frame 0 repeated, as ``CausalConv3d`` pads), or none when ``start`` is None. In later steps of
     a stream they are those kept by the previous step. Inside a stream the last ``keep`` frames of
-    the result are kept for the next step (cloned: a view would hold the whole step's activation).
+    the result are kept for the next step: a view when the result is at most twice as long (a
+    one-group step), else a copy, so that a long step's whole activation is not held.
     """
     stream = _ACTIVE.get()
     if stream is None or stream.starts:
@@ -103,7 +104,6 @@ def extend_past(
     joined = x if past is None else torch.cat([past, x], dim=dim)
     if stream is not None and keep:
         length = joined.shape[dim]
-        stream.kept[stream.names[module]] = joined.narrow(
-            dim, max(0, length - keep), min(keep, length)
-        ).clone()
+        kept = joined.narrow(dim, max(0, length - keep), min(keep, length))
+        stream.kept[stream.names[module]] = kept if length <= 2 * keep else kept.clone()
     return joined
