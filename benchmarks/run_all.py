@@ -6,6 +6,8 @@
 Rows (each from the benchmark script named, through its own functions):
 
 - tokenizer speed: encode + decode frames/s of our CV4x8x8 vs CogVideoX's VAE (``tokenizer_speed.py``)
+- tokenizer streaming: per-frame cost of ``encode_step`` + ``decode_step`` vs whole-clip coding, and
+  their largest difference (``tokenizer_speed.py --streaming``)
 - tokenizer quality: held-out PSNR of the shipped tokenizers vs bilinear resizing (``tokenizer_quality.py``)
 - shot F1: our cascade vs PySceneDetect and TransNetV2 as shipped (``shot_detection.py``)
 - AR cache: generation with the KV cache vs re-running the sequence (``ar_cache_speed.py``)
@@ -75,6 +77,10 @@ class Settings:
     name: str
     tokenizer_sizes: tuple[str, ...]
     """frames x height x width inputs of the speed benchmark"""
+    stream_config: str
+    """tokenizer preset (random weights) of the streaming benchmark"""
+    stream_size: str
+    """frames x height x width clip streamed one temporal group per step"""
     tokenizer_ckpts: tuple[str, ...]
     """tokenizer checkpoints scored for quality"""
     tokenizer_clips: int
@@ -100,6 +106,8 @@ class Settings:
 FULL = Settings(
     name="full",
     tokenizer_sizes=("9x128x128", "17x256x256"),
+    stream_config="CV4x8x8",
+    stream_size="17x128x128",
     tokenizer_ckpts=(
         "checkpoints/tokenizer-ci8x8-fetch64",
         "checkpoints/tokenizer-di8x8-fetch64",
@@ -124,6 +132,8 @@ FULL = Settings(
 QUICK = Settings(
     name="quick",
     tokenizer_sizes=("9x64x64",),
+    stream_config="CV4x8x8",
+    stream_size="17x64x64",
     tokenizer_ckpts=("checkpoints/tokenizer-ci8x8-fetch64",),
     tokenizer_clips=8,
     tokenizer_data="data/fetch64",
@@ -174,6 +184,26 @@ def tokenizer_speed(s: Settings) -> list[Row]:
             )
         )
     return rows
+
+
+def tokenizer_streaming(s: Settings) -> list[Row]:
+    import tokenizer_speed as bench
+
+    frames, height, _ = (int(v) for v in s.stream_size.split("x"))
+    r = bench.streaming_cost(s.stream_config, frames, height)
+    diff = max(r["max_abs_diff_latent"], r["max_abs_diff_video"])
+    return [
+        Row(
+            "streaming coding (encode+decode s per frame, lower is better)",
+            "encode_step + decode_step",
+            "whole-clip encode + decode",
+            f"{r['stream_s_per_frame']:.3f} s",
+            f"{r['whole_s_per_frame']:.3f} s",
+            f"{r['ratio']:.2f}x the whole-clip cost; max abs diff {diff:.1e}",
+            f"{s.stream_config} {s.stream_size}, frame 0 then one latent's frames per step "
+            f"({r['steps']} steps), random weights, CPU fp32, {r['threads']} threads",
+        )
+    ]
 
 
 def tokenizer_quality(s: Settings) -> list[Row]:
@@ -374,6 +404,7 @@ def _worldfm(args: list[str]) -> None:
 
 BENCHMARKS: dict[str, Callable[[Settings], list[Row]]] = {
     "tokenizer_speed": tokenizer_speed,
+    "tokenizer_streaming": tokenizer_streaming,
     "tokenizer_quality": tokenizer_quality,
     "shot_f1": shot_f1,
     "ar_cache": ar_cache,

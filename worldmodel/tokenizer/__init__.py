@@ -3,5 +3,6 @@
 from worldmodel.tokenizer.configuration_tokenizer import TOKENIZER_CONFIGS, TokenizerConfig, get_config
 from worldmodel.tokenizer.fsq import FSQ
 from worldmodel.tokenizer.modeling_tokenizer import CausalVideoTokenizer
+from worldmodel.tokenizer.streaming import StreamState
 
-__all__ = ["FSQ", "TOKENIZER_CONFIGS", "CausalVideoTokenizer", "TokenizerConfig", "get_config"]
+__all__ = ["FSQ", "TOKENIZER_CONFIGS", "CausalVideoTokenizer", "StreamState", "TokenizerConfig", "get_config"]

@@ -40,24 +40,25 @@ def haar_idwt(x: torch.Tensor, *, temporal: bool) -> torch.Tensor:
     return _merge(_merge(x, 4), 3)
 
 
-def patchify(x: torch.Tensor, levels: int, temporal_levels: int) -> torch.Tensor:
+def patchify(x: torch.Tensor, levels: int, temporal_levels: int, *, first: bool = True) -> torch.Tensor:
     """Causal wavelet patching. x: (B, C, 1 + k*2**tl, H, W) -> (B, C * 4**l * 2**tl, 1 + k, H/2**l, W/2**l).
 
     The first frame is repeated ``2**tl - 1`` times so that it fills a temporal
     block by itself: the first output frame then depends on frame 0 alone.
+    ``first=False`` patches frames that continue a video, (B, C, k*2**tl, H, W) -> k frames.
     """
     if temporal_levels > levels:
         raise ValueError(f"temporal_levels ({temporal_levels}) cannot exceed levels ({levels})")
     pt = 2**temporal_levels
-    if pt > 1:
+    if pt > 1 and first:
         x = torch.cat([x[:, :, :1].expand(-1, -1, pt - 1, -1, -1), x], dim=2)
     for level in range(levels):
         x = haar_dwt(x, temporal=level < temporal_levels)
     return x
 
 
-def unpatchify(x: torch.Tensor, levels: int, temporal_levels: int) -> torch.Tensor:
-    """Inverse of ``patchify``: drops the repeated copies of the first frame."""
+def unpatchify(x: torch.Tensor, levels: int, temporal_levels: int, *, first: bool = True) -> torch.Tensor:
+    """Inverse of ``patchify``: drops the repeated copies of the first frame (when ``first``)."""
     for level in reversed(range(levels)):
         x = haar_idwt(x, temporal=level < temporal_levels)
-    return x[:, :, 2**temporal_levels - 1 :]
+    return x[:, :, 2**temporal_levels - 1 :] if first else x

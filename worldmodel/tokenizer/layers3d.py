@@ -3,7 +3,8 @@
 Causality lives in one primitive, ``CausalConv3d``, which pads time only on the
 past side (by repeating the first frame, so a still image behaves like a static
 video). Normalisation is per frame and attention is masked in time, so no block
-lets a frame see its future.
+lets a frame see its future. The blocks that read past frames take them from
+``streaming.extend_past``, so a stream's later steps continue where the last ended.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
+
+from worldmodel.tokenizer.streaming import extend_past, starts_video
 
 
 class CausalConv3d(nn.Module):
@@ -40,7 +43,10 @@ class CausalConv3d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.time_pad:
-            x = torch.cat([x[:, :, :1].expand(-1, -1, self.time_pad, -1, -1), x], dim=2)
+            # Frame 0 repeated stands for the frames before the video; a stream's later steps
+            # prepend the last ``time_pad`` frames of the previous one instead.
+            start = x[:, :, :1].expand(-1, -1, self.time_pad, -1, -1)
+            x = extend_past(self, x, self.time_pad, start=start)
         return self.conv(x)
 
 
@@ -115,7 +121,8 @@ class Downsample3d(nn.Module):
         if self.spatial is not None:
             x = self.spatial(x)
         if self.temporal is not None:
-            x = self.temporal(torch.cat([x[:, :, :1], x], dim=2))
+            # Pairs (2j-1, 2j) are whole within each later step of a stream: nothing to carry.
+            x = self.temporal(torch.cat([x[:, :, :1], x], dim=2) if starts_video() else x)
         return x
 
 
@@ -131,7 +138,7 @@ class Upsample3d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.temporal is not None:
             # Frame 0 maps to output 0 only; latent j (j >= 1) to outputs 2j-1 and 2j.
-            x = self.temporal(x.repeat_interleave(2, dim=2)[:, :, 1:])
+            x = self.temporal(x.repeat_interleave(2, dim=2)[:, :, 1 if starts_video() else 0 :])
         if self.spatial is not None:
             b = x.shape[0]
             x = rearrange(x, "b c t h w -> (b t) c h w")
@@ -140,10 +147,10 @@ class Upsample3d(nn.Module):
         return x
 
 
-def causal_window_mask(t: int, window: int, device: torch.device) -> torch.Tensor:
-    """(t, t) boolean mask: query i may attend to key j iff ``i - window < j <= i``."""
-    i = torch.arange(t, device=device)
-    d = i[:, None] - i[None, :]
+def causal_window_mask(t: int, window: int, device: torch.device, past: int = 0) -> torch.Tensor:
+    """(t, past + t) boolean mask: query i (frame ``past + i``) may attend to key j iff
+    ``past + i - window < j <= past + i``; ``past`` keys come before the queries (a stream's)."""
+    d = torch.arange(past, past + t, device=device)[:, None] - torch.arange(past + t, device=device)[None, :]
     return (d >= 0) & (d < window)
 
 
@@ -169,22 +176,25 @@ class SpatioTemporalAttention(nn.Module):
             self.qkv_t = nn.Linear(channels, 3 * channels)
             self.proj_t = nn.Linear(channels, channels)
 
-    def _attend(
-        self, x: torch.Tensor, qkv: nn.Linear, proj: nn.Linear, mask: torch.Tensor | None
-    ) -> torch.Tensor:
-        q, k, v = rearrange(qkv(x), "n l (three h d) -> three n h l d", three=3, h=self.heads)  # (N, h, L, d)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (N, h, L, d)
+    def _attend(self, x: torch.Tensor, qkv: nn.Linear, proj: nn.Linear, window: int | None) -> torch.Tensor:
+        """Attention along L of x (N, L, C): full when ``window`` is None, else causal within ``window``
+        (keys and values then extend into a stream's past frames, kept between steps)."""
+        qkv_ = rearrange(qkv(x), "n l (three h d) -> three n h l d", three=3, h=self.heads)  # (3, N, h, L, d)
+        q, kv, mask = qkv_[0], qkv_[1:], None
+        if window is not None:
+            kv = extend_past(self, kv, window - 1, dim=3)  # (2, N, h, P + L, d)
+            mask = causal_window_mask(q.shape[2], window, x.device, past=kv.shape[3] - q.shape[2])
+        y = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=mask)  # (N, h, L, d)
         return proj(rearrange(y, "n h l d -> n l (h d)"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, t, h, w = x.shape
+        b, _, _, h, w = x.shape
         s = rearrange(self.norm_s(x), "b c t h w -> (b t) (h w) c")
         x = x + rearrange(
             self._attend(s, self.qkv_s, self.proj_s, None), "(b t) (h w) c -> b c t h w", b=b, h=h
         )
         if self.temporal:
-            mask = causal_window_mask(t, self.window, x.device)
             s = rearrange(self.norm_t(x), "b c t h w -> (b h w) t c")
-            y = self._attend(s, self.qkv_t, self.proj_t, mask)
+            y = self._attend(s, self.qkv_t, self.proj_t, self.window)
             x = x + rearrange(y, "(b h w) t c -> b c t h w", b=b, h=h, w=w)
         return x

@@ -2,7 +2,9 @@
 
 An image is a 1-frame video through the same model. Continuous tokenizers
 return a latent; FSQ tokenizers return ``(latent, indices)`` where the latent
-holds the quantised codes in [-1, 1].
+holds the quantised codes in [-1, 1]. ``encode_step`` / ``decode_step`` code a
+video a few frames at a time, carrying the causal past as a ``StreamState``
+(``streaming.py``), with the results of whole-clip coding.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from worldmodel.hub import register
 from worldmodel.tokenizer.configuration_tokenizer import TokenizerConfig
 from worldmodel.tokenizer.fsq import FSQ
 from worldmodel.tokenizer.networks import Decoder, Encoder
+from worldmodel.tokenizer.streaming import StreamState, streaming
 
 
 def valid_frame_counts(temporal_factor: int, near: int, count: int = 3) -> list[int]:
@@ -73,6 +76,11 @@ class CausalVideoTokenizer(nn.Module):
             raise ValueError(f"{self.config.name} needs H and W divisible by {s}; got {height}x{width}")
 
     def check_video(self, x: torch.Tensor) -> None:
+        self._check_pixels(x)
+        self.check_shape(*x.shape[2:])
+
+    def _check_pixels(self, x: torch.Tensor) -> None:
+        """A float (B, 3, T, H, W) tensor in [-1, 1]; the frame count and size are checked by the caller."""
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
             got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
             raise TypeError(
@@ -89,7 +97,6 @@ class CausalVideoTokenizer(nn.Module):
                 f"tokenizer input must lie in [-1, 1], got values in [{lo:.3g}, {hi:.3g}]; "
                 "uint8 frames map with x / 127.5 - 1"
             )
-        self.check_shape(*x.shape[2:])
 
     # -- encode / decode ----------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -129,6 +136,93 @@ class CausalVideoTokenizer(nn.Module):
             .to(self.decoder.conv_in.spatial.conv.weight)
         )
         return self.decoder(codes)
+
+    # -- streaming: a few frames at a time, the causal past carried as state -------------------
+    def _check_stream(self, state: StreamState | None, side: str, batch: int, size: tuple[int, int]) -> None:
+        if state is None:
+            return
+        if not isinstance(state, StreamState) or state.side != side:
+            made_by = f"{state.side}_step" if isinstance(state, StreamState) else type(state).__name__
+            raise ValueError(
+                f"{side}_step needs the state its previous {side}_step returned (or None to start), "
+                f"got one from {made_by}"
+            )
+        if (state.batch, state.size) != (batch, size):
+            raise ValueError(
+                f"this stream codes batch {state.batch} at {state.size[0]}x{state.size[1]}; got batch "
+                f"{batch} at {size[0]}x{size[1]}. Start another stream with state=None"
+            )
+
+    @torch.no_grad()
+    def encode_step(
+        self, x: torch.Tensor, state: StreamState | None = None
+    ) -> tuple[torch.Tensor | tuple[torch.Tensor, torch.Tensor], StreamState]:
+        """Encode the next frames of a video, given what the previous steps kept (no gradients).
+
+        x: (B, 3, T, H, W) in [-1, 1]. The first step (``state=None``) takes ``1 + k*tf`` frames
+        (frame 0 alone for k = 0) and gives ``1 + k`` latent frames; each later step takes the next
+        ``k*tf`` frames (k >= 1) and gives ``k``. Returns ``(latent, state)``, or
+        ``((latent, indices), state)`` for FSQ; the steps' latents, concatenated, are ``encode`` of
+        the whole clip. The state holds only the causal past, so a step's cost does not grow with
+        the video's length.
+        """
+        self._check_pixels(x)
+        f, t = self.temporal_factor, x.shape[2]
+        if state is None and (t - 1) % f:
+            raise ValueError(
+                f"the first encode_step of a stream takes 1 + k*{f} frames (frame 0 is coded alone); "
+                f"got {t}. Nearest valid counts: {valid_frame_counts(f, t)}"
+            )
+        if state is not None and (t == 0 or t % f):
+            raise ValueError(
+                f"encode_step continues a video {f} frames per latent frame: it takes k*{f} new frames "
+                f"(k >= 1; {f} for one latent frame); got {t}"
+            )
+        self.check_shape(1, *x.shape[3:])
+        self._check_stream(state, "encode", x.shape[0], tuple(x.shape[3:]))
+        with streaming(self.encoder, state) as kept:
+            z = self.encoder(x)
+        new_state = StreamState(
+            "encode",
+            x.shape[0],
+            tuple(x.shape[3:]),
+            steps=1 if state is None else state.steps + 1,
+            frames=t if state is None else state.frames + t,
+            past=kept,
+        )
+        if self.fsq is None:
+            return z, new_state
+        codes, indices = self.fsq(z.movedim(1, -1))
+        return (codes.movedim(-1, 1), indices), new_state
+
+    @torch.no_grad()
+    def decode_step(
+        self, latent: torch.Tensor, state: StreamState | None = None
+    ) -> tuple[torch.Tensor, StreamState]:
+        """Decode the next latent frames of a video, given what the previous steps kept (no gradients).
+
+        latent: (B, C, n, h, w), n >= 1. The first step (``state=None``) gives ``1 + (n-1)*tf``
+        frames, each later step ``n*tf``; concatenated, the steps' frames are ``decode`` of the whole
+        latent. Returns ``(video, state)``.
+        """
+        if latent.ndim != 5 or latent.shape[1] != self.latent_channels or latent.shape[2] == 0:
+            raise ValueError(
+                f"decode_step takes latents (B, {self.latent_channels}, n >= 1, h, w), "
+                f"got {tuple(latent.shape)}"
+            )
+        self._check_stream(state, "decode", latent.shape[0], tuple(latent.shape[3:]))
+        n = latent.shape[2]
+        with streaming(self.decoder, state) as kept:
+            video = self.decoder(latent)
+        new_state = StreamState(
+            "decode",
+            latent.shape[0],
+            tuple(latent.shape[3:]),
+            steps=1 if state is None else state.steps + 1,
+            frames=n if state is None else state.frames + n,
+            past=kept,
+        )
+        return video, new_state
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Reconstruct x; returns ``(recon, {"latent": ..., ["indices": ...]})``."""

@@ -16,6 +16,7 @@ from worldmodel.tokenizer.layers3d import (
     Upsample3d,
     norm,
 )
+from worldmodel.tokenizer.streaming import starts_video
 
 
 def _mid(config: TokenizerConfig, channels: int) -> nn.Sequential:
@@ -59,7 +60,8 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config
-        h = patchify(x, c.wavelet_levels, c.temporal_wavelet_levels)  # (B, 3*4^l*2^tl, T', H/p, W/p)
+        first = starts_video()  # frame 0 is in x (not a stream's later step): it is coded alone
+        h = patchify(x, c.wavelet_levels, c.temporal_wavelet_levels, first=first)  # (B, 3*4^l*2^tl, T', h, w)
         h = self.mid(self.blocks(self.conv_in(h)))
         return self.conv_out(F.silu(self.norm_out(h)))  # (B, Cz, T', h, w)
 
@@ -100,4 +102,5 @@ class Decoder(nn.Module):
         c = self.config
         h = self.blocks(self.mid(self.conv_in(z)))
         h = self.conv_out(F.silu(self.norm_out(h)))  # (B, 3*4^l*2^tl, T', H/p, W/p)
-        return unpatchify(h, c.wavelet_levels, c.temporal_wavelet_levels)  # (B, 3, T, H, W)
+        first = starts_video()
+        return unpatchify(h, c.wavelet_levels, c.temporal_wavelet_levels, first=first)  # (B, 3, T, H, W)
