@@ -41,6 +41,7 @@ from curation.captions import DEFAULT_PROMPT, CaptionError, check_captioner_spec
 from curation.classifiers import DEFAULT_CHECKPOINTS, TASKS, ClassifierError, check_classifier
 from curation.dedup import DedupConfig, semantic_dedup
 from curation.embeddings import EmbedderError, check_embedder_spec, embedder_name
+from curation.local_ray import LocalRayError, init_local_ray
 from curation.model_device import DEVICE_ENV, model_device
 from curation.motion import MotionConfig
 from curation.quality import QualityConfig
@@ -390,15 +391,20 @@ def model_stage_gpus(cluster: dict[str, float]) -> int:
 
 
 def _ensure_ray(address: str | None, num_cpus: int | None) -> bool:
-    """Connect to ``address`` or start a local Ray; returns whether this call started it."""
+    """Connect to ``address`` or start a local Ray on 127.0.0.1 only (``curation.local_ray``);
+    returns whether this call started it."""
     import ray
 
     if ray.is_initialized():
         return False
+    if address is None:
+        try:
+            init_local_ray(num_cpus)
+        except LocalRayError as e:
+            raise CurateError(str(e)) from None
+        return True
     ray.init(
         address=address,
-        num_cpus=None if address else num_cpus,
-        include_dashboard=False,
         log_to_driver=False,
         logging_level=logging.WARNING,
         configure_logging=False,
