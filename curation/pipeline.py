@@ -47,7 +47,7 @@ from curation.motion import MotionConfig
 from curation.quality import QualityConfig
 from curation.quarantine import QUARANTINE, write_quarantine
 from curation.sample import ClipSample
-from curation.shards import MANIFEST, ShardWriter, load_manifest
+from curation.shards import MANIFEST, ShardWriter, load_manifest, owned_shard_file, remove_shard_set
 from curation.shots import ClipRules
 from curation.splitters import SPLITTERS
 from curation.stages import (
@@ -294,20 +294,21 @@ def _sum_into(total: dict, stats: dict) -> None:
 
 
 def _remove_run(out: Path) -> None:
-    manifest = out / MANIFEST
-    if manifest.exists():
-        for entry in json.loads(manifest.read_text()).get("shards", []):
-            (out / entry["path"]).unlink(missing_ok=True)
-        manifest.unlink()
+    """What a previous run wrote into ``out``: its listed shards (``remove_shard_set``: only
+    those proven inside ``out``), its work folder and its quarantine list."""
+    if (out / MANIFEST).exists():
+        remove_shard_set(out)
     shutil.rmtree(out / WORK_DIR, ignore_errors=True)
     (out / QUARANTINE).unlink(missing_ok=True)
 
 
 def _remove_stale_shards(out: Path) -> None:
-    """Shards of an interrupted shard-writing step; rewritten from the staged clips."""
+    """Shards of an interrupted shard-writing step; rewritten from the staged clips. A bucket
+    folder that is a link out of ``out`` is not followed (``owned_shard_file``)."""
     for pattern in ("*/shard-*.tar", "*/shard-*.tar.tmp"):
         for path in out.glob(pattern):
-            path.unlink()
+            if owned_shard_file(out, path.relative_to(out).as_posix()) is not None:
+                path.unlink()
 
 
 def _build_dataset(todo: list[dict], config: CurateConfig, resources: Resources, staging: Path):  # noqa: ANN202
@@ -455,6 +456,9 @@ def curate(
         raise CurateError("two inputs map to the same source id; rename one of them")
     fingerprint = _fingerprint(config, sources)
     work = out / WORK_DIR
+    if work.is_symlink():
+        # Staged clips are written and the folder deleted at the end: never somewhere else.
+        raise CurateError(f"{work} is a link; remove it (curate keeps its work files inside --out)")
     if overwrite:
         _remove_run(out)
     if (out / MANIFEST).exists():

@@ -192,3 +192,17 @@ def test_rerun_of_a_finished_run_is_a_no_op_and_other_arguments_are_refused(
     )
     assert not redone.already_complete and redone.manifest["stats"]["run"]["config"]["crf"] == 30
     assert np.isfinite(redone.manifest["stats"]["clip_seconds"])
+
+
+def test_overwrite_and_stale_shard_cleanup_leave_files_outside_out_alone(tmp_path: Path) -> None:
+    from curation.pipeline import _remove_run, _remove_stale_shards
+    from tests.curation.test_shards import planted_manifest
+
+    out = tmp_path / "out"
+    files = planted_manifest(out, tmp_path / "victims")
+    shard = out / load_manifest(out)["shards"][0]["path"]
+    _remove_stale_shards(out)  # a resume's cleanup: globs */shard-*.tar, the linked bucket included
+    assert not shard.exists()
+    _remove_run(out)  # --overwrite
+    assert not (out / "manifest.json").exists()
+    assert all(path.read_text() for path in files.values())
