@@ -41,6 +41,7 @@ from curation.captions import DEFAULT_PROMPT, CaptionError, check_captioner_spec
 from curation.classifiers import DEFAULT_CHECKPOINTS, TASKS, ClassifierError, check_classifier
 from curation.dedup import DedupConfig, semantic_dedup
 from curation.embeddings import EmbedderError, check_embedder_spec, embedder_name
+from curation.input_links import links_out_of
 from curation.local_ray import LocalRayError, init_local_ray
 from curation.model_device import DEVICE_ENV, model_device
 from curation.motion import MotionConfig
@@ -420,6 +421,7 @@ def curate(
     *,
     resources: Resources = Resources(),
     overwrite: bool = False,
+    follow_symlinks: bool = False,
     ray_address: str | None = None,
     num_cpus: int | None = None,
     progress: Callable[[dict], None] | None = None,
@@ -429,6 +431,8 @@ def curate(
     Args:
         inputs: a folder (searched recursively), a glob or one video.
         overwrite: discard a previous run in ``out_dir`` (finished or not) first.
+        follow_symlinks: curate inputs that are links out of the input folder too (by default
+            they are skipped and listed in the manifest: ``curation.input_links``).
         ray_address: join this Ray cluster; None uses the running Ray or starts a local one.
         num_cpus: CPUs of a local Ray (default: all).
         progress: called with each input's done record as it finishes.
@@ -446,6 +450,11 @@ def curate(
             raise CurateError(str(e)) from None
     out = Path(out_dir)
     files, root = find_inputs(inputs)
+    files, skipped = links_out_of(root, files, follow=follow_symlinks)
+    if not files:
+        raise CurateError(
+            f"every video in {inputs!r} is a link out of the input folder; pass --follow-symlinks to curate them"
+        )
     # An output folder inside the input folder holds staged clips: they are not inputs.
     files = [f for f in files if not f.resolve().is_relative_to(out.resolve())]
     if not files:
@@ -502,7 +511,9 @@ def curate(
                 import ray
 
                 ray.shutdown()
-    manifest, quarantined = _write_shards(out, sources, config, fingerprint, time.perf_counter() - start)
+    manifest, quarantined = _write_shards(
+        out, sources, config, fingerprint, time.perf_counter() - start, skipped=skipped
+    )
     shutil.rmtree(work, ignore_errors=True)
     return CurateResult(manifest, out, resumed_inputs=len(done), quarantined=quarantined)
 
@@ -558,7 +569,13 @@ def _collect(dataset, done_dir: Path, fail_fast: bool, progress: Callable[[dict]
 
 
 def _write_shards(
-    out: Path, sources: Sequence[tuple[str, str]], config: CurateConfig, fingerprint: dict, seconds: float
+    out: Path,
+    sources: Sequence[tuple[str, str]],
+    config: CurateConfig,
+    fingerprint: dict,
+    seconds: float,
+    *,
+    skipped: Sequence[dict] = (),
 ) -> tuple[dict, list[dict]]:
     """Shards from the staged clips in input order, then quarantine.jsonl, then the manifest."""
     _remove_stale_shards(out)
@@ -618,6 +635,7 @@ def _write_shards(
             "clips": num_clips,
             **({"balance_copies": num_copies} if categories and categories.get("target") else {}),
             "quarantined": dict(sorted(kinds.items())),
+            **({"skipped_inputs": list(skipped)} if skipped else {}),
             "dropped": dict(sorted(dropped.items())),
             "trimmed_transition_frames": int(stages.get("plan", {}).get("trimmed_frames", 0)),
             "video_seconds": round(stages.get("probe", {}).get("video_seconds", 0.0), 3),

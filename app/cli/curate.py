@@ -156,6 +156,12 @@ def add_options_to(cur: argparse.ArgumentParser) -> None:
         "--fail-fast", action="store_true", help="stop at the first input that cannot be curated"
     )
     cur.add_argument("--overwrite", action="store_true", help="discard a previous run in --out first")
+    cur.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="also curate inputs that are links out of the input folder (skipped by default, listed in "
+        "the manifest)",
+    )
     cur.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -186,6 +192,7 @@ def curate_config(args: argparse.Namespace):  # noqa: ANN201 - a CurateConfig (i
 def cmd_curate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from curation.input_links import links_out_of
     from curation.pipeline import CurateError, Resources, curate, find_inputs
 
     # One progress bar over videos: Ray Data's notices about its own bars would interleave with it.
@@ -197,7 +204,8 @@ def cmd_curate(args: argparse.Namespace) -> int:
         config = curate_config(args)
         if args.split_actors < 1:
             raise CurateError(f"--split-actors must be >= 1, got {args.split_actors}")
-        total = len(find_inputs(args.inputs)[0])
+        files, root = find_inputs(args.inputs)
+        total = len(links_out_of(root, files, follow=args.follow_symlinks)[0])
         with tqdm(total=total, unit="video", desc="curate", disable=args.no_progress) as bar:
 
             def advance(record: dict) -> None:
@@ -210,6 +218,7 @@ def cmd_curate(args: argparse.Namespace) -> int:
                 config,
                 resources=Resources(split_actors=args.split_actors, fail_fast=args.fail_fast),
                 overwrite=args.overwrite,
+                follow_symlinks=args.follow_symlinks,
                 ray_address=args.ray_address,
                 num_cpus=args.cpus,
                 progress=advance,

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from app.cli import main
-from curation.pipeline import WORK_DIR, CurateConfig, CurateError, curate
+from curation.input_links import links_out_of
+from curation.pipeline import WORK_DIR, CurateConfig, CurateError, curate, find_inputs
 from curation.shards import load_manifest, read_samples
 from curation.video_io import read_video, write_video
 from tests.curation.bad_inputs import moving_video, write_bad_inputs
@@ -206,3 +207,24 @@ def test_overwrite_and_stale_shard_cleanup_leave_files_outside_out_alone(tmp_pat
     _remove_run(out)  # --overwrite
     assert not (out / "manifest.json").exists()
     assert all(path.read_text() for path in files.values())
+
+
+def test_links_out_of_the_input_folder_are_skipped_and_listed_unless_followed(
+    tmp_path: Path, ray_address: str
+) -> None:
+    write_video(tmp_path / "in" / "own.mp4", moving_video(72, 16, 16), 24.0, crf=30)
+    write_video(tmp_path / "secret" / "private.mp4", moving_video(72, 16, 16, seed=1), 24.0, crf=30)
+    (tmp_path / "in" / "planted.mp4").symlink_to(tmp_path / "secret" / "private.mp4")
+    # A linked folder: the recursive search does not enter it (pathlib's rglob, Python 3.11).
+    (tmp_path / "in" / "linked_dir").symlink_to(tmp_path / "secret", target_is_directory=True)
+    (tmp_path / "in" / "alias.mp4").symlink_to(tmp_path / "in" / "own.mp4")  # stays inside: kept
+    manifest = curate(str(tmp_path / "in"), tmp_path / "out", FAST).manifest
+    sources = sorted(Path(m["source"]).name for m, _ in _samples(tmp_path / "out").values())
+    assert sources == ["alias.mp4", "own.mp4"]
+    skipped = manifest["stats"]["skipped_inputs"]
+    assert [Path(s["path"]).name for s in skipped] == ["planted.mp4"]
+    assert all("--follow-symlinks" in s["reason"] for s in skipped)
+    files, root = find_inputs(str(tmp_path / "in"))
+    assert links_out_of(root, files, follow=True) == (files, [])  # --follow-symlinks keeps them all
+    with pytest.raises(CurateError, match="--follow-symlinks"):
+        curate(str(tmp_path / "in" / "planted.mp4"), tmp_path / "single", FAST)
