@@ -453,7 +453,7 @@ def curate(
     files, skipped = links_out_of(root, files, follow=follow_symlinks)
     if not files:
         raise CurateError(
-            f"every video in {inputs!r} is a link out of the input folder; pass --follow-symlinks to curate them"
+            f"every video in {inputs!r} links out of the input folder; pass --follow-symlinks to curate them"
         )
     # An output folder inside the input folder holds staged clips: they are not inputs.
     files = [f for f in files if not f.resolve().is_relative_to(out.resolve())]
