@@ -45,7 +45,7 @@ from curation.input_links import links_out_of
 from curation.local_ray import LocalRayError, init_local_ray
 from curation.model_device import DEVICE_ENV, model_device
 from curation.motion import MotionConfig
-from curation.quality import QualityConfig
+from curation.quality import QualityConfig, check_quality_weights
 from curation.quarantine import QUARANTINE, write_quarantine
 from curation.sample import ClipSample
 from curation.shards import MANIFEST, ShardWriter, load_manifest, owned_shard_file, remove_shard_set
@@ -100,8 +100,8 @@ class CurateConfig:
         min_motion: ``motion`` drops clips whose median flow speed (half-frames per second)
             is below this; 0 keeps all.
         min_quality: ``quality`` drops clips whose score (0..1) is below this; 0 keeps all.
-        quality_weights: optional local TorchScript quality predictor whose score replaces the
-            no-reference one (``curation.quality.load_learned_quality``).
+        quality_weights: optional local quality checkpoint folder (a ``QualityNet`` in safetensors)
+            whose score replaces the no-reference one (``curation.quality.load_learned_quality``).
         embedder: the clip embedder of ``embed`` (``curation.embeddings.make_embedder``).
         dedup_threshold / dedup_clusters: ``curation.dedup.DedupConfig``.
         text_overlay_model: the ``text_overlay`` stage's classifier checkpoint (``curation.classifiers``).
@@ -161,11 +161,11 @@ class CurateConfig:
             raise CurateError(f"--min-motion must be >= 0, got {self.min_motion}")
         if not 0 <= self.min_quality <= 1:
             raise CurateError(f"--min-quality must be in [0, 1], got {self.min_quality}")
-        if self.quality_weights and not Path(self.quality_weights).is_file():
-            raise CurateError(
-                f"--quality-weights {self.quality_weights} not found; pass a local TorchScript file "
-                "(nothing is downloaded)"
-            )
+        if self.quality_weights:
+            try:
+                check_quality_weights(self.quality_weights)
+            except ValueError as e:
+                raise CurateError(f"--quality-weights: {e}") from None
         if "embed" in self.stages:
             try:
                 check_embedder_spec(self.embedder)

@@ -1,12 +1,13 @@
 """Checkpoints: one directory with ``config.json`` and ``model.safetensors``, never a pickle.
 
 ``config.json`` holds the format version, the ``kind`` (``tokenizer`` |
-``diffusion`` | ``autoregressive`` | ``head`` | ``classifier``), the model class, its
+``diffusion`` | ``autoregressive`` | ``head`` | ``classifier`` | ``quality``), the model class, its
 dataclass config and whatever the trainer adds (what it was post-trained for, the
 tokenizer it expects). Model classes join the registry with ``@register(kind)``;
 ``load`` imports the package of a ``worldmodel`` kind on demand, so any such
 checkpoint directory loads with one call (a ``classifier`` is registered by
-``curation.classifiers``, which this layer does not import). Resuming state
+``curation.classifiers`` and a ``quality`` predictor by ``curation.quality``, which this layer
+does not import). Resuming state
 (optimizer, step) lives in ``training_state/`` beside the weights and is the
 trainer's business, not this module's.
 
@@ -45,7 +46,7 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 # The section of a world-model checkpoint's config.json that holds its ``WorldModelInfo``.
 WORLD_MODEL_SECTION = "world_model"
-KINDS = ("tokenizer", "diffusion", "autoregressive", "head", "classifier")
+KINDS = ("tokenizer", "diffusion", "autoregressive", "head", "classifier", "quality")
 # The package whose import registers the models of each kind.
 _KIND_MODULES = {
     "tokenizer": "worldmodel.tokenizer",

@@ -37,8 +37,8 @@ FILTER_HELP = {
     "min_motion": "motion: drop clips whose median optical-flow speed (half-frames per second) is below this "
     "(0.02 separates still shots); 0 keeps all, labelled",
     "min_quality": "quality: drop clips whose no-reference score (0..1) is below this; 0 keeps all, scored",
-    "quality_weights": "quality: a local TorchScript quality predictor whose score replaces the "
-    "no-reference one",
+    "quality_weights": "quality: a local quality checkpoint folder (a curation.quality.QualityNet, "
+    "config.json + model.safetensors) whose score replaces the no-reference one",
     "embedder": "clip embedder of the embed stage: tokenizer (the shipped CI8x8), tokenizer:<checkpoint dir> "
     "or hf:<local Hugging Face video model dir>",
     "dedup_threshold": "dedup: clips at or above this embedding cosine are duplicates "
