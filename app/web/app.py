@@ -27,9 +27,10 @@ class WebApp:
         self.config = config
         self.catalog = Catalog(config.checkpoints)
         self.outputs = Outputs(config.out)
-        self.play = PlayTab(self.catalog, self.outputs, config.max_frames)
-        self.generate = GenerateTab(self.catalog, self.outputs, self.play.sims, config.max_frames)
-        self.tokenize = TokenizeTab(self.catalog, self.outputs, config.max_frames)
+        budget = config.upload_budget()
+        self.play = PlayTab(self.catalog, self.outputs, config.max_frames, budget=budget)
+        self.generate = GenerateTab(self.catalog, self.outputs, self.play.sims, budget)
+        self.tokenize = TokenizeTab(self.catalog, self.outputs, budget)
         self.curate = CurateTab(self.outputs)
         self.viewer = RerunViewer(config.rerun_port, config.host)
         self.inspect = InspectTab(self.outputs, self.viewer)

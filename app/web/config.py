@@ -66,6 +66,17 @@ class WebConfig:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
 
+    def upload_budget(self):  # noqa: ANN201 - an app.web.media.UploadBudget (imports gradio: lazily)
+        """What one upload may cost (``app.web.media``)."""
+        from app.web.media import UploadBudget
+
+        return UploadBudget(
+            max_frames=self.max_frames,
+            max_megapixels=self.max_upload_megapixels,
+            max_seconds=self.max_upload_seconds,
+            max_bytes=int(self.max_file_size_mb * 2**20),
+        )
+
     @property
     def credentials(self) -> tuple[str, str] | None:
         """``(user, password)`` for Gradio's login, or None when the app needs none."""
