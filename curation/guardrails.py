@@ -75,34 +75,11 @@ _CONFUSABLE_SMALL = str.maketrans(
 # 'sextant' and 'assess' would otherwise be refused.
 COMPOUND_MIN_LETTERS = 4
 # Ordinary words that start or end with a blocked term: never refused for holding it.
-COMPOUND_EXCEPTIONS = frozenset(
-    [
-        "grape",
-        "grapes",
-        "grapefruit",
-        "grapevine",
-        "drape",
-        "drapes",
-        "scrape",
-        "scrapes",
-        "rapeseed",
-        "crape",
-        "category",
-        "allegory",
-        "gregory",
-        "lolipop",
-        "denude",
-        "denudes",
-        "asexual",
-        "bisexual",
-        "homosexual",
-        "heterosexual",
-        "pansexual",
-        "sexuality",
-        "asexuality",
-        "bisexuality",
-    ]
-)
+COMPOUND_EXCEPTIONS = frozenset((
+    "grape", "grapes", "grapefruit", "grapevine", "drape", "drapes", "scrape", "scrapes", "rapeseed",
+    "crape", "category", "allegory", "gregory", "lolipop", "denude", "denudes", "asexual", "bisexual",
+    "homosexual", "heterosexual", "pansexual", "sexuality", "asexuality", "bisexuality",
+))  # fmt: skip
 
 Box = tuple[int, int, int, int]
 # (x, y, width, height) in pixels of the image given to the detector.
