@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import httpx
@@ -10,7 +11,7 @@ import pytest
 from app.cli.demo import exposure_warning
 from app.web.app import WebApp
 from app.web.config import WebConfig
-from app.web.viewer import free_port
+from app.web.viewer import VIEWER_FILES, RerunViewer, free_port
 
 
 def test_serving_beyond_loopback_warns_and_names_the_login_option() -> None:
@@ -51,4 +52,35 @@ def test_app_with_auth_refuses_requests_until_logged_in_and_bounds_queue_and_cac
         assert web.blocks._queue.max_size == 3
         assert web.blocks.delete_cache == (120, 120)
     finally:
+        web.close()
+
+
+def non_loopback_ipv4() -> str | None:
+    import psutil
+
+    for addrs in psutil.net_if_addrs().values():
+        for a in addrs:
+            if a.family == socket.AF_INET and not a.address.startswith("127."):
+                return a.address
+    return None
+
+
+def test_rerun_viewer_listens_where_the_app_does_and_only_there(tmp_path: Path) -> None:
+    cache = tmp_path / "viewer"
+    cache.mkdir()
+    for name in VIEWER_FILES:  # a copied viewer (the real copy is checked in test_web_browser.py)
+        (cache / name).write_bytes(b"<html></html>" if name == "index.html" else b"x")
+    web = WebApp(WebConfig(checkpoints=tmp_path, out=tmp_path / "out", rerun_port=0))
+    assert web.viewer.host == "127.0.0.1"
+    viewer = RerunViewer(0, web.viewer.host, cache=cache)
+    port = viewer.ensure_started()
+    try:
+        assert viewer._server.server_address[0] == "127.0.0.1"
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200
+        outside = non_loopback_ipv4()
+        if outside is not None:
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(f"http://{outside}:{port}/", timeout=5)
+    finally:
+        viewer.close()
         web.close()
