@@ -260,7 +260,7 @@ def read_config(directory: str | os.PathLike) -> dict[str, Any]:
 
 
 def _check_payload(config_path: Path, payload: dict[str, Any]) -> None:
-    """The top-level keys ``load`` relies on, each refused by name if missing or of the wrong type."""
+    """The format version, refused by name if it is not a whole number this worldfm reads."""
     version = payload.get("format_version", 0)
     if not _is_int(version) or version < 0:
         raise CheckpointError(f"{config_path}: format_version must be a whole number >= 0, got {version!r}")
@@ -269,6 +269,11 @@ def _check_payload(config_path: Path, payload: dict[str, Any]) -> None:
             f"{config_path.parent} has checkpoint format {version}, newer than this worldfm reads "
             f"({FORMAT_VERSION}); upgrade worldfm"
         )
+
+
+def _check_model_keys(config_path: Path, payload: dict[str, Any]) -> None:
+    """The top-level keys ``load`` builds the model from, each refused by name if missing or of
+    the wrong type (``read_config`` alone also serves metadata readers, which need fewer)."""
     if payload.get("kind") not in KINDS:
         raise CheckpointError(f"{config_path}: kind must be one of {KINDS}, got {payload.get('kind')!r}")
     if not isinstance(payload.get("model"), str):
@@ -387,6 +392,7 @@ def load(
     """
     path = Path(directory)
     payload = read_config(path)
+    _check_model_keys(path / CONFIG_FILE, payload)
     kind, name = payload.get("kind"), payload.get("model")
     if expect_kind is not None and kind != expect_kind:
         raise CheckpointError(
