@@ -8,7 +8,10 @@ through them. Ray binds them to the node's address, and a node started on 127.0.
 address unless Ray clusters are switched off (``ray._private.services.get_node_ip_address``
 reads ``ray_constants.ENABLE_RAY_CLUSTER``, Ray 2.58). So the switch is turned off for the
 start and the result checked: a Ray that came up on another address is shut down again.
-A multi-node cluster is joined with ``--ray-address`` instead (README, "Security").
+Joining a Ray on 127.0.0.1 from another process (``--ray-address 127.0.0.1:PORT``, as the tests
+do) needs the same switch, or ``ray.init`` would dial the machine's network address, where
+nothing listens (``connect_ray``). A multi-node cluster is joined with ``--ray-address`` instead
+(README, "Security").
 """
 
 from __future__ import annotations
@@ -75,3 +78,20 @@ def init_local_ray(num_cpus: int | None = None, **kwargs) -> str:  # noqa: ANN00
             "with `ray start --head --node-ip-address 127.0.0.1` and pass its address as --ray-address"
         )
     return address
+
+
+def connect_ray(address: str) -> None:
+    """``ray.init(address=...)`` a running Ray; a loopback one (also found through ``auto`` or
+    ``RAY_ADDRESS``) is dialled on the loopback interface it listens on."""
+    import ray
+    from ray._private import services
+
+    raw = services.get_ray_address_from_environment(address, None) or address
+    host = raw.split("://", 1)[-1].rsplit(":", 1)[0]
+    loopback = is_loopback(host)
+    options = {"log_to_driver": False, "logging_level": logging.WARNING, "configure_logging": False}
+    if loopback:
+        with _loopback_node_address():
+            ray.init(address=address, _node_ip_address=LOOPBACK, **options)
+    else:
+        ray.init(address=address, **options)

@@ -42,7 +42,7 @@ from curation.classifiers import DEFAULT_CHECKPOINTS, TASKS, ClassifierError, ch
 from curation.dedup import DedupConfig, semantic_dedup
 from curation.embeddings import EmbedderError, check_embedder_spec, embedder_name
 from curation.input_links import links_out_of
-from curation.local_ray import LocalRayError, init_local_ray
+from curation.local_ray import LocalRayError, connect_ray, init_local_ray
 from curation.model_device import DEVICE_ENV, model_device
 from curation.motion import MotionConfig
 from curation.quality import QualityConfig, check_quality_weights
@@ -405,12 +405,7 @@ def _ensure_ray(address: str | None, num_cpus: int | None) -> bool:
         except LocalRayError as e:
             raise CurateError(str(e)) from None
         return True
-    ray.init(
-        address=address,
-        log_to_driver=False,
-        logging_level=logging.WARNING,
-        configure_logging=False,
-    )
+    connect_ray(address)
     return True
 
 
