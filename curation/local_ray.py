@@ -75,7 +75,7 @@ def init_local_ray(num_cpus: int | None = None, **kwargs) -> str:  # noqa: ANN00
         ray.shutdown()
         raise LocalRayError(
             f"the local Ray came up on {address}, not on {LOOPBACK} (another Ray version?); start one "
-            "with `ray start --head --node-ip-address 127.0.0.1` and pass its address as --ray-address"
+            "with token authentication (`RAY_AUTH_MODE=token ray start --head`) and pass --ray-address"
         )
     return address
 
@@ -92,6 +92,8 @@ def connect_ray(address: str) -> None:
     options = {"log_to_driver": False, "logging_level": logging.WARNING, "configure_logging": False}
     if loopback:
         with _loopback_node_address():
-            ray.init(address=address, _node_ip_address=LOOPBACK, **options)
+            # No node address: the driver joins whichever node runs here (a `ray start
+            # --node-ip-address 127.0.0.1` node registers under the network address).
+            ray.init(address=address, **options)
     else:
         ray.init(address=address, **options)
