@@ -13,7 +13,6 @@ clips) and re-encodes every kept frame with libx264, so it cannot reach the boun
 from __future__ import annotations
 
 import argparse
-import logging
 import shutil
 import tempfile
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 import ray
 import ray.data
 
+from curation.local_ray import init_local_ray
 from curation.pipeline import CurateConfig, curate, find_inputs
 from curation.video_io import iter_frames, probe
 from envs.sim.raw import write_raw_footage
@@ -50,7 +50,7 @@ def main() -> None:
         write_raw_footage(
             Path(args.inputs), 12, seed=23, size=64, min_seconds=20, max_seconds=40, long_fraction=0
         )
-    ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    init_local_ray(args.cpus)
     ray.data.DataContext.get_current().enable_progress_bars = False
     paths = [str(p) for p in find_inputs(args.inputs)[0]]
     decode_pass(paths[:1])  # warm the workers up, as the pipeline's own first tasks are

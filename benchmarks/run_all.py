@@ -319,6 +319,7 @@ def curation(s: Settings) -> list[Row]:
     import curate_throughput as bench
     import ray
 
+    from curation.local_ray import init_local_ray
     from curation.pipeline import CurateConfig, curate, find_inputs
     from envs.sim.raw import write_raw_footage
 
@@ -329,7 +330,7 @@ def curation(s: Settings) -> list[Row]:
         )
     cpus = 2
     logging.getLogger("ray.data").setLevel(logging.ERROR)
-    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    init_local_ray(cpus)
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False
         paths = [str(p) for p in find_inputs(str(inputs))[0]]

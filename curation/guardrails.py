@@ -4,9 +4,11 @@ Cosmos wraps its world models in a pre-guard on the prompt and a post-guard on
 the video that blurs faces (arXiv 2501.03575, guardrails). This is the small offline
 version of both:
 
-- ``PromptBlocklist``: whole-word, case-insensitive matching of a configurable
-  term list, robust to simple obfuscations (spacing, punctuation, accents,
-  letter repeats, leetspeak, spelled-out letters).
+- ``PromptBlocklist``: case-insensitive matching of a configurable term list on
+  normalised text (``normalize_text``: NFKC, Cyrillic / Greek look-alike letters to
+  ASCII, accents, zero-width characters and soft hyphens removed), robust to
+  obfuscations (spacing, punctuation and separators between letters, letter repeats,
+  leetspeak digits, spelled-out letters) and to terms glued to other words.
 - ``blur_faces``: detect frontal faces frame by frame and Gaussian-blur them.
   OpenCV 5 dropped ``CascadeClassifier`` and ships no cascades or face models, so
   the default detector is scikit-image's multi-block LBP cascade, which runs
@@ -53,9 +55,31 @@ DEFAULT_BLOCKLIST: tuple[str, ...] = (
     "suicide", "self harm", "kill myself", "kill yourself",
 )  # fmt: skip
 
-# Leetspeak digits and symbols that stand in for letters.
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
+# Symbols that stand in for letters, as the digit that stands for the same letter (below).
+_SYMBOLS = str.maketrans({"@": "4", "$": "5", "!": "1", "|": "1", "€": "3"})
+# Leetspeak: the digits a letter of a term may be written as ('n00d3' for 'nude').
+_LEET = {"a": "4", "b": "8", "e": "3", "g": "9", "i": "1", "l": "1", "o": "0", "s": "5", "t": "7", "u": "0"}
 _WORD = re.compile(r"[a-z0-9]+")
+# Letters of other scripts drawn like ASCII ones (Unicode's confusables, the common subset):
+# capitals first (a Greek capital nu is an N, its small letter a v), then small letters.
+_CONFUSABLE_CAPITALS = str.maketrans(
+    dict(zip("АВЕКМНОРСТХУІЈЅΑΒΕΖΗΙΚΜΝΟΡΤΥΧ", "abekmhopctxyijsabezhikmnoptyx", strict=True))
+)
+_CONFUSABLE_SMALL = str.maketrans(
+    dict(zip("аеорсухіјѕԁһԛԝкмнтвїёαεικνορτυχγωıɑɡ", "aeopcyxijsdhqwkmhtbieaeikvoptuxywiag", strict=True))
+    # Latin small capitals, which NFKC leaves alone.
+    | dict(zip("ᴀʙᴄᴅᴇғɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ", "abcdefghijklmnoprstuvwyz", strict=True))
+)
+# Terms this long or longer also match glued to other words, at the start or end of a longer one
+# ('nudebeach', 'robotnude'); shorter ones ('sex', 'ass') only as whole words, as 'Essex',
+# 'sextant' and 'assess' would otherwise be refused.
+COMPOUND_MIN_LETTERS = 4
+# Ordinary words that start or end with a blocked term: never refused for holding it.
+COMPOUND_EXCEPTIONS = frozenset((
+    "grape", "grapes", "grapefruit", "grapevine", "drape", "drapes", "scrape", "scrapes", "rapeseed",
+    "crape", "category", "allegory", "gregory", "lolipop", "denude", "denudes", "asexual", "bisexual",
+    "homosexual", "heterosexual", "pansexual", "sexuality", "asexuality", "bisexuality",
+))  # fmt: skip
 
 Box = tuple[int, int, int, int]
 # (x, y, width, height) in pixels of the image given to the detector.
@@ -104,11 +128,28 @@ class BlockedPromptError(ValueError):
         self.term = term
 
 
-def normalize_words(text: str) -> list[str]:
-    """The words of ``text``: accents stripped, casefolded, leetspeak undone, split at non-alphanumerics."""
+def normalize_text(text: str) -> str:
+    """``text`` as the blocklist reads it: NFKC (full-width and styled letters to plain ones),
+    invisible format characters removed (zero-width spaces and joiners, soft hyphens), look-alike
+    Cyrillic and Greek letters as their ASCII twins, casefolded, accents stripped, and leetspeak
+    symbols as the digits for the same letters (``@`` as ``4``)."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    text = text.translate(_CONFUSABLE_CAPITALS).casefold().translate(_CONFUSABLE_SMALL)
     decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return _WORD.findall(plain.casefold().translate(_LEET))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).translate(_SYMBOLS)
+
+
+def normalize_words(text: str) -> list[str]:
+    """The words of ``normalize_text(text)``: runs of ASCII letters and digits."""
+    return _WORD.findall(normalize_text(text))
+
+
+def joined_tokens(text: str) -> list[str]:
+    """The whitespace-separated pieces of ``normalize_text(text)``, each with its separators
+    dropped: 'nu-de', 'n.u.d.e' and 'nu_de' -> 'nude'."""
+    tokens = ("".join(_WORD.findall(piece)) for piece in normalize_text(text).split())
+    return [t for t in tokens if t]
 
 
 def _spelled_runs(words: list[str]) -> list[str]:
@@ -124,6 +165,11 @@ def _spelled_runs(words: list[str]) -> list[str]:
     return runs
 
 
+def _letters(word: str) -> str:
+    """'nude' -> 'n+u+d+e+' with each letter's leetspeak digits: '[n]+[u0]+[d]+[e3]+'."""
+    return "".join(f"[{re.escape(c)}{_LEET.get(c, '')}]+" for c in word)
+
+
 @dataclass(frozen=True)
 class _Term:
     text: str
@@ -131,6 +177,9 @@ class _Term:
     # whole words, each letter allowed to repeat ('sexxx'), optional plural ending.
     letters_pattern: re.Pattern[str]
     # the letters alone, searched inside spelled-out runs.
+    token_pattern: re.Pattern[str]
+    # the letters as a whole separator-joined token ('nu-de'), or for long terms at the start or
+    # end of one ('nudebeach', 'robotnude').
 
     @classmethod
     def compile(cls, text: str) -> _Term:
@@ -138,19 +187,34 @@ class _Term:
         if not words:
             raise ValueError(f"blocklist term {text!r} has no letters or digits")
         # 'self harm' -> 's+e+l+f+ h+a+r+m+'
-        repeatable = ["".join(f"{re.escape(c)}+" for c in word) for word in words]
+        repeatable = [_letters(word) for word in words]
         words_pattern = re.compile(r"(?<![a-z0-9])" + " ".join(repeatable) + r"(?:e?s)?(?![a-z0-9])")
-        return cls(text, words_pattern, re.compile("".join(repeatable)))
+        letters = "".join(repeatable)
+        if len("".join(words)) >= COMPOUND_MIN_LETTERS:
+            token = rf"(?:{letters}.*|.*{letters}(?:e?s)?)"
+        else:
+            token = rf"{letters}(?:e?s)?"
+        return cls(text, words_pattern, re.compile(letters), re.compile(token))
+
+    def in_token(self, token: str) -> bool:
+        return token not in COMPOUND_EXCEPTIONS and self.token_pattern.fullmatch(token) is not None
 
 
 class PromptBlocklist:
-    """Refuses prompts containing any of ``words`` or ``extra`` as whole words.
+    """Refuses prompts containing any of ``words`` or ``extra``.
 
-    Matching ignores case, accents, punctuation and spacing between words,
-    letter repeats and common leetspeak; a plural 's'/'es' still matches. Words
-    spelled out letter by letter ('p o r n') are matched inside the run, so a
-    term may also match a spelled-out longer word ('c l a s s' for 'ass'):
-    refusing an obfuscated prompt is the safe side.
+    The prompt is normalised first (``normalize_text``: look-alike letters, invisible
+    characters, accents). Matching ignores case, punctuation and spacing between words,
+    separators between letters ('nu-de'), letter repeats and leetspeak digits ('n00d3'); a
+    plural 's'/'es' still matches. Words spelled out letter by letter ('p o r n') are matched
+    inside the run, so a term may also match a spelled-out longer word ('c l a s s' for 'ass').
+
+    False positives, the policy: a term of ``COMPOUND_MIN_LETTERS`` or more letters is refused
+    at the start or end of a longer word too ('nudebeach'), except in the ordinary words of
+    ``COMPOUND_EXCEPTIONS`` ('grapes', 'category'); inside a word it is not ('therapeutic'), and
+    shorter terms only as whole words ('Essex'). What is obfuscated is refused even if a reading
+    of it is innocent: the safe side. A deployment extends the list (``extra``, ``from_file``),
+    not the code.
     """
 
     def __init__(self, words: Iterable[str] = DEFAULT_BLOCKLIST, extra: Iterable[str] = ()) -> None:
@@ -168,8 +232,13 @@ class PromptBlocklist:
         """The first blocked term in ``prompt``, or None."""
         words = normalize_words(prompt)
         text, runs = " ".join(words), _spelled_runs(words)
+        tokens = set(words) | set(joined_tokens(prompt))
         for term in self._compiled:
-            if term.words_pattern.search(text) or any(term.letters_pattern.search(run) for run in runs):
+            if (
+                term.words_pattern.search(text)
+                or any(term.letters_pattern.search(run) for run in runs)
+                or any(term.in_token(token) for token in tokens)
+            ):
                 return term.text
         return None
 

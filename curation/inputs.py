@@ -50,21 +50,24 @@ class InputEntry:
     skipped: str = ""
 
 
-def list_inputs(spec: str, *, exclude: Path | None = None) -> tuple[list[InputEntry], Path]:
+def list_inputs(
+    spec: str, *, exclude: Path | None = None, follow_symlinks: bool = False
+) -> tuple[list[InputEntry], Path]:
     """Every entry named by ``spec`` (a folder, walked recursively; a glob; one file) and the root
     the names are relative to. ``exclude`` (the run's output folder) is listed as one skipped
-    entry, not walked. Entries come sorted by name."""
+    entry, not walked. ``follow_symlinks``: a symlink to a file out of the input folder is judged
+    as the file it names (``worldfm curate --follow-symlinks``). Entries come sorted by name."""
     path = Path(spec)
     if path.is_dir() and not path.is_symlink():
         root = path
-        entries = _walk(root, exclude)
+        entries = _walk(root, exclude, follow_symlinks)
     elif path.exists() or path.is_symlink():
         root = path.parent
-        entries = [_entry(path, root)]
+        entries = [_entry(path, root, follow_symlinks)]
     else:
         matches = [Path(p) for p in glob.glob(spec, recursive=True)]
         root = Path(os.path.commonpath([str(p.parent) for p in matches])) if matches else Path(".")
-        entries = [_entry(p, root) for p in matches if not _inside(p, exclude)]
+        entries = [_entry(p, root, follow_symlinks) for p in matches if not _inside(p, exclude)]
     return sorted(entries, key=lambda e: e.name), root
 
 
@@ -72,7 +75,7 @@ def _inside(path: Path, folder: Path | None) -> bool:
     return folder is not None and path.resolve().is_relative_to(folder.resolve())
 
 
-def _walk(root: Path, exclude: Path | None) -> list[InputEntry]:
+def _walk(root: Path, exclude: Path | None, follow_symlinks: bool) -> list[InputEntry]:
     entries = []
     for folder, dirnames, filenames in os.walk(root, followlinks=False):
         here = Path(folder)
@@ -81,13 +84,13 @@ def _walk(root: Path, exclude: Path | None) -> list[InputEntry]:
             if sub.is_symlink():
                 # os.walk lists a symlink to a folder among the folders; it is an entry, not walked.
                 dirnames.remove(name)
-                entries.append(_entry(sub, root))
+                entries.append(_entry(sub, root, follow_symlinks))
             elif exclude is not None and sub.resolve() == exclude.resolve():
                 dirnames.remove(name)
                 entries.append(InputEntry(_name(sub, root), sub, "the output folder of this run"))
             elif sub.suffix.lower() in VIDEO_EXTENSIONS:
-                entries.append(_entry(sub, root))
-        entries.extend(_entry(here / name, root) for name in filenames)
+                entries.append(_entry(sub, root, follow_symlinks))
+        entries.extend(_entry(here / name, root, follow_symlinks) for name in filenames)
     return entries
 
 
@@ -95,20 +98,29 @@ def _name(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
 
 
-def _entry(path: Path, root: Path) -> InputEntry:
-    return InputEntry(_name(path, root), path, skip_reason(path, root))
+def _entry(path: Path, root: Path, follow_symlinks: bool = False) -> InputEntry:
+    return InputEntry(_name(path, root), path, skip_reason(path, root, follow_symlinks=follow_symlinks))
 
 
-def skip_reason(path: Path, root: Path) -> str:
-    """Why ``path`` is not curated, or ``""`` when it goes to the pipeline (module docstring)."""
+def skip_reason(path: Path, root: Path, *, follow_symlinks: bool = False) -> str:
+    """Why ``path`` is not curated, or ``""`` when it goes to the pipeline (module docstring).
+
+    A symlink out of the input folder would pull another folder's files (anyone who can write
+    to the input folder can plant one) into the shards: it is skipped unless ``follow_symlinks``,
+    when the file it names is judged instead. One to an entry inside the folder is skipped either
+    way, since that entry is listed itself."""
     if path.is_symlink():
         target = Path(os.readlink(path))
         resolved = (path.parent / target).resolve()
         if not resolved.exists():
             return f"dangling symlink: its target {target} does not exist"
-        where = "inside" if resolved.is_relative_to(root.resolve()) else "outside"
-        listed = ", which is listed itself" if where == "inside" else ""
-        return f"symlink to {target} ({where} the input folder{listed}); symlinks are not followed"
+        if resolved.is_relative_to(root.resolve()):
+            return f"symlink to {target} (inside the input folder, which is listed itself); not followed"
+        if not follow_symlinks:
+            return f"symlink to {target}, outside the input folder (pass --follow-symlinks to curate it)"
+        if resolved.is_dir():
+            return f"symlink to the folder {target}, outside the input folder; folders are not followed"
+        return skip_reason(resolved, resolved.parent)
     mode = path.lstat().st_mode
     if stat.S_ISDIR(mode):
         return "a directory, not a video file (its files are listed on their own)"

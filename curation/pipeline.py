@@ -41,12 +41,13 @@ from curation.classifiers import DEFAULT_CHECKPOINTS, TASKS, ClassifierError, ch
 from curation.dedup import DedupConfig, semantic_dedup
 from curation.embeddings import EmbedderError, check_embedder_spec, embedder_name
 from curation.inputs import VIDEO_EXTENSIONS, InputEntry, list_inputs
+from curation.local_ray import LocalRayError, connect_ray, init_local_ray
 from curation.model_device import DEVICE_ENV, model_device
 from curation.motion import MotionConfig
-from curation.quality import QualityConfig
+from curation.quality import QualityConfig, check_quality_weights
 from curation.quarantine import QUARANTINE, write_quarantine
 from curation.sample import ClipSample
-from curation.shards import MANIFEST, ShardWriter, load_manifest
+from curation.shards import MANIFEST, ShardWriter, load_manifest, owned_shard_file, remove_shard_set
 from curation.shots import ClipRules
 from curation.splitters import SPLITTERS
 from curation.stages import (
@@ -99,8 +100,8 @@ class CurateConfig:
         min_motion: ``motion`` drops clips whose median flow speed (half-frames per second)
             is below this; 0 keeps all.
         min_quality: ``quality`` drops clips whose score (0..1) is below this; 0 keeps all.
-        quality_weights: optional local TorchScript quality predictor whose score replaces the
-            no-reference one (``curation.quality.load_learned_quality``).
+        quality_weights: optional local quality checkpoint folder (a ``QualityNet`` in safetensors)
+            whose score replaces the no-reference one (``curation.quality.load_learned_quality``).
         embedder: the clip embedder of ``embed`` (``curation.embeddings.make_embedder``).
         dedup_threshold / dedup_clusters: ``curation.dedup.DedupConfig``.
         text_overlay_model: the ``text_overlay`` stage's classifier checkpoint (``curation.classifiers``).
@@ -160,11 +161,11 @@ class CurateConfig:
             raise CurateError(f"--min-motion must be >= 0, got {self.min_motion}")
         if not 0 <= self.min_quality <= 1:
             raise CurateError(f"--min-quality must be in [0, 1], got {self.min_quality}")
-        if self.quality_weights and not Path(self.quality_weights).is_file():
-            raise CurateError(
-                f"--quality-weights {self.quality_weights} not found; pass a local TorchScript file "
-                "(nothing is downloaded)"
-            )
+        if self.quality_weights:
+            try:
+                check_quality_weights(self.quality_weights)
+            except ValueError as e:
+                raise CurateError(f"--quality-weights: {e}") from None
         if "embed" in self.stages:
             try:
                 check_embedder_spec(self.embedder)
@@ -241,18 +242,23 @@ class CurateResult:
     quarantined: list[dict] = field(default_factory=list)
 
 
-def find_inputs(spec: str, *, out_dir: str | os.PathLike | None = None) -> tuple[list[Path], Path]:
+def find_inputs(
+    spec: str, *, out_dir: str | os.PathLike | None = None, follow_symlinks: bool = False
+) -> tuple[list[Path], Path]:
     """The videos named by ``spec`` (a folder, searched recursively, a glob or a file) and their root.
 
     Videos are told by content (``curation.inputs``); the entries that are not are skipped
     (``find_entries`` has them with their reasons)."""
-    entries, root = find_entries(spec, out_dir=out_dir)
+    entries, root = find_entries(spec, out_dir=out_dir, follow_symlinks=follow_symlinks)
     return [e.path for e in entries if not e.skipped], root
 
 
-def find_entries(spec: str, *, out_dir: str | os.PathLike | None = None) -> tuple[list[InputEntry], Path]:
+def find_entries(
+    spec: str, *, out_dir: str | os.PathLike | None = None, follow_symlinks: bool = False
+) -> tuple[list[InputEntry], Path]:
     """Every entry named by ``spec`` (``curation.inputs.list_inputs``); an error if none is a video."""
-    entries, root = list_inputs(spec, exclude=Path(out_dir) if out_dir is not None else None)
+    exclude = Path(out_dir) if out_dir is not None else None
+    entries, root = list_inputs(spec, exclude=exclude, follow_symlinks=follow_symlinks)
     if not any(not e.skipped for e in entries):
         found = f"; found {len(entries)} entries, none a video, e.g. {entries[0].name}: {entries[0].skipped}"
         raise CurateError(
@@ -296,20 +302,21 @@ def _sum_into(total: dict, stats: dict) -> None:
 
 
 def _remove_run(out: Path) -> None:
-    manifest = out / MANIFEST
-    if manifest.exists():
-        for entry in json.loads(manifest.read_text()).get("shards", []):
-            (out / entry["path"]).unlink(missing_ok=True)
-        manifest.unlink()
+    """What a previous run wrote into ``out``: its listed shards (``remove_shard_set``: only
+    those proven inside ``out``), its work folder and its quarantine list."""
+    if (out / MANIFEST).exists():
+        remove_shard_set(out)
     shutil.rmtree(out / WORK_DIR, ignore_errors=True)
     (out / QUARANTINE).unlink(missing_ok=True)
 
 
 def _remove_stale_shards(out: Path) -> None:
-    """Shards of an interrupted shard-writing step; rewritten from the staged clips."""
+    """Shards of an interrupted shard-writing step; rewritten from the staged clips. A bucket
+    folder that is a link out of ``out`` is not followed (``owned_shard_file``)."""
     for pattern in ("*/shard-*.tar", "*/shard-*.tar.tmp"):
         for path in out.glob(pattern):
-            path.unlink()
+            if owned_shard_file(out, path.relative_to(out).as_posix()) is not None:
+                path.unlink()
 
 
 def _build_dataset(todo: list[dict], config: CurateConfig, resources: Resources, staging: Path):  # noqa: ANN202
@@ -393,19 +400,19 @@ def model_stage_gpus(cluster: dict[str, float]) -> int:
 
 
 def _ensure_ray(address: str | None, num_cpus: int | None) -> bool:
-    """Connect to ``address`` or start a local Ray; returns whether this call started it."""
+    """Connect to ``address`` or start a local Ray on 127.0.0.1 only (``curation.local_ray``);
+    returns whether this call started it."""
     import ray
 
     if ray.is_initialized():
         return False
-    ray.init(
-        address=address,
-        num_cpus=None if address else num_cpus,
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level=logging.WARNING,
-        configure_logging=False,
-    )
+    if address is None:
+        try:
+            init_local_ray(num_cpus)
+        except LocalRayError as e:
+            raise CurateError(str(e)) from None
+        return True
+    connect_ray(address)
     return True
 
 
@@ -416,6 +423,7 @@ def curate(
     *,
     resources: Resources = Resources(),
     overwrite: bool = False,
+    follow_symlinks: bool = False,
     ray_address: str | None = None,
     num_cpus: int | None = None,
     progress: Callable[[dict], None] | None = None,
@@ -425,6 +433,8 @@ def curate(
     Args:
         inputs: a folder (searched recursively), a glob or one video.
         overwrite: discard a previous run in ``out_dir`` (finished or not) first.
+        follow_symlinks: curate inputs that are links out of the input folder too (by default
+            they are skipped and listed in the manifest's outcomes: ``curation.inputs``).
         ray_address: join this Ray cluster; None uses the running Ray or starts a local one.
         num_cpus: CPUs of a local Ray (default: all).
         progress: called with each input's done record as it finishes.
@@ -442,13 +452,16 @@ def curate(
             raise CurateError(str(e)) from None
     out = Path(out_dir)
     # An output folder inside the input folder holds staged clips: they are not inputs.
-    entries, root = find_entries(inputs, out_dir=out)
+    entries, root = find_entries(inputs, out_dir=out, follow_symlinks=follow_symlinks)
     sources = [(str(e.path), source_id(e.path, root)) for e in entries if not e.skipped]
     ids = [sid for _, sid in sources]
     if len(set(ids)) != len(ids):
         raise CurateError("two inputs map to the same source id; rename one of them")
     fingerprint = _fingerprint(config, sources)
     work = out / WORK_DIR
+    if work.is_symlink():
+        # Staged clips are written and the folder deleted at the end: never somewhere else.
+        raise CurateError(f"{work} is a link; remove it (curate keeps its work files inside --out)")
     if overwrite:
         _remove_run(out)
     if (out / MANIFEST).exists():

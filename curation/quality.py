@@ -19,7 +19,9 @@ Measured on evenly spaced frames (luma, longer side at most ``max_side``):
 ``quality_score`` maps each to a factor in (0, 1] and multiplies them, so one bad
 property is enough to pull the score down. The factors and their constants live in
 ``QualityConfig``. ``LearnedQuality`` is the interface of an optional learned
-predictor (weights from a local path) whose score can replace the hand-made one.
+predictor whose score can replace the hand-made one: a ``QualityNet`` (an architecture
+defined here) loaded from a local checkpoint folder (``config.json`` + ``model.safetensors``,
+``worldmodel.hub`` kind ``quality``), never TorchScript or a pickle, which can run code.
 """
 
 from __future__ import annotations
@@ -31,9 +33,13 @@ from typing import Protocol
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812 (torch's own alias)
+from torch import nn
 
 from curation.frame_sampling import frame_pairs, sample_frames
 from curation.video_io import PathLike
+from worldmodel import hub
 
 # Immerkaer's mask: the difference of two Laplacians, blind to edges of constant slope.
 NOISE_MASK = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
@@ -207,18 +213,90 @@ class LearnedQuality(Protocol):
     def __call__(self, frames: np.ndarray) -> float: ...
 
 
-def load_learned_quality(path: str | Path) -> LearnedQuality:
-    """A learned predictor from a local TorchScript file (``torch.jit.save`` of a module mapping
-    ``(T, 3, H, W)`` float frames in [0, 1] to per-frame scores in [0, 1]); nothing is downloaded."""
-    import torch
+QUALITY_KIND = "quality"
 
+
+@dataclass(frozen=True)
+class QualityNetConfig:
+    """Shape of a learned quality predictor.
+
+    Attributes:
+        size: frames are resized to ``size x size`` before the network sees them.
+        channels: output channels of the stride-2 3x3 conv blocks, in order.
+    """
+
+    size: int = 64
+    channels: tuple[int, ...] = (16, 32, 64)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channels", tuple(self.channels))
+        if not 8 <= self.size <= 1024:
+            raise ValueError(f"QualityNetConfig.size must be in [8, 1024], got {self.size}")
+        if not self.channels or not all(isinstance(c, int) and 1 <= c <= 1024 for c in self.channels):
+            raise ValueError(f"QualityNetConfig.channels must be 1..1024 each, got {self.channels}")
+
+
+@hub.register(QUALITY_KIND)
+class QualityNet(nn.Module):
+    """A small CNN scoring frames: ``x (T, 3, H, W)`` in [0, 1] -> per-frame scores ``(T,)`` in (0, 1)."""
+
+    def __init__(self, config: QualityNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        blocks: list[nn.Module] = []
+        width = 3
+        for out in config.channels:
+            blocks += [nn.Conv2d(width, out, 3, stride=2, padding=1), nn.GELU()]
+            width = out
+        self.features = nn.Sequential(*blocks)
+        self.score = nn.Linear(width, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = (self.config.size, self.config.size)
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+        h = self.features(x * 2 - 1).mean(dim=(2, 3))  # (T, C)
+        return torch.sigmoid(self.score(h)).squeeze(-1)  # (T,)
+
+
+def check_quality_weights(path: str | Path) -> None:
+    """Refuse (``ValueError``) anything but a quality checkpoint folder, reading only its config."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"learned quality weights {path} not found; pass a local TorchScript file (torch.jit.save) "
-            "mapping (T, 3, H, W) frames in [0, 1] to scores in [0, 1]"
+    if not path.exists():
+        raise ValueError(
+            f"{path} not found; pass a local quality checkpoint folder ({hub.CONFIG_FILE} + "
+            f"{hub.WEIGHTS_FILE} of a curation.quality.QualityNet; nothing is downloaded)"
         )
-    model = torch.jit.load(str(path), map_location="cpu").eval()
+    if path.is_file():
+        raise ValueError(
+            f"{path} is a file; pass a quality checkpoint folder ({hub.CONFIG_FILE} + {hub.WEIGHTS_FILE}). "
+            "TorchScript and pickle files are not loaded: they can run arbitrary code"
+        )
+    kind = hub.read_config(path).get("kind")
+    if kind != QUALITY_KIND:
+        raise ValueError(f"{path} is a {kind!r} checkpoint, not a {QUALITY_KIND!r} one")
+
+
+def load_learned_quality(path: str | Path) -> LearnedQuality:
+    """The ``QualityNet`` in the local checkpoint folder ``path`` (``hub.save`` of one), as a
+    ``LearnedQuality``; nothing is downloaded, and a TorchScript or pickle file is refused unread.
+
+    Raises:
+        FileNotFoundError: no such folder.
+        hub.CheckpointError: not a quality checkpoint (the message says what it is and the fix).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"learned quality weights {path} not found; pass a local quality checkpoint folder "
+            f"({hub.CONFIG_FILE} + {hub.WEIGHTS_FILE} of a curation.quality.QualityNet)"
+        )
+    if path.is_file():
+        raise hub.CheckpointError(
+            f"{path} is a file; learned quality weights are a checkpoint folder ({hub.CONFIG_FILE} + "
+            f"{hub.WEIGHTS_FILE} of a curation.quality.QualityNet, written by worldmodel.hub.save). "
+            "TorchScript and pickle files are not loaded: they can run arbitrary code"
+        )
+    model = hub.load(path, expect_kind=QUALITY_KIND)
 
     def predict(frames: np.ndarray) -> float:
         x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255

@@ -12,6 +12,7 @@ import glob
 import json
 import logging
 import os
+import re
 import tarfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ MANIFEST_FORMAT = "worldfm-shards"
 MANIFEST_VERSION = 1
 # Upper edges (seconds) of the duration bins; clips of similar length batch together.
 DURATION_BINS = (2.0, 5.0, 10.0, 30.0, 60.0)
+# A shard's path inside its output folder, as ``ShardWriter`` names it: ``<bucket>/shard-%06d.tar``.
+SHARD_PATH = re.compile(r"[A-Za-z0-9_.+-]+/shard-[0-9]{6}\.tar(\.tmp)?")
 
 
 class ShardError(ValueError):
@@ -97,9 +100,7 @@ class ShardWriter:
                     f"{self.out_dir} already holds a shard set ({MANIFEST} exists); "
                     "pick another output folder or pass overwrite=True (--overwrite) to replace it"
                 )
-            for entry in json.loads(manifest.read_text()).get("shards", []):
-                (self.out_dir / entry["path"]).unlink(missing_ok=True)
-            manifest.unlink()
+            remove_shard_set(self.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
 
     def __enter__(self) -> ShardWriter:
@@ -194,6 +195,42 @@ class ShardWriter:
         atomic_write_bytes(self.out_dir / MANIFEST, json.dumps(manifest, indent=2).encode())
         self._closed = True
         return manifest
+
+
+def owned_shard_file(out_dir: Path, name: str) -> Path | None:
+    """``out_dir / name`` if it is a file a ``ShardWriter`` could have written there: named as
+    it names shards (``SHARD_PATH``) and, with every link resolved, inside ``out_dir``. Else None:
+    an overwrite or a resume never deletes what it cannot prove its own."""
+    if not isinstance(name, str) or not SHARD_PATH.fullmatch(name):
+        return None
+    path = out_dir / name
+    if not path.resolve().is_relative_to(out_dir.resolve()):
+        return None
+    return path
+
+
+def remove_shard_set(out_dir: str | os.PathLike) -> None:
+    """Delete the shards a worldfm ``manifest.json`` in ``out_dir`` lists, then the manifest.
+
+    Only entries ``owned_shard_file`` accepts are deleted; the others (``../x``, absolute paths,
+    links out of the folder, other names) are logged and left alone. A ``manifest.json`` that is
+    not a worldfm shard manifest deletes nothing (it is replaced when the new one is written).
+    """
+    out_dir = Path(out_dir)
+    manifest = out_dir / MANIFEST
+    try:
+        entries = load_manifest(out_dir).get("shards", [])
+    except ShardError as e:
+        logger.warning("not deleting what %s lists: %s", manifest, e)
+        return
+    for entry in entries if isinstance(entries, list) else []:
+        name = entry.get("path") if isinstance(entry, dict) else None
+        path = owned_shard_file(out_dir, name)
+        if path is None:
+            logger.warning("%s lists %r, not a shard inside %s: left alone", manifest, name, out_dir)
+            continue
+        path.unlink(missing_ok=True)
+    manifest.unlink()
 
 
 def load_manifest(path: str | os.PathLike) -> dict:

@@ -4,7 +4,6 @@
 any test module imports ``mujoco`` (which would otherwise fall back to GLFW).
 """
 
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,18 +39,13 @@ def fetch_world(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def ray_address() -> Iterator[str]:
-    """One local Ray for the whole test session (starting one costs ~4 s and ~640 MiB).
+    """One local Ray for the whole test session (starting one costs ~4 s and ~640 MiB), started
+    as ``worldfm curate`` starts its own (``curation.local_ray``: on 127.0.0.1 only).
 
     Yields its address, so subprocesses (``worldfm curate --ray-address``) join it too.
     """
     ray = pytest.importorskip("ray")
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        object_store_memory=256 * 2**20,
-        log_to_driver=False,
-        logging_level=logging.WARNING,
-        configure_logging=False,
-    )
-    yield ray.get_runtime_context().gcs_address
+    from curation.local_ray import init_local_ray
+
+    yield init_local_ray(2, object_store_memory=256 * 2**20)
     ray.shutdown()

@@ -1,12 +1,13 @@
 """Checkpoints: one directory with ``config.json`` and ``model.safetensors``, never a pickle.
 
 ``config.json`` holds the format version, the ``kind`` (``tokenizer`` |
-``diffusion`` | ``autoregressive`` | ``head`` | ``classifier``), the model class, its
+``diffusion`` | ``autoregressive`` | ``head`` | ``classifier`` | ``quality``), the model class, its
 dataclass config and whatever the trainer adds (what it was post-trained for, the
 tokenizer it expects). Model classes join the registry with ``@register(kind)``;
 ``load`` imports the package of a ``worldmodel`` kind on demand, so any such
 checkpoint directory loads with one call (a ``classifier`` is registered by
-``curation.classifiers``, which this layer does not import). Resuming state
+``curation.classifiers`` and a ``quality`` predictor by ``curation.quality``, which this layer
+does not import). Resuming state
 (optimizer, step) lives in ``training_state/`` beside the weights and is the
 trainer's business, not this module's.
 
@@ -30,6 +31,7 @@ import contextlib
 import dataclasses
 import importlib
 import json
+import math
 import os
 import re
 import types
@@ -38,7 +40,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_model, save_model
 from torch import nn
 
@@ -52,7 +54,7 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 # The section of a world-model checkpoint's config.json that holds its ``WorldModelInfo``.
 WORLD_MODEL_SECTION = "world_model"
-KINDS = ("tokenizer", "diffusion", "autoregressive", "head", "classifier")
+KINDS = ("tokenizer", "diffusion", "autoregressive", "head", "classifier", "quality")
 # The package whose import registers the models of each kind.
 _KIND_MODULES = {
     "tokenizer": "worldmodel.tokenizer",
@@ -325,16 +327,38 @@ def read_config(directory: str | os.PathLike) -> dict[str, Any]:
         payload = json.loads(config_path.read_text())
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{config_path} is not valid JSON ({e})") from None
-    if payload.get("format") != FORMAT:
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        got = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(f"{config_path} is not a worldfm checkpoint config (format={got!r})")
+    _check_payload(config_path, payload)
+    return payload
+
+
+def _check_payload(config_path: Path, payload: dict[str, Any]) -> None:
+    """The format version, refused by name if it is not a whole number this worldfm reads."""
+    version = payload.get("format_version", 0)
+    if not _is_int(version) or version < 0:
+        raise CheckpointError(f"{config_path}: format_version must be a whole number >= 0, got {version!r}")
+    if version > FORMAT_VERSION:
         raise CheckpointError(
-            f"{config_path} is not a worldfm checkpoint config (format={payload.get('format')!r})"
-        )
-    if payload.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} has checkpoint format {payload['format_version']}, newer than this worldfm reads "
+            f"{config_path.parent} has checkpoint format {version}, newer than this worldfm reads "
             f"({FORMAT_VERSION}); upgrade worldfm"
         )
-    return payload
+
+
+def _check_model_keys(config_path: Path, payload: dict[str, Any]) -> None:
+    """The top-level keys ``load`` builds the model from, each refused by name if missing or of
+    the wrong type (``read_config`` alone also serves metadata readers, which need fewer)."""
+    if payload.get("kind") not in KINDS:
+        raise CheckpointError(f"{config_path}: kind must be one of {KINDS}, got {payload.get('kind')!r}")
+    if not isinstance(payload.get("model"), str):
+        raise CheckpointError(f"{config_path}: model must be a class name, got {payload.get('model')!r}")
+    if not isinstance(payload.get("config"), dict):
+        raise CheckpointError(f"{config_path}: config must be an object of the model's settings")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 T = TypeVar("T")
@@ -361,8 +385,52 @@ def _coerce(tp: Any, value: Any) -> Any:
     return value
 
 
-def config_from_dict(cls: type[T], data: dict[str, Any]) -> T:
-    """Build dataclass ``cls`` from a json dict; unknown keys are an error naming them."""
+def _type_error(tp: Any, value: Any, key: str) -> str | None:
+    """Why json ``value`` cannot be a ``tp`` (the field ``key``), or None if it can.
+
+    Checks what a config's annotations say (numbers, strings, flags, tuples, optional and nested
+    configs); other annotations are left to the dataclass's own ``__post_init__``.
+    """
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        reasons = [_type_error(arg, value, key) for arg in typing.get_args(tp)]
+        return None if any(r is None for r in reasons) else f"{key} must be {_type_name(tp)}, got {value!r}"
+    if tp is type(None):
+        return None if value is None else f"{key} must be null, got {value!r}"
+    if tp is bool:
+        return None if isinstance(value, bool) else f"{key} must be true or false, got {value!r}"
+    if tp is int:
+        return None if _is_int(value) else f"{key} must be a whole number, got {value!r}"
+    if tp is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        return None if ok else f"{key} must be a finite number, got {value!r}"
+    if tp is str:
+        return None if isinstance(value, str) else f"{key} must be a string, got {value!r}"
+    if dataclasses.is_dataclass(tp):
+        return None if isinstance(value, dict) else f"{key} must be an object ({tp.__name__}), got {value!r}"
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            return f"{key} must be a list, got {value!r}"
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            args = (args[0],) * len(value)
+        elif args and len(args) != len(value):
+            return f"{key} must have {len(args)} values, got {len(value)}"
+        for i, (arg, item) in enumerate(zip(args, value, strict=False)):
+            reason = _type_error(arg, item, f"{key}[{i}]")
+            if reason:
+                return reason
+    return None
+
+
+def _type_name(tp: Any) -> str:
+    return " or ".join(getattr(a, "__name__", str(a)) for a in typing.get_args(tp)) or str(tp)
+
+
+def config_from_dict(cls: type[T], data: dict[str, Any], *, prefix: str = "config") -> T:
+    """Build dataclass ``cls`` from a json dict, every value checked against its field's type
+    first; an unknown key, a value of the wrong type or one the config refuses is a
+    ``CheckpointError`` naming the key (``prefix.key``)."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - names)
@@ -370,7 +438,21 @@ def config_from_dict(cls: type[T], data: dict[str, Any]) -> T:
         raise CheckpointError(
             f"config keys {unknown} are unknown to {cls.__name__} (from another worldfm version?)"
         )
-    return cls(**{k: _coerce(hints[k], v) for k, v in data.items()})
+    values = {}
+    for k, v in data.items():
+        reason = _type_error(hints[k], v, f"{prefix}.{k}")
+        if reason:
+            raise CheckpointError(reason)
+        if dataclasses.is_dataclass(hints[k]) and isinstance(v, dict):
+            values[k] = config_from_dict(hints[k], v, prefix=f"{prefix}.{k}")
+        else:
+            values[k] = _coerce(hints[k], v)
+    try:
+        return cls(**values)
+    except (ValueError, TypeError) as e:
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointError(f"{prefix} ({cls.__name__}): {e}") from None
 
 
 def load(
@@ -385,6 +467,7 @@ def load(
     """
     path = resolve(directory)
     payload = read_config(path)
+    _check_model_keys(path / CONFIG_FILE, payload)
     kind, name = payload.get("kind"), payload.get("model")
     if expect_kind is not None and kind != expect_kind:
         raise CheckpointError(
@@ -404,11 +487,14 @@ def load(
         raise CheckpointError(
             f"{name}.__init__ must annotate its dataclass argument as `config: <ConfigClass>`"
         )
-    model = cls(config_from_dict(config_cls, payload["config"]))
     legacy = _legacy_layout(path)
     weights = legacy[1] if legacy is not None else path / WEIGHTS_FILE
-    if not weights.exists():
+    if not weights.is_file():
         raise CheckpointError(f"{path} has {CONFIG_FILE} but no {WEIGHTS_FILE}; the checkpoint is incomplete")
+    config = config_from_dict(config_cls, payload["config"])
+    # Before a byte is allocated: the file's tensors must have the shapes this config builds.
+    _check_shapes(weights, name, _meta_state(cls, config))
+    model = cls(config)
     try:
         missing, unexpected = load_model(model, weights, strict=False, device=str(device))
     except (SafetensorError, OSError, RuntimeError) as e:
@@ -419,3 +505,34 @@ def load(
             f"unexpected {sorted(unexpected)[:5]}"
         )
     return model.to(device).eval()
+
+
+def _meta_state(cls: type[nn.Module], config: Any) -> dict[str, torch.Size] | None:
+    """The parameter and buffer shapes ``cls(config)`` would have, built on the meta device
+    (no memory); None if the class cannot be built there (it then loads unchecked, as before)."""
+    try:
+        with torch.device("meta"):
+            model = cls(config)
+    except Exception:  # noqa: BLE001 - any failure only means "not checkable on meta"
+        return None
+    return {k: v.shape for k, v in model.state_dict().items()}
+
+
+def _check_shapes(weights: Path, name: str, expected: dict[str, torch.Size] | None) -> None:
+    """Refuse a weights file whose tensors (read from its header) do not fit ``expected``."""
+    if expected is None:
+        return
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{weights} is not a valid safetensors file ({e})") from None
+    unexpected = sorted(set(stored) - set(expected))
+    if unexpected:
+        raise CheckpointError(f"{weights} does not match {name}'s config: unexpected {unexpected[:5]}")
+    for key, shape in stored.items():
+        if tuple(expected[key]) != shape:
+            raise CheckpointError(
+                f"{weights} does not match {name}'s config: {key} is {list(shape)} in the file, "
+                f"{list(expected[key])} for the config in {CONFIG_FILE}"
+            )

@@ -37,8 +37,8 @@ FILTER_HELP = {
     "min_motion": "motion: drop clips whose median optical-flow speed (half-frames per second) is below this "
     "(0.02 separates still shots); 0 keeps all, labelled",
     "min_quality": "quality: drop clips whose no-reference score (0..1) is below this; 0 keeps all, scored",
-    "quality_weights": "quality: a local TorchScript quality predictor whose score replaces the "
-    "no-reference one",
+    "quality_weights": "quality: a local quality checkpoint folder (a curation.quality.QualityNet, "
+    "config.json + model.safetensors) whose score replaces the no-reference one",
     "embedder": "clip embedder of the embed stage: tokenizer (the shipped CI8x8), tokenizer:<checkpoint dir> "
     "or hf:<local Hugging Face video model dir>",
     "dedup_threshold": "dedup: clips at or above this embedding cosine are duplicates "
@@ -156,6 +156,12 @@ def add_options_to(cur: argparse.ArgumentParser) -> None:
         "--fail-fast", action="store_true", help="stop at the first input that cannot be curated"
     )
     cur.add_argument("--overwrite", action="store_true", help="discard a previous run in --out first")
+    cur.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="also curate inputs that are links out of the input folder (skipped by default, listed in "
+        "the manifest)",
+    )
     cur.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -197,7 +203,7 @@ def cmd_curate(args: argparse.Namespace) -> int:
         config = curate_config(args)
         if args.split_actors < 1:
             raise CurateError(f"--split-actors must be >= 1, got {args.split_actors}")
-        total = len(find_inputs(args.inputs, out_dir=args.out)[0])
+        total = len(find_inputs(args.inputs, out_dir=args.out, follow_symlinks=args.follow_symlinks)[0])
         with tqdm(total=total, unit="video", desc="curate", disable=args.no_progress) as bar:
 
             def advance(record: dict) -> None:
@@ -210,6 +216,7 @@ def cmd_curate(args: argparse.Namespace) -> int:
                 config,
                 resources=Resources(split_actors=args.split_actors, fail_fast=args.fail_fast),
                 overwrite=args.overwrite,
+                follow_symlinks=args.follow_symlinks,
                 ray_address=args.ray_address,
                 num_cpus=args.cpus,
                 progress=advance,

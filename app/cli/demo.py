@@ -6,6 +6,7 @@ The server's options are ``app.web.config.WebConfig``'s fields.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -14,13 +15,32 @@ from app.cli.options import add_options, values
 
 EXAMPLES = """examples:
   worldfm demo                                   # the web app on http://127.0.0.1:7860
-  worldfm demo --host 0.0.0.0 --port 8080 --checkpoints runs/
+  WORLDFM_AUTH=me:secret worldfm demo --host 0.0.0.0 --port 8080 --checkpoints runs/
   worldfm demo --offline --out /tmp/demo --episodes 4   # no server: shards, preview.mp4, episode.rrd
 """
-SERVER = ("host", "port", "checkpoints", "max_file_size_mb", "concurrency", "max_frames", "rerun_port")
+SERVER = (
+    "host",
+    "port",
+    "auth",
+    "checkpoints",
+    "max_file_size_mb",
+    "max_upload_megapixels",
+    "max_upload_seconds",
+    "concurrency",
+    "queue_size",
+    "cache_minutes",
+    "max_frames",
+    "rerun_port",
+)
 # WebConfig documents its fields in comments, which argparse cannot read: their help, for the user.
 SERVER_HELP = {
-    "host": "address to serve on",
+    "host": "address to serve on (127.0.0.1: this machine only; anything else warns, see --auth)",
+    "auth": "USER:PASS a browser must log in with (default: the WORLDFM_AUTH environment variable, "
+    "which keeps the password out of the process list; none: no login)",
+    "max_upload_megapixels": "an upload's width x height x frames decoded, millions, at most",
+    "max_upload_seconds": "an uploaded video's duration at most",
+    "queue_size": "requests waiting at most (more are refused)",
+    "cache_minutes": "uploads and results older than this are deleted from Gradio's cache",
     "checkpoints": "folder of checkpoint folders",
     "max_file_size_mb": "largest upload accepted",
     "concurrency": "jobs run at once per event",
@@ -63,6 +83,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def exposure_warning(config) -> str | None:  # noqa: ANN001 - a WebConfig (imported lazily)
+    """What to tell the user when the app listens beyond this machine; None on loopback."""
+    from curation.local_ray import is_loopback
+
+    if is_loopback(config.host):
+        return None
+    login = (
+        "a login is required (--auth)"
+        if config.credentials
+        else "with no login (set --auth USER:PASS or WORLDFM_AUTH)"
+    )
+    return (
+        f"serving on {config.host}: anyone who can reach port {config.port} (and the Rerun viewer's "
+        f"{config.rerun_port or 'port'}) can use the app, {login}; traffic is plain HTTP: put it "
+        "behind a TLS reverse proxy (README, Security)"
+    )
+
+
 def serve_web_app(args: argparse.Namespace) -> int:
     from app.web.app import WebApp
     from app.web.config import WebConfig
@@ -73,6 +111,9 @@ def serve_web_app(args: argparse.Namespace) -> int:
         raise UserError(str(e)) from None
     if not config.checkpoints.is_dir():
         raise UserError(f"--checkpoints {config.checkpoints} is not a folder")
+    warning = exposure_warning(config)
+    if warning:
+        print(f"worldfm demo: warning: {warning}", file=sys.stderr)
     app = WebApp(config)
     summary(f"worldfm web app on http://{config.host}:{config.port} (Ctrl+C stops it)")
     try:

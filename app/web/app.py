@@ -28,10 +28,11 @@ class WebApp:
         self.config = config
         self.catalog = Catalog(config.checkpoints)
         self.outputs = Outputs(config.out)
-        self.play = PlayTab(self.catalog, self.outputs, config.max_frames)
+        budget = config.upload_budget()
+        self.play = PlayTab(self.catalog, self.outputs, config.max_frames, budget=budget)
         self.planner = PlanPanel(self.catalog, self.outputs, self.play.sims)
-        self.generate = GenerateTab(self.catalog, self.outputs, self.play.sims, config.max_frames)
-        self.tokenize = TokenizeTab(self.catalog, self.outputs, config.max_frames)
+        self.generate = GenerateTab(self.catalog, self.outputs, self.play.sims, budget)
+        self.tokenize = TokenizeTab(self.catalog, self.outputs, budget)
         self.curate = CurateTab(self.outputs)
         self.viewer = RerunViewer(config.rerun_port, config.host)
         self.inspect = InspectTab(self.outputs, self.viewer)
@@ -39,7 +40,10 @@ class WebApp:
 
     def _build(self) -> gr.Blocks:
         # No usage analytics or version check calls to Gradio's servers: the app works offline.
-        with gr.Blocks(title="worldfm", analytics_enabled=False) as blocks:
+        # Gradio keeps every upload and result it serves in its cache; without this it never
+        # deletes them. (Seconds between checks, age in seconds from which a file goes.)
+        cache_s = int(self.config.cache_minutes * 60)
+        with gr.Blocks(title="worldfm", analytics_enabled=False, delete_cache=(cache_s, cache_s)) as blocks:
             gr.Markdown(
                 "# worldfm\nAn open world-foundation-model platform: drive a learned world, generate, "
                 f"tokenize, curate and inspect. Checkpoints: `{self.config.checkpoints.name}/`."
@@ -58,7 +62,7 @@ class WebApp:
                     build_curate_tab(self.curate)
                 with gr.Tab(TABS[4], id="inspect"):
                     build_inspect_tab(self.inspect, last_rrd)
-        blocks.queue(default_concurrency_limit=self.config.concurrency)
+        blocks.queue(default_concurrency_limit=self.config.concurrency, max_size=self.config.queue_size)
         return blocks
 
     def launch(self, *, block: bool = True) -> str:
@@ -69,6 +73,8 @@ class WebApp:
             max_file_size=int(self.config.max_file_size_mb * 2**20),
             # Only the app's own outputs may be sent; uploads live in Gradio's cache, served by it.
             allowed_paths=[str(self.outputs.root)],
+            auth=self.config.credentials,
+            auth_message="worldfm: log in with the --auth / WORLDFM_AUTH user and password",
             js=KEYBOARD_JS,
             show_error=False,
             prevent_thread_lock=not block,

@@ -74,12 +74,20 @@ class Entry:
 
 
 def describe(path: Path) -> Entry | None:
-    """The catalog entry of checkpoint folder ``path``, or ``None`` if it is not one the app uses."""
+    """The catalog entry of checkpoint folder ``path``, or ``None`` if it is not one the app uses.
+
+    A folder whose ``config.json`` is broken or crafted (wrong types, missing sections) is skipped
+    with a warning in the server log, so one bad folder never takes the page down.
+    """
     try:
-        payload = hub.read_config(path)
-    except hub.CheckpointError as err:
-        logger.info("not listing %s: %s", path, err)
+        return _describe(path)
+    except (hub.CheckpointError, ValueError, TypeError, AttributeError, KeyError) as err:
+        logger.warning("not listing %s: %s", path, err)
         return None
+
+
+def _describe(path: Path) -> Entry | None:
+    payload = hub.read_config(path)
     kind = payload.get("kind")
     if kind == "tokenizer":
         config = payload.get("config", {})
@@ -92,11 +100,7 @@ def describe(path: Path) -> Entry | None:
             temporal_factor=int(config.get("temporal_compression", 1)),
         )
     if kind in ("diffusion", "autoregressive") and payload.get(hub.WORLD_MODEL_SECTION):
-        try:
-            info = hub.read_info(path)
-        except hub.CheckpointError as err:
-            logger.info("not listing %s: %s", path, err)
-            return None
+        info = hub.read_info(path)
         dit = (payload.get("config") or {}).get("dit") or {}
         return Entry(
             path.name,

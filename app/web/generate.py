@@ -33,6 +33,7 @@ from app.web.media import (
     UPLOAD_HEIGHT,
     VIDEO_TYPES,
     Outputs,
+    UploadBudget,
     cleared,
     read_upload,
     resize_frames,
@@ -93,11 +94,11 @@ def postprocess(world: WorldModel, frames: np.ndarray) -> tuple[np.ndarray, int]
 
 
 class GenerateTab:
-    def __init__(self, catalog: Catalog, outputs: Outputs, sims: Simulators, max_frames: int) -> None:
+    def __init__(self, catalog: Catalog, outputs: Outputs, sims: Simulators, budget: UploadBudget) -> None:
         self.catalog = catalog
         self.outputs = outputs
         self.sims = sims
-        self.max_frames = max_frames
+        self.budget = budget
 
     def _context(self, source: str, upload: Any, size: tuple[int, int], k: int) -> np.ndarray:
         if source == UPLOAD:
@@ -105,7 +106,8 @@ class GenerateTab:
                 upload,
                 what="a context video or image",
                 allowed=VIDEO_TYPES + IMAGE_TYPES,
-                max_frames=self.max_frames,
+                budget=self.budget,
+                size=size,
             )
         elif source in SAMPLES:
             sim_id, seed = SAMPLES[source]
@@ -216,10 +218,9 @@ class GenerateTab:
             )
         return self.catalog.world(checkpoint)
 
-    @staticmethod
-    def _image(upload: Any, what: str, size: tuple[int, int]) -> np.ndarray:
-        frames, _, _ = read_upload(upload, what=what, allowed=IMAGE_TYPES, max_frames=1)
-        return resize_frames(frames[:1], size)  # (1, H, W, 3)
+    def _image(self, upload: Any, what: str, size: tuple[int, int]) -> np.ndarray:
+        frames, _, _ = read_upload(upload, what=what, allowed=IMAGE_TYPES, budget=self.budget, size=size)
+        return frames[:1]  # (1, H, W, 3)
 
     @user_errors
     def generate_camera(

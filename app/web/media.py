@@ -2,7 +2,10 @@
 
 Every upload is checked here before a model sees it (right extension, not empty, under the size
 limit, actually decodable), and every failure becomes a ``gr.Error`` whose message names the
-file the user picked, never a server path or a traceback.
+file the user picked, never a server path or a traceback. A few kilobytes of video can declare
+thousands of 4K frames, so an upload's cost is read from its header first and held to an
+``UploadBudget`` (bytes, duration, width x height x frames decoded) before anything is decoded,
+and frames are decoded straight to the size the model needs.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,7 +26,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from curation.guardrails import BlockedPromptError
-from curation.video_io import VideoError, read_video, write_video
+from curation.video_io import VideoError, iter_frames, probe, write_video
 from worldmodel.hub import CheckpointError
 
 logger = logging.getLogger(__name__)
@@ -89,36 +93,133 @@ def check_type(path: Path, allowed: tuple[str, ...]) -> str:
     return "video" if suffix in VIDEO_TYPES else "image"
 
 
-def read_image(path: Path) -> np.ndarray:
-    """An uploaded image as ``uint8 (H, W, 3)`` RGB."""
+@dataclass(frozen=True)
+class UploadBudget:
+    """What one upload may cost (``WebConfig.upload_budget`` sets it; no defaults here)."""
+
+    max_frames: int  # frames decoded at most; a longer video is cut, with a warning
+    max_megapixels: float  # width x height x frames decoded, millions
+    max_seconds: float  # a video's duration as its container states it
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class UploadHeader:
+    """An upload as its header describes it, checked against the budget; nothing decoded yet."""
+
+    path: Path
+    kind: str  # "video" or "image"
+    width: int
+    height: int
+    frames: int  # frames that will be decoded: the file's, cut to the budget
+    fps: float
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def _over(name: str, what: str, option: str, fix: str) -> gr.Error:
+    return gr.Error(f"{name!r} {what}, over this server's limit ({option}); {fix}.")
+
+
+def inspect_upload(upload: Any, *, what: str, allowed: tuple[str, ...], budget: UploadBudget) -> UploadHeader:
+    """Read an upload's header (size, frames, duration) and refuse it if it is over ``budget``."""
+    path = upload_path(upload, what)
+    kind = check_type(path, allowed)
+    name = path.name
+    size = path.stat().st_size
+    if size > budget.max_bytes:
+        raise _over(
+            name, f"is {size / 2**20:.1f} MB", f"{budget.max_bytes / 2**20:g} MB", "upload a smaller file"
+        )
+    if kind == "image":
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+        except Image.DecompressionBombError:
+            # PIL's own ceiling (twice Image.MAX_IMAGE_PIXELS), met while reading the header.
+            limit = f"{budget.max_megapixels:g} megapixels, --max-upload-megapixels"
+            raise _over(name, "is a decompression bomb", limit, "downscale it") from None
+        except (UnidentifiedImageError, OSError) as err:
+            raise gr.Error(f"{name!r} is not a readable image ({err.__class__.__name__}).") from None
+        fps, count = 1.0, 1
+    else:
+        try:
+            info = probe(path)
+        except VideoError as err:
+            raise gr.Error(
+                f"{name!r} is not a readable video: {err.reason.replace(str(path), name)}"
+            ) from None
+        if info.duration_s > budget.max_seconds:
+            limit = f"{budget.max_seconds:g} s, --max-upload-seconds"
+            raise _over(name, f"lasts {info.duration_s:.0f} s", limit, "cut it shorter")
+        width, height, fps = info.width, info.height, info.fps
+        count = min(max(info.num_frames, 1), budget.max_frames)
+    megapixels = width * height * count / 1e6
+    if megapixels > budget.max_megapixels:
+        frames = f"{count} frame{'s' if count > 1 else ''}"
+        limit = f"{budget.max_megapixels:g} megapixels, --max-upload-megapixels"
+        fix = "downscale it" + (" or cut it shorter" if kind == "video" else "")
+        raise _over(name, f"is {width}x{height}, {frames}: {megapixels:.0f} megapixels to decode", limit, fix)
+    return UploadHeader(path, kind, width, height, count, fps)
+
+
+def decode_upload(
+    header: UploadHeader,
+    budget: UploadBudget,
+    *,
+    size: tuple[int, int] | None = None,
+    frames: int | None = None,
+) -> np.ndarray:
+    """The first ``frames`` frames (default: all the header allows) as ``uint8 (T, H, W, 3)``,
+    decoded straight to ``size=(H, W)`` (default: the file's size).
+
+    However many frames the container declared, decoding stops where the pixel budget ends.
+    """
+    name = header.name
+    if header.kind == "image":
+        try:
+            with Image.open(header.path) as image:
+                if size is not None:  # JPEG decodes at 1/2, 1/4, 1/8 scale when that is enough
+                    image.draft("RGB", (size[1], size[0]))
+                rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)[None]
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
+            raise gr.Error(f"{name!r} is not a readable image ({err.__class__.__name__}).") from None
+        return rgb if size is None else resize_frames(rgb, size)
+    per_frame = header.width * header.height
+    allowed = max(1, int(budget.max_megapixels * 1e6 // per_frame))
+    end = min(frames or header.frames, header.frames, allowed)
     try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError) as err:
-        raise gr.Error(f"{path.name!r} is not a readable image ({err.__class__.__name__}).") from None
+        # One more than wanted tells whether the file was longer (for the warning).
+        decoded = list(iter_frames(header.path, size=size, end_frame=end + 1))
+    except VideoError as err:
+        reason = err.reason.replace(str(header.path), name)
+        raise gr.Error(f"{name!r} is not a readable video: {reason}") from None
+    if len(decoded) > end:
+        if end == budget.max_frames:
+            gr.Warning(f"{name}: using its first {end} frames")
+        decoded = decoded[:end]
+    return np.stack(decoded)
 
 
 def read_upload(
-    upload: Any, *, what: str, allowed: tuple[str, ...], max_frames: int
+    upload: Any,
+    *,
+    what: str,
+    allowed: tuple[str, ...],
+    budget: UploadBudget,
+    size: tuple[int, int] | None = None,
+    max_frames: int | None = None,
 ) -> tuple[np.ndarray, float, str]:
-    """Decode a video or image upload: ``uint8 (T, H, W, 3)`` frames, fps and the file's name.
+    """Check (``inspect_upload``) and decode (``decode_upload``) a video or image upload:
+    ``uint8 (T, H, W, 3)`` frames at ``size`` (default: the file's), fps and the file's name.
 
-    Videos longer than ``max_frames`` are cut there (with a warning in the page); an image is a
-    one-frame video at 1 fps.
+    At most ``max_frames`` frames (default: the budget's) are decoded; an image is a one-frame
+    video at 1 fps.
     """
-    path = upload_path(upload, what)
-    if check_type(path, allowed) == "image":
-        return read_image(path)[None], 1.0, path.name
-    try:
-        frames, info = read_video(path, end_frame=max_frames + 1)
-    except VideoError as err:
-        # FFmpeg's reasons quote the path; the user knows the file by its own name.
-        reason = err.reason.replace(str(path), path.name)
-        raise gr.Error(f"{path.name!r} is not a readable video: {reason}") from None
-    if len(frames) > max_frames:
-        gr.Warning(f"{path.name}: using its first {max_frames} frames")
-        frames = frames[:max_frames]
-    return frames, info.fps, path.name
+    header = inspect_upload(upload, what=what, allowed=allowed, budget=budget)
+    return decode_upload(header, budget, size=size, frames=max_frames), header.fps, header.name
 
 
 def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -24,13 +24,14 @@ import numpy as np
 import pandas as pd
 
 from app.web.catalog import Catalog
+from app.web.config import WebConfig
 from app.web.media import (
     IMAGE_TYPES,
     UPLOAD_HEIGHT,
     Outputs,
+    UploadBudget,
     enlarge,
     read_upload,
-    resize_frames,
     side_by_side,
     user_errors,
 )
@@ -151,10 +152,14 @@ def simulator_spec(world: WorldModel) -> tuple[str, dict[str, Any]] | None:
 class PlayTab:
     """Handlers of the Play tab; one instance serves every session."""
 
-    def __init__(self, catalog: Catalog, outputs: Outputs, max_frames: int) -> None:
+    def __init__(
+        self, catalog: Catalog, outputs: Outputs, max_frames: int, *, budget: UploadBudget | None = None
+    ) -> None:
         self.catalog = catalog
         self.outputs = outputs
         self.max_frames = max_frames
+        # Play reads only start images; a tab built on its own gets the server's default budget.
+        self.budget = budget or WebConfig().upload_budget()
         self.sims = Simulators()
 
     # -- episode starts ---------------------------------------------------------------------
@@ -175,8 +180,11 @@ class PlayTab:
     @user_errors
     def reset_image(self, checkpoint: str, image: Any, seed: float) -> tuple:
         world = self._world(checkpoint)
-        frames, _, _ = read_upload(image, what="a start image", allowed=IMAGE_TYPES, max_frames=1)
-        frame = resize_frames(frames[:1], tuple(world.frame_size))
+        size = tuple(world.frame_size)
+        frames, _, _ = read_upload(
+            image, what="a start image", allowed=IMAGE_TYPES, budget=self.budget, size=size
+        )
+        frame = frames[:1]
         context = np.repeat(frame, world.context_frames, axis=0)
         return self._show(Episode(checkpoint, context, [context[-1]], None, None, int(seed)))
 

@@ -19,10 +19,11 @@ from app.web.media import (
     UPLOAD_HEIGHT,
     VIDEO_TYPES,
     Outputs,
+    UploadBudget,
     cleared,
+    decode_upload,
     enlarge,
-    read_upload,
-    resize_frames,
+    inspect_upload,
     side_by_side,
     user_errors,
 )
@@ -85,10 +86,10 @@ def latent_image(latent: torch.Tensor, max_frames: int = 8) -> np.ndarray:
 
 
 class TokenizeTab:
-    def __init__(self, catalog: Catalog, outputs: Outputs, max_frames: int) -> None:
+    def __init__(self, catalog: Catalog, outputs: Outputs, budget: UploadBudget) -> None:
         self.catalog = catalog
         self.outputs = outputs
-        self.max_frames = max_frames
+        self.budget = budget
 
     @user_errors
     def tokenize(
@@ -101,15 +102,19 @@ class TokenizeTab:
         """Returns the side-by-side mp4 (original | reconstruction), the latent view, metrics, a summary."""
         progress(0.05, desc="loading the tokenizer")
         model = self.catalog.tokenizer(name)
-        frames, fps, filename = read_upload(
-            upload, what="a video or image", allowed=VIDEO_TYPES + IMAGE_TYPES, max_frames=self.max_frames
+        upload = inspect_upload(
+            upload, what="a video or image", allowed=VIDEO_TYPES + IMAGE_TYPES, budget=self.budget
         )
-        t, h, w = fit_shape(len(frames), frames.shape[1], frames.shape[2], model, int(height))
-        if t < len(frames):
-            gr.Warning(
-                f"coding the first {t} of {len(frames)} frames (1 + k*{model.temporal_factor}, memory budget)"
-            )
-        original = resize_frames(frames[:t], (h, w))
+        fps, filename = upload.fps, upload.name
+        # Shape from the header, then only those frames, decoded straight to that size.
+        t, h, w = fit_shape(upload.frames, upload.height, upload.width, model, int(height))
+        original = decode_upload(upload, self.budget, size=(h, w), frames=t)
+        if len(original) < t:  # the container promised more frames than it holds
+            t = fit_shape(len(original), upload.height, upload.width, model, int(height))[0]
+            original = original[:t]
+        if t < upload.frames:
+            factor = model.temporal_factor
+            gr.Warning(f"coding the first {t} of {upload.frames} frames (1 + k*{factor}, memory budget)")
         progress(0.3, desc=f"encoding and decoding {t} frames of {h}x{w}")
         recon, latent, indices = reconstruct(model, original)
         stats = compression_stats(model, t, h, w)

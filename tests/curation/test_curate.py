@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from app.cli import main
+from curation.inputs import list_inputs
 from curation.pipeline import WORK_DIR, CurateConfig, CurateError, curate
 from curation.shards import load_manifest, read_samples
 from curation.video_io import read_video, write_video
@@ -250,3 +251,40 @@ def test_a_hostile_folder_comes_out_with_every_entry_accounted_for(
     }
     claims = metas["claims.mkv"]
     assert (claims["num_frames"], claims["end_s"]) == (72, 3.0) and "36000.000 s" in claims["notes"][0]
+
+
+def test_overwrite_and_stale_shard_cleanup_leave_files_outside_out_alone(tmp_path: Path) -> None:
+    from curation.pipeline import _remove_run, _remove_stale_shards
+    from tests.curation.test_shards import planted_manifest
+
+    out = tmp_path / "out"
+    files = planted_manifest(out, tmp_path / "victims")
+    shard = out / load_manifest(out)["shards"][0]["path"]
+    _remove_stale_shards(out)  # a resume's cleanup: globs */shard-*.tar, the linked bucket included
+    assert not shard.exists()
+    _remove_run(out)  # --overwrite
+    assert not (out / "manifest.json").exists()
+    assert all(path.read_text() for path in files.values())
+
+
+def test_links_out_of_the_input_folder_are_skipped_and_listed_unless_followed(
+    tmp_path: Path, ray_address: str
+) -> None:
+    write_video(tmp_path / "in" / "own.mp4", moving_video(72, 16, 16), 24.0, crf=30)
+    write_video(tmp_path / "secret" / "private.mp4", moving_video(72, 16, 16, seed=1), 24.0, crf=30)
+    (tmp_path / "in" / "planted.mp4").symlink_to(tmp_path / "secret" / "private.mp4")
+    (tmp_path / "in" / "linked_dir").symlink_to(tmp_path / "secret", target_is_directory=True)
+    (tmp_path / "in" / "alias.mp4").symlink_to(tmp_path / "in" / "own.mp4")  # own.mp4 is listed itself
+    manifest = curate(str(tmp_path / "in"), tmp_path / "out", FAST).manifest
+    sources = sorted(Path(m["source"]).name for m, _ in _samples(tmp_path / "out").values())
+    assert sources == ["own.mp4"]
+    outcomes = {o["entry"]: o for o in manifest["stats"]["outcomes"]}
+    assert outcomes["planted.mp4"]["outcome"] == "skipped"
+    assert "--follow-symlinks" in outcomes["planted.mp4"]["reason"]
+    assert outcomes["alias.mp4"]["outcome"] == outcomes["linked_dir"]["outcome"] == "skipped"
+    # --follow-symlinks: the linked file is judged as the file it names (a video); a linked
+    # folder and a link to an entry listed itself stay skipped.
+    followed = {e.name: e.skipped for e in list_inputs(str(tmp_path / "in"), follow_symlinks=True)[0]}
+    assert followed["planted.mp4"] == "" and followed["alias.mp4"] and followed["linked_dir"]
+    with pytest.raises(CurateError, match="--follow-symlinks"):
+        curate(str(tmp_path / "in" / "planted.mp4"), tmp_path / "single", FAST)

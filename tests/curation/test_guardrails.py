@@ -246,3 +246,54 @@ def test_postprocess_report_returns_the_frames_and_the_number_of_faces_blurred()
     assert out is frames and num_faces == 0
     out, num_faces = Guardrails(detector=lambda gray: []).postprocess_report(frames)
     assert num_faces == 0 and np.array_equal(out, frames)
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "a NUD\u0415 robot arm",  # Cyrillic capital Ie (the /generate bypass of the issue)
+        "a nud\u0435 robot arm",  # Cyrillic small ie
+        "a \u039dUDE figure",  # Greek capital Nu
+        "a n\u03c5de figure",  # Greek small upsilon
+        "a \u0274\u1d1c\u1d05\u1d07 figure",  # Latin small capitals
+        "a \uff4e\uff55\uff44\uff45 figure",  # full-width letters (NFKC)
+        "a nu\u200bde figure",  # zero-width space
+        "a nu\u200dde figure",  # zero-width joiner
+        "a nu\u00adde figure",  # soft hyphen
+        "a \ufeffnude figure",  # byte-order mark
+        "a nu-de figure",  # a separator between letters
+        "a nu_d.e figure",  # several
+        "a n00d3 figure",  # leetspeak digits, 0 for u
+        "a nudebeach",  # glued to the next word
+        "a robotnude",  # glued to the previous one
+        "a robot-nudes scene",  # glued by a separator, plural
+    ],
+)
+def test_unicode_and_separator_bypasses_of_a_blocked_word_are_refused(prompt):
+    with pytest.raises(BlockedPromptError, match="'nude'"):
+        PromptBlocklist().check(prompt)
+
+
+def test_multi_word_and_short_terms_are_refused_through_the_same_bypasses():
+    with pytest.raises(BlockedPromptError, match="'self harm'"):
+        PromptBlocklist().check("a video about selfharm")
+    with pytest.raises(BlockedPromptError, match="'sex'"):
+        PromptBlocklist().check("a s-\u0435-x scene")
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "push the red block",
+        "assess the nudibranch on the reef",
+        "a bunch of grapes beside the drapes",
+        "a category of objects",
+        "a sextant and a parapet in Sussex",
+        "a therapeutic massage chair",
+        "a self-driving car in a denuded landscape",
+        "a ｒｏｂｏｔ arm picks up a cube",  # full-width, innocent
+        "a car on the 101 at 4 pm",
+    ],
+)
+def test_ordinary_prompts_still_pass_the_normalised_checks(prompt):
+    PromptBlocklist().check(prompt)

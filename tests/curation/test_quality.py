@@ -3,15 +3,21 @@ degraded clips below clean ones, and the optional learned predictor's interface.
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from curation.quality import (
     QualityConfig,
+    QualityNet,
+    QualityNetConfig,
     blockiness,
+    check_quality_weights,
     clip_quality,
     frozen_share,
     load_learned_quality,
@@ -22,6 +28,7 @@ from curation.quality import (
 )
 from curation.video_io import encode_video
 from envs.sim.orbit import FPS, generate_episodes
+from worldmodel import hub
 
 
 def test_noise_estimate_matches_the_sigma_of_added_gaussian_noise() -> None:
@@ -105,20 +112,43 @@ def test_degraded_clips_score_below_their_clean_originals(clean_clips: list[np.n
         assert 0 <= degraded["score"] < clean["score"] <= 1, (kind, clean, degraded)
 
 
-def test_learned_predictor_loads_a_local_torchscript_file_and_replaces_the_score(tmp_path: Path) -> None:
-    torch = pytest.importorskip("torch")
+def constant_quality_net(score: float) -> QualityNet:
+    """A ``QualityNet`` whose every frame scores ``score`` (weights zeroed, the output bias set)."""
+    net = QualityNet(QualityNetConfig(size=16, channels=(4, 8)))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+        net.score.bias.fill_(math.log(score / (1 - score)))
+    return net
 
-    class Brightness(torch.nn.Module):
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return x.mean(dim=(1, 2, 3))
 
-    path = tmp_path / "quality.pt"
-    torch.jit.script(Brightness()).save(str(path))
-    learned = load_learned_quality(path)
+def test_learned_predictor_loads_from_safetensors_and_replaces_the_score(tmp_path: Path) -> None:
+    hub.save(constant_quality_net(0.2), tmp_path / "quality")
+    assert sorted(p.name for p in (tmp_path / "quality").iterdir()) == ["config.json", "model.safetensors"]
+    learned = load_learned_quality(tmp_path / "quality")
     frames = np.full((4, 16, 16, 3), 51, np.uint8)
     pairs = np.stack([frames[:2], frames[2:]])
     result = clip_quality(frames, pairs, learned=learned)
     assert result["score"] == result["learned"] == pytest.approx(0.2, abs=1e-6)
     assert 0 <= result["no_reference_score"] < 1
-    with pytest.raises(FileNotFoundError, match="TorchScript"):
-        load_learned_quality(tmp_path / "missing.pt")
+    with pytest.raises(FileNotFoundError, match="checkpoint folder"):
+        load_learned_quality(tmp_path / "missing")
+
+
+def test_torchscript_quality_weights_are_refused(tmp_path: Path) -> None:
+    class Payload(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.mean(dim=(1, 2, 3))
+
+    path = tmp_path / "quality.pt"
+    torch.jit.script(Payload()).save(str(path))
+    with pytest.raises(hub.CheckpointError, match="arbitrary code"):
+        load_learned_quality(path)
+    with pytest.raises(ValueError, match="arbitrary code"):
+        check_quality_weights(path)
+    folder = hub.save(QualityNet(QualityNetConfig()), tmp_path / "quality")
+    check_quality_weights(folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "kind": "classifier"}))
+    with pytest.raises(ValueError, match="not a 'quality' one"):
+        check_quality_weights(folder)

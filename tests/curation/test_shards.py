@@ -120,6 +120,41 @@ def test_existing_run_is_not_overwritten_unless_asked(tmp_path: Path) -> None:
     assert [s["key"] for s in read_samples(tmp_path, decode_video=False)] == ["b-0"]
 
 
+def planted_manifest(out: Path, victims: Path) -> dict[str, Path]:
+    """A finished run in ``out`` whose manifest also lists files outside it: ``../victim.txt``, an
+    absolute path, a shard-named file behind a bucket folder that links out, and a non-shard name."""
+    with ShardWriter(out) as writer:
+        writer.write(make_sample("a-0"))
+    victims.mkdir()
+    files = {name: victims / name for name in ("victim.txt", "absolute.txt", "shard-000000.tar")}
+    for path in files.values():
+        path.write_text("not yours")
+    (out / "linked_bucket").symlink_to(victims)
+    files["inside"] = out / "notes.txt"
+    files["inside"].write_text("mine, not a shard")
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["shards"] += [
+        {"path": f"../{victims.name}/victim.txt"},
+        {"path": str(files["absolute.txt"])},
+        {"path": "linked_bucket/shard-000000.tar"},
+        {"path": "notes.txt"},
+        {"path": ["not", "a", "path"]},
+    ]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return files
+
+
+def test_overwrite_deletes_only_shards_inside_the_output_folder(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    files = planted_manifest(out, tmp_path / "victims")
+    own = [out / s["path"] for s in load_manifest(out)["shards"][:1]]
+    with ShardWriter(out, overwrite=True) as writer:
+        writer.write(make_sample("b-0"))
+    assert all(path.read_text() for path in files.values())
+    assert [s["key"] for s in read_samples(out, decode_video=False)] == ["b-0"]
+    assert own[0].exists()  # the same name, rewritten by the new run
+
+
 def test_misaligned_actions_are_rejected_naming_the_key(tmp_path: Path) -> None:
     sample = make_sample("bad-0")
     sample.arrays["actions"] = sample.arrays["actions"][:-1]

@@ -126,3 +126,82 @@ def test_half_storage_halves_the_file_and_loads_as_float32(tmp_path) -> None:
         assert p.dtype == original.dtype
         if p.is_floating_point():
             assert torch.equal(p, original.half().float())
+
+
+def crafted(tmp_path: Path, **changes) -> Path:
+    """A TinyNet checkpoint whose config.json is then edited: ``changes`` replace top-level keys,
+    ``config__<key>`` keys of the model config (None deletes)."""
+    folder = hub.save(TinyNet(TinyConfig()), tmp_path / "crafted")
+    payload = json.loads((folder / "config.json").read_text())
+    for key, value in changes.items():
+        target, key = (payload["config"], key[8:]) if key.startswith("config__") else (payload, key)
+        if value is None:
+            target.pop(key, None)
+        else:
+            target[key] = value
+    (folder / "config.json").write_text(json.dumps(payload))
+    return folder
+
+
+@pytest.fixture
+def builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The device of every TinyNet built (``"meta"`` costs no memory)."""
+    seen: list[str] = []
+    init = TinyNet.__init__
+
+    def spy(self: TinyNet, config: TinyConfig) -> None:
+        seen.append(str(torch.get_default_device()))
+        init(self, config)
+
+    monkeypatch.setattr(TinyNet, "__init__", spy)
+    return seen
+
+
+def test_config_that_does_not_fit_the_weights_is_refused_before_allocating(tmp_path: Path, builds) -> None:
+    folder = crafted(tmp_path, config__width=4096)
+    builds.clear()
+    with pytest.raises(hub.CheckpointError, match=r"head.weight is \[2, 8\] in the file, \[2, 4096\] for"):
+        hub.load(folder)
+    assert builds == ["meta"]
+
+
+def test_missing_weights_are_refused_before_the_model_is_built(tmp_path: Path, builds) -> None:
+    folder = crafted(tmp_path, config__width=4096)
+    (folder / "model.safetensors").unlink()
+    builds.clear()
+    with pytest.raises(hub.CheckpointError, match="no model.safetensors"):
+        hub.load(folder)
+    assert builds == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"format_version": "9"}, "format_version"),
+        ({"format_version": True}, "format_version"),
+        ({"kind": ["tokenizer"]}, "kind"),
+        ({"model": None}, "model"),
+        ({"config": [1, 2]}, "config"),
+        ({"config__width": "8"}, "config.width"),
+        ({"config__width": 8.5}, "config.width"),
+        ({"config__depth": None, "config__name": 3}, "config.name"),
+        ({"config__inner": {"levels": "85"}}, "config.inner.levels"),
+        ({"config__inner": {"levels": [8, "5"]}}, r"config.inner.levels\[1\]"),
+    ],
+)
+def test_bad_config_values_are_a_checkpoint_error_naming_the_key(tmp_path: Path, changes, named) -> None:
+    with pytest.raises(hub.CheckpointError, match=named):
+        hub.load(crafted(tmp_path, **changes))
+
+
+def test_world_model_without_its_latent_norm_is_a_checkpoint_error(tmp_path: Path) -> None:
+    from worldmodel.shipped import SHIPPED_CHECKPOINTS
+    from worldmodel.world import WorldModel
+
+    folder = tmp_path / "world"
+    folder.mkdir()
+    payload = json.loads((SHIPPED_CHECKPOINTS / "fetchpush-wm-dit" / "config.json").read_text())
+    del payload["world_model"]["latent_mean"]
+    (folder / "config.json").write_text(json.dumps(payload))
+    with pytest.raises(hub.CheckpointError, match="latent_mean"):
+        WorldModel.from_pretrained(folder)
