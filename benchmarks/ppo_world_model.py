@@ -342,7 +342,6 @@ class RandomPolicy:
 def simulator_policies(
     agent: nn.Module,
     bc: LatentPolicy | None,
-    args: Args,
     sim: gym.Env,
     world: WorldModel,
     space: gym.spaces.Box,
@@ -546,7 +545,7 @@ if __name__ == "__main__":
     try:
         results = evaluate_in_simulator(
             sim,
-            simulator_policies(agent, bc, args, sim, world, envs.single_action_space, device),
+            simulator_policies(agent, bc, sim, world, envs.single_action_space, device),
             episodes=args.eval_episodes,
             steps=args.eval_steps,
             seed=args.eval_seed,
