@@ -539,6 +539,10 @@ if __name__ == "__main__":
     curve = ppo(args, envs, agent, device, bc=bc)
     train_seconds = time.time() - start_time
     envs.close()
+    imagined = args.num_iterations * args.batch_size
+    if args.save_policy is not None:  # before the evaluation, which may take long: the training is kept
+        extra = {**latent_norm_record(world), "wfm": str(checkpoint), "trained_in": "imagination (PPO)"}
+        hub.save(agent.policy, args.save_policy, extra={**extra, "imagined_steps": imagined})
 
     agent.eval()
     sim = gym.make(sim_id, size=world.frame_size[0])
@@ -560,11 +564,7 @@ if __name__ == "__main__":
     print("|---|---:|---:|")
     for name, r in results.items():
         print(f"| {name} | {r['success_rate']:.0%} | {r['mean_return']:.2f} |")
-    imagined = args.num_iterations * args.batch_size
     print(f"trained on {imagined} imagined steps in {train_seconds:.0f} s", flush=True)
-    if args.save_policy is not None:
-        extra = {**latent_norm_record(world), "wfm": str(checkpoint), "trained_in": "imagination (PPO)"}
-        hub.save(agent.policy, args.save_policy, extra={**extra, "imagined_steps": imagined})
     if args.json is not None:
         report = {
             "settings": dataclasses.asdict(args),
