@@ -1,7 +1,9 @@
-"""PPO in imagination: train a pixel policy inside a learned world model, evaluate it in the simulator.
+"""PPO in imagination: train a policy inside a learned world model, evaluate it in the simulator.
 
     python benchmarks/ppo_world_model.py --wfm runs/fetch-wm --sim-id worldfm/FetchPush-v0
     python benchmarks/ppo_world_model.py --env-id worldfm/FetchPush-WM-v0   # a shipped checkpoint
+    python benchmarks/ppo_world_model.py --env-id worldfm/FetchPush-WM-v0 --obs-mode latent \\
+        --init-bc runs/bc --objective progress --json ppo.json   # from a `worldfm train bc` policy
 
 One file in the style of cleanrl's ``ppo_continuous_action.py`` (PPO: Schulman et al. 2017,
 arXiv 1707.06347; GAE: arXiv 1506.02438): ``Args``, a ``make_env`` thunk, the ``Agent``, then
@@ -9,13 +11,24 @@ the main block. The environment is a batched ``WorldModelVectorEnv`` (``gym.make
 vectorization_mode="vector_entry_point")`` for a registered world model), rewarded by the
 checkpoint's learned reward head (``worldfm train reward``) and started from simulator renders.
 Every training step is imagined; only the final evaluation touches the simulator, where the
-trained policy acts on rendered frames beside a random policy on the same start states.
+trained policy acts on rendered frames beside a random policy (and, on Fetch, the scripted expert
+acting on the true state) on the same held-out start states (``--eval-seed``).
+
+``--obs-mode latent`` trains in the learned env's latent mode: observations are the model's latent
+frames (one batched ``rollout_latents`` call per step, nothing decoded) and the agent is a
+``worldmodel.policies.LatentPolicy``, which in the simulator acts on the rendered frames encoded by
+the model's tokenizer (``envs.latent_policy``). ``--init-bc`` starts its actor from a behaviour-cloned
+policy (``worldfm train bc``), evaluated alone beside it: the baseline the imagination must beat;
+``--bc-coef`` keeps the actor's mean near that policy's where the model is unreliable (a behaviour
+prior, as in offline RL). ``--objective progress`` rewards the head's dense task progress.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,10 +41,15 @@ from gymnasium.vector import AutoresetMode
 from torch import nn
 from torch.distributions.normal import Normal
 
-from envs.evaluate import simulator_rollout
+from envs.evaluate import EXPERTS, PolicyFactory
+from envs.latent_policy import LatentPolicyController, evaluate_in_simulator, load_latent_policy
 from envs.learned_reward import LearnedReward
 from envs.registration import checkpoint_simulator, register_envs
-from envs.world_env import RewardFn, WorldModelVectorEnv
+from envs.world_env import OBS_MODES, RewardFn, WorldModelVectorEnv
+from worldmodel import hub
+from worldmodel.atomic import atomic_write_text
+from worldmodel.heads import latent_norm_record
+from worldmodel.policies import LatentPolicy, LatentPolicyConfig
 from worldmodel.world import WorldModel
 
 
@@ -89,6 +107,24 @@ class Args:
     """simulator episodes for the final evaluation (each policy, same starts)"""
     eval_steps: int = 50
     """steps per evaluation episode"""
+    eval_seed: int = 10_000
+    """seed of the evaluation's simulator starts: held out from training's (drawn from --seed) and
+    from recorded data's (``worldfm simulate fetch --seed``)"""
+    obs_mode: str = "pixels"
+    """"pixels" (a CNN on decoded frames) or "latent" (a LatentPolicy on the model's latent frames)"""
+    objective: str = "reward"
+    """what the learned head pays: its task "reward" or its dense "progress" (heads with --progress)"""
+    init_bc: str | None = None
+    """a behaviour-cloned LatentPolicy checkpoint (``worldfm train bc``) to start the actor from
+    (latent mode); it is also evaluated alone"""
+    bc_coef: float = 0.0
+    """weight of the squared distance of the actor's mean to the --init-bc policy's (0: off)"""
+    hidden: int = 32
+    """width of a fresh LatentPolicy (latent mode without --init-bc)"""
+    save_policy: str | None = None
+    """save the trained LatentPolicy here (latent mode), a hub checkpoint like ``worldfm train bc``'s"""
+    json: str | None = None
+    """write the settings and the evaluation (success rate, mean return per policy) to this file"""
 
     def __post_init__(self) -> None:
         if (self.env_id is None) == (self.wfm is None):
@@ -97,6 +133,14 @@ class Args:
             )
         if self.wfm is not None and self.sim_id is None:
             raise ValueError("--wfm needs --sim-id, the simulator that starts and evaluates episodes")
+        if self.obs_mode not in OBS_MODES:
+            raise ValueError(f"obs_mode must be one of {list(OBS_MODES)}, got {self.obs_mode!r}")
+        if self.objective not in ("reward", "progress"):
+            raise ValueError(f"objective must be 'reward' or 'progress', got {self.objective!r}")
+        if self.obs_mode != "latent" and (self.init_bc or self.save_policy):
+            raise ValueError("--init-bc and --save-policy need --obs-mode latent (a LatentPolicy)")
+        if self.bc_coef < 0 or (self.bc_coef > 0 and not self.init_bc):
+            raise ValueError(f"--bc-coef must be >= 0 and needs --init-bc when > 0, got {self.bc_coef}")
         if self.batch_size % self.num_minibatches:
             raise ValueError(f"num_envs * num_steps = {self.batch_size} must divide by num_minibatches")
 
@@ -157,6 +201,7 @@ def make_env(
             "sampler_steps": args.sampler_steps,
             "max_episode_steps": args.max_episode_steps,
             "autoreset_mode": AutoresetMode.SAME_STEP,
+            "obs_mode": args.obs_mode,
         }
         if args.env_id is not None:
             return gym.make_vec(
@@ -205,6 +250,9 @@ class Agent(nn.Module):
     def get_value(self, x: torch.Tensor) -> torch.Tensor:
         return self.critic(self.features(x))
 
+    def mean(self, x: torch.Tensor) -> torch.Tensor:
+        return self.actor_mean(self.features(x))
+
     def get_action_and_value(
         self, x: torch.Tensor, action: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -216,8 +264,55 @@ class Agent(nn.Module):
         return action, probs.log_prob(action).sum(1), probs.entropy().sum(1), self.critic(hidden)
 
 
+class LatentAgent(nn.Module):
+    """A ``LatentPolicy`` behind the PPO loop's interface, on float32 (B, C, h, w) latent frames."""
+
+    def __init__(self, policy: LatentPolicy) -> None:
+        super().__init__()
+        if policy.config.frames != 1:
+            raise ValueError(
+                f"the latent env observes one latent frame; this policy reads {policy.config.frames} "
+                "(clone it with `worldfm train bc --frames 1`)"
+            )
+        self.policy = policy
+
+    def get_value(self, x: torch.Tensor) -> torch.Tensor:
+        return self.policy.value(x)[:, None]
+
+    def mean(self, x: torch.Tensor) -> torch.Tensor:
+        return self.policy(x)
+
+    def get_action_and_value(
+        self, x: torch.Tensor, action: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        probs = self.policy.distribution(x)
+        if action is None:
+            action = probs.sample()
+        return action, probs.log_prob(action).sum(1), probs.entropy().sum(1), self.policy.value(x)
+
+
+def make_agent(args: Args, world: WorldModel, device: torch.device) -> tuple[nn.Module, LatentPolicy | None]:
+    """The agent, and the frozen behaviour-cloned policy it starts from (``--init-bc``; else None)."""
+    if args.obs_mode == "pixels":
+        return Agent(world.frame_size[0], world.action_dim).to(device), None
+    if args.init_bc is None:
+        c, h, w = world.latent_shape
+        box = world.info.action_space
+        config = LatentPolicyConfig(
+            latent_channels=c,
+            latent_size=(h, w),
+            action_dim=world.action_dim,
+            action_low=list(box.low),
+            action_high=list(box.high),
+            hidden=args.hidden,
+        )
+        return LatentAgent(LatentPolicy(config)).to(device), None
+    bc = load_latent_policy(args.init_bc, world, device=device).requires_grad_(False)
+    return LatentAgent(copy.deepcopy(bc).requires_grad_(True).train()), bc
+
+
 class AgentPolicy:
-    """The trained agent's mean action on the simulator's rendered frame (it never sees Fetch's state)."""
+    """The pixel agent's mean action on the simulator's rendered frame (it never sees Fetch's state)."""
 
     def __init__(self, agent: Agent, sim: gym.Env, device: torch.device) -> None:
         self.agent, self.sim, self.device = agent, sim, device
@@ -228,7 +323,7 @@ class AgentPolicy:
     @torch.no_grad()
     def __call__(self, obs: object) -> np.ndarray:
         frame = torch.from_numpy(self.sim.render()[None]).to(self.device)
-        return self.agent.actor_mean(self.agent.features(frame))[0].cpu().numpy()
+        return self.agent.mean(frame)[0].cpu().numpy()
 
 
 class RandomPolicy:
@@ -244,62 +339,47 @@ class RandomPolicy:
         return self.rng.uniform(self.space.low, self.space.high).astype(np.float32)
 
 
-def evaluate_in_simulator(
-    agent: Agent, args: Args, sim_id: str, world: WorldModel, space: gym.spaces.Box, device: torch.device
-) -> dict[str, dict[str, float]]:
-    """Success rate and mean return of the agent and of random actions, from the same simulator starts.
-
-    Episodes start as the learned env's do (``world.context_frames`` frames rendered after the reset).
-    """
-    sim = gym.make(sim_id, size=world.frame_size[0])
-    policies = {
-        "PPO (trained in the world model)": AgentPolicy(agent, sim, device),
-        "random": RandomPolicy(space, np.random.default_rng(args.seed)),
-    }
-    results = {name: {"returns": [], "success": []} for name in policies}
-    try:
-        for i in range(args.eval_episodes):
-            for name, policy in policies.items():
-                rollout = simulator_rollout(
-                    sim,
-                    policy,
-                    np.random.default_rng([args.seed, i]),
-                    context_frames=world.context_frames,
-                    horizon=args.eval_steps,
-                    action_space=space,
-                )
-                results[name]["returns"].append(float(rollout.rewards.sum()))
-                results[name]["success"].append(rollout.success)
-    finally:
-        sim.close()
-    return {
-        name: {"success_rate": float(np.mean(r["success"])), "mean_return": float(np.mean(r["returns"]))}
-        for name, r in results.items()
-    }
+def simulator_policies(
+    agent: nn.Module,
+    bc: LatentPolicy | None,
+    sim: gym.Env,
+    world: WorldModel,
+    space: gym.spaces.Box,
+    device: torch.device,
+) -> dict[str, PolicyFactory]:
+    """The policies the final evaluation runs in ``sim``: the trained agent, the behaviour-cloned
+    policy alone (``--init-bc``), random actions and, on a Fetch task, the scripted expert."""
+    if isinstance(agent, LatentAgent):
+        trained = LatentPolicyController(agent.policy.eval(), world, render=sim.render)
+    else:
+        trained = AgentPolicy(agent, sim, device)
+    policies: dict[str, PolicyFactory] = {"PPO (trained in the world model)": lambda rng: trained}
+    if bc is not None:
+        cloned = LatentPolicyController(bc.eval(), world, render=sim.render)
+        policies["BC alone (its initialisation)"] = lambda rng: cloned
+    policies["random"] = lambda rng: RandomPolicy(space, rng)
+    task = getattr(sim.unwrapped, "task", None)
+    if task in EXPERTS:
+        policies["expert (scripted, on the true state)"] = lambda rng: EXPERTS[task](rng)
+    return policies
 
 
-if __name__ == "__main__":
-    args = parse_args()
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    torch.backends.cudnn.deterministic = args.torch_deterministic
-    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-
-    # env setup
-    register_envs()
-    checkpoint, sim_id = checkpoint_and_simulator(args)
-    reward_fn = LearnedReward.from_checkpoint(checkpoint, device=str(device))
-    world = reward_fn.world
-    frame_size = world.frame_size[0]
-    envs = make_env(args, world, reward_fn, str(device))()
-    assert isinstance(envs.single_action_space, gym.spaces.Box), "only continuous actions are supported"
-    obs_shape, action_dim = envs.single_observation_space.shape, envs.single_action_space.shape[0]
-
-    agent = Agent(frame_size, action_dim).to(device)
+def ppo(
+    args: Args,
+    envs: gym.vector.VectorEnv,
+    agent: nn.Module,
+    device: torch.device,
+    *,
+    bc: LatentPolicy | None = None,
+) -> list[float]:
+    """Train ``agent`` by PPO on ``envs`` for ``args.num_iterations``; returns, per iteration, the
+    mean return of the imagined episodes that ended in it (NaN where none did)."""
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
+    obs_shape, action_dim = envs.single_observation_space.shape, envs.single_action_space.shape[0]
+    obs_dtype = torch.uint8 if args.obs_mode == "pixels" else torch.float32
 
     # ALGO Logic: Storage setup
-    obs = torch.zeros((args.num_steps, args.num_envs, *obs_shape), dtype=torch.uint8, device=device)
+    obs = torch.zeros((args.num_steps, args.num_envs, *obs_shape), dtype=obs_dtype, device=device)
     actions = torch.zeros((args.num_steps, args.num_envs, action_dim), device=device)
     logprobs = torch.zeros((args.num_steps, args.num_envs), device=device)
     rewards = torch.zeros((args.num_steps, args.num_envs), device=device)
@@ -313,12 +393,13 @@ if __name__ == "__main__":
     next_obs = torch.from_numpy(next_obs).to(device)
     next_done = torch.zeros(args.num_envs, device=device)
     episode_return = np.zeros(args.num_envs)
-    finished_returns: list[float] = []
+    curve: list[float] = []
 
     for iteration in range(1, args.num_iterations + 1):
         if args.anneal_lr:
             frac = 1.0 - (iteration - 1.0) / args.num_iterations
             optimizer.param_groups[0]["lr"] = frac * args.learning_rate
+        finished_returns: list[float] = []
 
         for step in range(args.num_steps):
             global_step += args.num_envs
@@ -366,6 +447,9 @@ if __name__ == "__main__":
         b_advantages = advantages.reshape(-1)
         b_returns = returns.reshape(-1)
         b_values = values.reshape(-1)
+        if bc is not None and args.bc_coef > 0:
+            with torch.no_grad():
+                b_bc_means = bc(b_obs)  # (batch, A): the behaviour prior's actions on this batch
 
         # Optimizing the policy and value network
         b_inds = np.arange(args.batch_size)
@@ -409,6 +493,9 @@ if __name__ == "__main__":
 
                 entropy_loss = entropy.mean()
                 loss = pg_loss - args.ent_coef * entropy_loss + v_loss * args.vf_coef
+                if bc is not None and args.bc_coef > 0:
+                    bc_loss = ((agent.mean(b_obs[mb_inds]) - b_bc_means[mb_inds]) ** 2).sum(1).mean()
+                    loss = loss + args.bc_coef * bc_loss
 
                 optimizer.zero_grad()
                 loss.backward()
@@ -418,23 +505,74 @@ if __name__ == "__main__":
             if args.target_kl is not None and approx_kl > args.target_kl:
                 break
 
-        recent = finished_returns[-args.num_envs :]
+        curve.append(float(np.mean(finished_returns)) if finished_returns else float("nan"))
         print(
             f"iteration {iteration}/{args.num_iterations} global_step={global_step} "
-            f"charts/episodic_return={np.mean(recent) if recent else float('nan'):.3f} "
+            f"charts/episodic_return={curve[-1]:.3f} "
             f"losses/value_loss={v_loss.item():.4f} losses/policy_loss={pg_loss.item():.4f} "
             f"losses/approx_kl={approx_kl.item():.4f} losses/clipfrac={np.mean(clipfracs):.3f} "
             f"charts/SPS={int(global_step / (time.time() - start_time))}",
             flush=True,
         )
+    return curve
+
+
+if __name__ == "__main__":
+    args = parse_args()
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+
+    # env setup
+    register_envs()
+    checkpoint, sim_id = checkpoint_and_simulator(args)
+    reward_fn = LearnedReward.from_checkpoint(
+        checkpoint, device=str(device), objective=args.objective, obs_mode=args.obs_mode
+    )
+    world = reward_fn.world
+    envs = make_env(args, world, reward_fn, str(device))()
+    assert isinstance(envs.single_action_space, gym.spaces.Box), "only continuous actions are supported"
+    agent, bc = make_agent(args, world, device)
+
+    start_time = time.time()
+    curve = ppo(args, envs, agent, device, bc=bc)
+    train_seconds = time.time() - start_time
     envs.close()
+    imagined = args.num_iterations * args.batch_size
+    if args.save_policy is not None:  # before the evaluation, which may take long: the training is kept
+        extra = {**latent_norm_record(world), "wfm": str(checkpoint), "trained_in": "imagination (PPO)"}
+        hub.save(agent.policy, args.save_policy, extra={**extra, "imagined_steps": imagined})
 
     agent.eval()
-    results = evaluate_in_simulator(agent, args, sim_id, world, envs.single_action_space, device)
+    sim = gym.make(sim_id, size=world.frame_size[0])
+    try:
+        results = evaluate_in_simulator(
+            sim,
+            simulator_policies(agent, bc, sim, world, envs.single_action_space, device),
+            episodes=args.eval_episodes,
+            steps=args.eval_steps,
+            seed=args.eval_seed,
+            context_frames=world.context_frames,
+            action_space=envs.single_action_space,
+        )
+    finally:
+        sim.close()
     print(
         f"\n| {args.eval_episodes} {sim_id} episodes x {args.eval_steps} steps | success rate | mean return |"
     )
     print("|---|---:|---:|")
     for name, r in results.items():
         print(f"| {name} | {r['success_rate']:.0%} | {r['mean_return']:.2f} |")
-    print(f"trained on {global_step} imagined steps in {time.time() - start_time:.0f} s", flush=True)
+    print(f"trained on {imagined} imagined steps in {train_seconds:.0f} s", flush=True)
+    if args.json is not None:
+        report = {
+            "settings": dataclasses.asdict(args),
+            "checkpoint": str(checkpoint),
+            "sim_id": sim_id,
+            "imagined_steps": imagined,
+            "train_seconds": train_seconds,
+            "imagined_return_per_iteration": curve,
+            "results": results,
+        }
+        atomic_write_text(args.json, json.dumps(report, indent=2))

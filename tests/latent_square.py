@@ -17,6 +17,7 @@ class LatentSquareWorld(PerfectSquareWorld):
     """``PerfectSquareWorld`` with the latent API (``encode``, ``rollout_latents``, ``decode``)."""
 
     latent_shape = (2, 1, 1)
+    device = torch.device("cpu")  # where a latent-mode env keeps its latents
 
     def __init__(self) -> None:
         super().__init__()

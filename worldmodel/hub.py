@@ -1,7 +1,8 @@
 """Checkpoints: one directory with ``config.json`` and ``model.safetensors``, never a pickle.
 
 ``config.json`` holds the format version, the ``kind`` (``tokenizer`` |
-``diffusion`` | ``autoregressive`` | ``head`` | ``classifier`` | ``quality``), the model class, its
+``diffusion`` | ``autoregressive`` | ``head`` | ``policy`` | ``classifier`` |
+``quality``), the model class, its
 dataclass config and whatever the trainer adds (what it was post-trained for, the
 tokenizer it expects). Model classes join the registry with ``@register(kind)``;
 ``load`` imports the package of a ``worldmodel`` kind on demand, so any such
@@ -54,13 +55,14 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 # The section of a world-model checkpoint's config.json that holds its ``WorldModelInfo``.
 WORLD_MODEL_SECTION = "world_model"
-KINDS = ("tokenizer", "diffusion", "autoregressive", "head", "classifier", "quality")
+KINDS = ("tokenizer", "diffusion", "autoregressive", "head", "policy", "classifier", "quality")
 # The package whose import registers the models of each kind.
 _KIND_MODULES = {
     "tokenizer": "worldmodel.tokenizer",
     "diffusion": "worldmodel.diffusion",
     "autoregressive": "worldmodel.autoregressive",
     "head": "worldmodel.heads",
+    "policy": "worldmodel.policies",
 }
 # Checkpoint directory name -> (kind, model class) of the files ``<name>.json`` + ``<name>.safetensors``
 # that stood in for that directory before the kind was a hub checkpoint (the shipped

@@ -1,8 +1,10 @@
-"""``worldfm train``: tokenizers, diffusion / autoregressive world models, reward heads, classifiers,
-and DAgger rounds of planning and fine-tuning (``app.cli.dagger``).
+"""``worldfm train``: tokenizers, diffusion / autoregressive world models, reward heads, latent
+policies (behaviour cloning), classifiers, and DAgger rounds of planning and fine-tuning
+(``app.cli.dagger``).
 
 Each sub-command's options are its run dataclass's fields (``TokenizerTrainArgs``,
-``WFMTrainArgs``, ``ARTrainArgs``, ``RewardTrainArgs``, ``ClassifierTrainArgs``, ``DaggerArgs``), the shared
+``WFMTrainArgs``, ``ARTrainArgs``, ``RewardTrainArgs``, ``BCTrainArgs``, ``ClassifierTrainArgs``,
+``DaggerArgs``), the shared
 trainer's (``TrainConfig``) with the defaults in the run dataclass's ``train`` field.
 """
 
@@ -94,6 +96,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "      --episodes-per-round 16 --finetune-steps 1000 --population 16 --iterations 1\n",
         formatter_class=RAW,
     ).set_defaults(func=cmd_train_dagger)
+    train.add_parser(
+        "bc",
+        options=bc_options,
+        help="behaviour-clone a policy on a world model's latents from recorded expert episodes",
+        description="Fit a small policy (worldmodel.policies.LatentPolicy) from the world model's latents of "
+        "recorded frames to the actions the chosen recorded policies took (actions.npy, shard meta "
+        "'policy'); a baseline for RL in imagination, its initialisation and a planner's latent prior.",
+        epilog="example:\n  worldfm simulate fetch --episodes 120 --size 64 --out data/fetch\n"
+        "  worldfm train bc --wfm checkpoints/fetchpush-wm-dit --data data/fetch --out runs/bc\n",
+        formatter_class=RAW,
+    ).set_defaults(func=cmd_train_bc)
     train.add_parser(
         "classifier",
         options=classifier_options,
@@ -364,6 +377,54 @@ def reward_options(parser: argparse.ArgumentParser) -> None:
             "gamma": "discount of the --value returns",
         },
     )
+
+
+BC = (
+    "wfm",
+    "data",
+    "out",
+    "policies",
+    "frames",
+    "hidden",
+    "steps",
+    "batch_size",
+    "lr",
+    "heldout_fraction",
+    "seed",
+)
+
+
+def bc_options(parser: argparse.ArgumentParser) -> None:
+    from training.train_bc import BCTrainArgs
+
+    add_options(
+        parser,
+        BCTrainArgs,
+        BC,
+        required=("wfm", "data", "out"),
+        help={
+            "wfm": "action-conditioned world-model checkpoint whose latents the policy reads",
+            "data": "shard folder(s) with actions and the recording policy in each clip's meta",
+            "out": "the policy's checkpoint folder",
+        },
+    )
+
+
+def cmd_train_bc(args: argparse.Namespace) -> int:
+    from training.train_bc import BCTrainArgs, train_bc
+
+    try:
+        run = BCTrainArgs(**values(args, BC))
+        start = time.perf_counter()
+        m = train_bc(run)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    summary(
+        f"behaviour-cloned {', '.join(run.policies)} for {args.steps} steps in "
+        f"{time.perf_counter() - start:.0f} s: held-out action MSE {m['eval/action_mse']:.4g} "
+        f"(mean action {m['eval/mean_action_mse']:.4g}); policy in {args.out}"
+    )
+    return 0
 
 
 def cmd_train_reward(args: argparse.Namespace) -> int:
