@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from app.web.catalog import Catalog
+from tests.envs.test_lerobot import CAMERA, write_v3_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("app", "envs", "training", "worldmodel", "curation")
@@ -120,4 +121,28 @@ def test_installed_wheel_makes_envs_loads_shipped_models_and_runs_the_cli(tmp_pa
     assert report["catalog"] == [e.name for e in Catalog(ROOT / "checkpoints").entries()]
     assert "fetchpush-wm-dit" in report["catalog"]
 
-    assert "usage: worldfm" in _run([str(venv / "bin" / "worldfm"), "--help"], cwd=user, env=env)
+    worldfm = str(venv / "bin" / "worldfm")
+    assert "usage: worldfm" in _run([worldfm, "--help"], cwd=user, env=env)
+
+    # The other user paths of the installed command: a LeRobot dataset in, your own Gymnasium env
+    # recorded, and SB3 over the batched learned env.
+    write_v3_dataset(user / "lerobot")
+    _run(
+        [worldfm, "import", "lerobot", "lerobot", "--camera", CAMERA, "--out", "imported", "--size", "32"],
+        cwd=user,
+        env=env,
+    )
+    assert json.loads((user / "imported" / "manifest.json").read_text())["shards"]
+    env_mujoco = {**env, "MUJOCO_GL": "egl"}
+    gym_args = ["--env", "Reacher-v5", "--episodes", "1", "--frames", "6", "--size", "32", "--out", "reacher"]
+    _run([worldfm, "simulate", "gym", *gym_args], cwd=user, env=env_mujoco)
+    assert json.loads((user / "reacher" / "manifest.json").read_text())["shards"]
+    sb3 = (
+        "import numpy as np, envs; from envs.sb3 import make_sb3_vec_env; "
+        "v = make_sb3_vec_env('worldfm/FetchPush-WM-v0', 2); v.reset(); "
+        "obs, r, d, i = v.step(np.zeros((2, 4), np.float32)); print(obs.shape, len(i))"
+    )
+    assert (
+        _run([str(python), "-c", sb3], cwd=user, env=env_mujoco).strip().splitlines()[-1]
+        == "(2, 64, 64, 3) 2"
+    )
