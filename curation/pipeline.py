@@ -244,6 +244,14 @@ class Resources:
     shared_frames_mib: int = 256
     fail_fast: bool = False
 
+    def __post_init__(self) -> None:
+        if self.split_actors < 1:
+            raise CurateError(f"--split-actors must be >= 1, got {self.split_actors}")
+        if self.shared_frames_mib < 0:
+            raise CurateError(
+                f"--shared-frames-mib must be >= 0 (0 decodes each video twice), got {self.shared_frames_mib}"
+            )
+
 
 @dataclass
 class CurateResult:

@@ -207,10 +207,11 @@ def cmd_curate(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         config = curate_config(args)
-        if args.split_actors < 1:
-            raise CurateError(f"--split-actors must be >= 1, got {args.split_actors}")
-        if args.shared_frames_mib < 0:
-            raise CurateError(f"--shared-frames-mib must be >= 0, got {args.shared_frames_mib}")
+        resources = Resources(
+            split_actors=args.split_actors,
+            shared_frames_mib=args.shared_frames_mib,
+            fail_fast=args.fail_fast,
+        )
         total = len(find_inputs(args.inputs, out_dir=args.out)[0])
         with tqdm(total=total, unit="video", desc="curate", disable=args.no_progress) as bar:
 
@@ -222,11 +223,7 @@ def cmd_curate(args: argparse.Namespace) -> int:
                 args.inputs,
                 args.out,
                 config,
-                resources=Resources(
-                    split_actors=args.split_actors,
-                    shared_frames_mib=args.shared_frames_mib,
-                    fail_fast=args.fail_fast,
-                ),
+                resources=resources,
                 overwrite=args.overwrite,
                 ray_address=args.ray_address,
                 num_cpus=args.cpus,
