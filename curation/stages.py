@@ -197,15 +197,14 @@ def _split(
     """The split stage's work; with ``kept``, the same decode also appends each frame at
     ``clip_size`` (with its time) to ``kept`` while they fit in ``keep_bytes``, for the transcode."""
     info = VideoInfo(**json.loads(row["info"]))
-    if kept is not None and clip_size is not None:
+    frame_bytes = clip_size[0] * clip_size[1] * 3 if clip_size is not None else 0
+    if kept is not None and frame_bytes and info.num_frames * frame_bytes <= keep_bytes:
         small = []
-        frame_bytes = clip_size[0] * clip_size[1] * 3
-        keep = info.num_frames * frame_bytes <= keep_bytes
         for seconds, (frame, clip_frame) in iter_frames_at_sizes(row["path"], (SPLIT_SIZE, clip_size)):
             small.append(frame)
-            # A header that undercounts its frames cannot make the kept frames outgrow the budget.
-            keep = keep and (len(kept) + 1) * frame_bytes <= keep_bytes
-            if keep:
+            # A header that undercounts its frames cannot make the kept frames outgrow the budget:
+            # past it, they are dropped and the transcode decodes the video again.
+            if len(small) * frame_bytes <= keep_bytes:
                 kept.append((seconds, clip_frame))
             elif kept:
                 kept.clear()

@@ -108,3 +108,16 @@ def test_a_rejected_video_comes_out_as_its_record_alone(tmp_path: Path) -> None:
         keep_bytes=1 << 20,
     )
     assert len(rows) == 1 and not rows[0]["ok"] and rows[0]["kind"] and rows[0]["reason"]
+
+
+def test_a_header_that_undercounts_its_frames_cannot_outgrow_the_budget(tmp_path: Path) -> None:
+    (tmp_path / "v.mp4").write_bytes(encode(moving_video(48, 16, 16)))
+    row = probe_stage(input_row(str(tmp_path / "v.mp4"), "v"), **PROBE)
+    row["info"] = json.dumps({**json.loads(row["info"]), "num_frames": 4})  # a header claiming 4 frames
+    kept: list = []
+    frame_bytes = 16 * 16 * 3
+    row = stages._split(
+        row, stages._splitter("pyscenedetect"), clip_size=(16, 16), keep_bytes=10 * frame_bytes, kept=kept
+    )
+    # All 48 frames were split; none is kept in part, so the transcode decodes the whole video again.
+    assert row["ok"] and json.loads(row["info"])["num_frames"] == 48 and kept == []
