@@ -190,14 +190,15 @@ def _split(
     row: dict,
     splitter: Splitter,
     *,
-    clip_size: tuple[int, int] | None = None,
+    transcode: TranscodeConfig | None = None,
     keep_bytes: int = 0,
     kept: list[tuple[float, np.ndarray]] | None = None,
 ) -> dict:
-    """The split stage's work; with ``kept``, the same decode also appends each frame at
-    ``clip_size`` (with its time) to ``kept`` while they fit in ``keep_bytes``, for the transcode."""
+    """The split stage's work; with ``kept``, the same decode also appends each frame at the
+    clips' size (``transcode``'s) with its time to ``kept`` while they fit in ``keep_bytes``."""
     info = VideoInfo(**json.loads(row["info"]))
-    frame_bytes = clip_size[0] * clip_size[1] * 3 if clip_size is not None else 0
+    clip_size = output_size(info.height, info.width, transcode) if transcode is not None else (0, 0)
+    frame_bytes = clip_size[0] * clip_size[1] * 3
     if kept is not None and frame_bytes and info.num_frames * frame_bytes <= keep_bytes:
         small = []
         for seconds, (frame, clip_frame) in iter_frames_at_sizes(row["path"], (SPLIT_SIZE, clip_size)):
@@ -244,10 +245,7 @@ def split_transcode_stage(
     The clips are those of the three stages run one after the other.
     """
     kept: list[tuple[float, np.ndarray]] = []
-    if row["ok"]:
-        info = json.loads(row["info"])
-        size = output_size(info["height"], info["width"], config)
-        row = _split_stage(row, _splitter(splitter), clip_size=size, keep_bytes=keep_bytes, kept=kept)
+    row = _split_stage(row, _splitter(splitter), transcode=config, keep_bytes=keep_bytes, kept=kept)
     row = plan_stage(row, rules=rules)
     return transcode_stage(row, config=config, staging=staging, splitter=splitter, frames=kept or None)
 

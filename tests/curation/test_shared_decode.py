@@ -115,9 +115,9 @@ def test_a_header_that_undercounts_its_frames_cannot_outgrow_the_budget(tmp_path
     row = probe_stage(input_row(str(tmp_path / "v.mp4"), "v"), **PROBE)
     row["info"] = json.dumps({**json.loads(row["info"]), "num_frames": 4})  # a header claiming 4 frames
     kept: list = []
-    frame_bytes = 16 * 16 * 3
+    ten_frames = 10 * 16 * 16 * 3
     row = stages._split(
-        row, stages._splitter("pyscenedetect"), clip_size=(16, 16), keep_bytes=10 * frame_bytes, kept=kept
+        row, stages._splitter("pyscenedetect"), transcode=TRANSCODE, keep_bytes=ten_frames, kept=kept
     )
     # All 48 frames were split; none is kept in part, so the transcode decodes the whole video again.
     assert row["ok"] and json.loads(row["info"])["num_frames"] == 48 and kept == []
