@@ -1,13 +1,15 @@
 """Curation throughput: video-seconds/s and clips/s of ``worldfm curate`` vs a decode-only pass, one table.
 
-    python benchmarks/curate_throughput.py [--inputs data/bench/shots/clean] [--cpus 2]
+    python benchmarks/curate_throughput.py [--inputs data/bench/shots/clean] [--cpus 2] [--profile]
 
 Both run in this process on one local Ray with ``--cpus`` CPUs, over the same
 videos (default: the ``simulate raw`` set of ``benchmarks/shot_detection.py``,
 rendered first if missing). The decode-only pass is the bound: every frame of
 every input decoded to RGB by PyAV, as Ray Data tasks, and nothing else. The
-pipeline decodes each video twice (48x27 for the splitter, full size for the
-clips) and re-encodes every kept frame with libx264, so it cannot reach the bound.
+pipeline decodes each video once (the splitter's 48x27 frames and the clips' from
+one pass), but also splits it and re-encodes every kept frame with libx264, so it
+cannot reach the bound. ``--profile`` then prints where a video's CPU time goes,
+each part in one process, one after the other, as a multiple of the decode bound's.
 """
 
 from __future__ import annotations
@@ -18,12 +20,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import ray
 import ray.data
 
 from curation.local_ray import init_local_ray
 from curation.pipeline import CurateConfig, curate, find_inputs
-from curation.video_io import iter_frames, probe
+from curation.shots import plan_clips, shots_between
+from curation.splitters import SPLIT_SIZE, make_splitter
+from curation.transcode import encode_clips, output_size
+from curation.video_io import iter_frames, iter_frames_at_sizes, probe
 from envs.sim.raw import write_raw_footage
 
 
@@ -40,11 +46,61 @@ def decode_pass(paths: list[str]) -> tuple[float, float]:
     return time.perf_counter() - start, video_seconds
 
 
+def cpu_profile(paths: list[str]) -> dict[str, float]:
+    """CPU seconds of each part of curating ``paths`` with the default settings (one process)."""
+    import torch
+
+    torch.set_num_threads(1)  # as in a Ray task of one CPU
+    config = CurateConfig()
+    cascade, pyscenedetect = make_splitter("cascade"), make_splitter("pyscenedetect")
+    parts = dict.fromkeys(
+        ["decode bound", "decode (both sizes)", "cascade: scores", "cascade: TransNetV2"], 0.0
+    )
+    parts |= {"pyscenedetect": 0.0, "encode clips": 0.0}
+    predict = cascade.net.predict_window
+
+    def timed(frames):  # noqa: ANN001, ANN202
+        start = time.process_time()
+        out = predict(frames)
+        parts["cascade: TransNetV2"] += time.process_time() - start
+        return out
+
+    cascade.net.predict_window = timed
+    for path in paths:
+        start = time.process_time()
+        sum(1 for _ in iter_frames(path))
+        parts["decode bound"] += time.process_time() - start
+        info = probe(path)
+        size = output_size(info.height, info.width, config.transcode())
+        start = time.process_time()
+        small, kept = [], []
+        for seconds, (frame, clip_frame) in iter_frames_at_sizes(path, (SPLIT_SIZE, size)):
+            small.append(frame)
+            kept.append((seconds, clip_frame))
+        frames = np.stack(small)
+        parts["decode (both sizes)"] += time.process_time() - start
+        start = time.process_time()
+        transitions = cascade.detect(frames, info.fps)
+        parts["cascade: scores"] += time.process_time() - start
+        start = time.process_time()
+        pyscenedetect.detect(frames, info.fps)
+        parts["pyscenedetect"] += time.process_time() - start
+        rules = config.rules()
+        shots = shots_between(transitions, len(frames), margin=rules.margin_frames(info.fps))
+        clips, _ = plan_clips(shots, info.fps, rules)
+        start = time.process_time()
+        list(encode_clips(kept, clips, fps=info.fps, size=size, config=config.transcode()))
+        parts["encode clips"] += time.process_time() - start
+    parts["cascade: scores"] -= parts["cascade: TransNetV2"]
+    return parts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--inputs", default="data/bench/shots/clean")
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--splitters", nargs="+", default=["cascade", "pyscenedetect"])
+    parser.add_argument("--profile", action="store_true", help="then CPU seconds per part, one process")
     args = parser.parse_args()
     if not Path(args.inputs).exists():  # the clean set of benchmarks/shot_detection.py
         write_raw_footage(
@@ -81,6 +137,11 @@ def main() -> None:
         )
     print("\nworker seconds per stage (summed over workers):\n" + "\n".join(stage_lines))
     ray.shutdown()
+    if args.profile:
+        parts = cpu_profile(paths)
+        print("\n| part (one process) | CPU s | x decode bound |\n|---|---:|---:|")
+        for name, seconds in parts.items():
+            print(f"| {name} | {seconds:.2f} | {seconds / parts['decode bound']:.2f} |")
 
 
 if __name__ == "__main__":

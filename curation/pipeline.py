@@ -2,17 +2,21 @@
 
 The stages (``curation.stages``) stream one video at a time through Ray Data:
 
-    probe (tasks) -> split (actor pool) -> plan (tasks) -> transcode (tasks, one row per clip)
+    probe -> split -> plan -> transcode (one task per video, one row per clip out)
     -> motion, quality, embed, text_overlay, category (tasks), caption (actor pool, batched)
     (clip stages: json fields, drops)
 
-and the driver collects the rows. A video is finished when all its clips (or its
-rejection) have come back; the driver then writes a ``done`` record for it into
-``<out>/.curate/``. Clips are staged there too, one mp4 + json per clip. When every
-input is done, the driver writes the shards from the staged clips in input order
-(after ``dedup``, a global step over every clip's embedding, and re-balancing by
-category, when selected),
-``quarantine.jsonl``, and ``manifest.json`` last.
+and the driver collects the rows. Split, plan and transcode share one task and one
+decode per video: the splitter reads the frames at 48x27, the clips are encoded from
+the same decode's frames at their size (only a splitter with a GPU runs apart, in an
+actor pool, and then the transcode decodes the video again).
+
+A video is finished when all its clips (or its rejection) have come back; the driver
+then writes a ``done`` record for it into ``<out>/.curate/``. Clips are staged there
+too, one mp4 + json per clip. When every input is done, the driver writes the shards
+from the staged clips in input order (after ``dedup``, a global step over every clip's
+embedding, and re-balancing by category, when selected), ``quarantine.jsonl``, and
+``manifest.json`` last.
 
 Resume: a rerun with the same arguments skips every input with a ``done`` record and
 redoes the rest, overwriting their staged clips under the same names, so after any
@@ -60,6 +64,7 @@ from curation.stages import (
     plan_stage,
     probe_stage,
     quality_stage,
+    split_transcode_stage,
     text_overlay_stage,
     transcode_stage,
 )
@@ -225,10 +230,28 @@ class CurateConfig:
 
 @dataclass(frozen=True)
 class Resources:
-    """How the run uses the Ray cluster (does not change the clips, so a resume may differ)."""
+    """How the run uses the Ray cluster (does not change the clips, so a resume may differ).
+
+    Attributes:
+        split_actors: shot-splitter actors (one model each) when the splitter runs on a GPU;
+            on CPUs every curation task splits the videos it transcodes.
+        shared_frames_mib: on CPUs, a video whose frames at the clips' size fit in this many
+            MiB is decoded once for both the splitter and the clips (held in the task's
+            memory meanwhile); a larger one is decoded a second time for the clips.
+        fail_fast: stop at the first input that cannot be curated.
+    """
 
     split_actors: int = 1
+    shared_frames_mib: int = 256
     fail_fast: bool = False
+
+    def __post_init__(self) -> None:
+        if self.split_actors < 1:
+            raise CurateError(f"--split-actors must be >= 1, got {self.split_actors}")
+        if self.shared_frames_mib < 0:
+            raise CurateError(
+                f"--shared-frames-mib must be >= 0 (0 decodes each video twice), got {self.shared_frames_mib}"
+            )
 
 
 @dataclass
@@ -333,20 +356,39 @@ def _build_dataset(todo: list[dict], config: CurateConfig, resources: Resources,
         probe_stage,
         fn_kwargs={"max_input_height": config.max_input_height, "max_input_width": config.max_input_width},
     )
-    if "split" in config.stages:
-        ds = ds.map(
-            SplitStage,
-            fn_constructor_kwargs={"splitter": config.splitter},
-            compute=ray.data.ActorPoolStrategy(size=resources.split_actors),
-            num_cpus=1,
-            # PySceneDetect is a histogram rule; the other splitters run TransNetV2.
-            num_gpus=0 if config.splitter == "pyscenedetect" else gpus,
+    # A splitter on the CPUs runs in the task that transcodes the video, from the same decode;
+    # one with a GPU keeps it in actors (``split_actors``), the clips' tasks decoding again.
+    # PySceneDetect is a histogram rule; the other splitters run TransNetV2.
+    splitter_gpus = 0 if config.splitter == "pyscenedetect" else gpus
+    if "split" in config.stages and not splitter_gpus:
+        ds = ds.flat_map(
+            split_transcode_stage,
+            fn_kwargs={
+                "splitter": config.splitter,
+                "rules": config.rules(),
+                "config": config.transcode(),
+                "staging": str(staging),
+                "keep_bytes": resources.shared_frames_mib << 20,
+            },
         )
-    ds = ds.map(plan_stage, fn_kwargs={"rules": config.rules()})
-    ds = ds.flat_map(
-        transcode_stage,
-        fn_kwargs={"config": config.transcode(), "staging": str(staging), "splitter": _splitter_name(config)},
-    )
+    else:
+        if "split" in config.stages:
+            ds = ds.map(
+                SplitStage,
+                fn_constructor_kwargs={"splitter": config.splitter},
+                compute=ray.data.ActorPoolStrategy(size=resources.split_actors),
+                num_cpus=1,
+                num_gpus=splitter_gpus,
+            )
+        ds = ds.map(plan_stage, fn_kwargs={"rules": config.rules()})
+        ds = ds.flat_map(
+            transcode_stage,
+            fn_kwargs={
+                "config": config.transcode(),
+                "staging": str(staging),
+                "splitter": _splitter_name(config),
+            },
+        )
     if "motion" in config.stages:
         ds = ds.map(motion_stage, fn_kwargs={"config": MotionConfig(), "min_speed": config.min_motion})
     if "quality" in config.stages:

@@ -29,6 +29,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -46,15 +47,22 @@ from curation.quarantine import (
     classify,
 )
 from curation.shots import ClipRules, Transition, plan_clips, shots_between
-from curation.splitters import decode_for_splitting, make_splitter
+from curation.splitters import SPLIT_SIZE, decode_for_splitting, make_splitter
 from curation.timing import ImplausibleTimingError, check_claims
-from curation.transcode import TranscodeConfig, output_size, transcode_clips
-from curation.video_io import VideoError, VideoInfo, probe
+from curation.transcode import TranscodeConfig, encode_clips, output_size, transcode_clips
+from curation.video_io import VideoError, VideoInfo, iter_frames_at_sizes, probe
 from worldmodel.atomic import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
 STAGE_ERROR = "stage_error"
+
+
+class Splitter(Protocol):
+    """What the split stage asks of a shot splitter (``curation.splitters``)."""
+
+    def detect(self, frames: np.ndarray, fps: float) -> list[Transition]: ...
+
 
 CLIP_ROW = {
     "source_id": "",
@@ -163,31 +171,83 @@ def probe_stage(row: dict, *, max_input_height: int, max_input_width: int) -> di
 
 
 class SplitStage:
-    """Shot splitting as a Ray actor: the detector (and its network) is built once per actor."""
+    """Shot splitting as a Ray actor: the detector (and its network) is built once per actor.
+
+    The pipeline's path where the splitter has a GPU; on CPUs ``split_transcode_stage``
+    splits each video in the task that transcodes it, from the same decode.
+    """
 
     def __init__(self, splitter: str) -> None:
         self.splitter = make_splitter(splitter)
         # One stage function per actor, so timing and rejection work as for the others.
-        self._stage = input_stage("split")(self._split)
+        self._stage = input_stage("split")(_split)
 
     def __call__(self, row: dict) -> dict:
-        return self._stage(row)
+        return self._stage(row, self.splitter)
 
-    def _split(self, row: dict) -> dict:
-        info = VideoInfo(**json.loads(row["info"]))
+
+def _split(
+    row: dict,
+    splitter: Splitter,
+    *,
+    transcode: TranscodeConfig | None = None,
+    keep_bytes: int = 0,
+    kept: list[tuple[float, np.ndarray]] | None = None,
+) -> dict:
+    """The split stage's work; with ``kept``, the same decode also appends each frame at the
+    clips' size (``transcode``'s) with its time to ``kept`` while they fit in ``keep_bytes``."""
+    info = VideoInfo(**json.loads(row["info"]))
+    clip_size = output_size(info.height, info.width, transcode) if transcode is not None else (0, 0)
+    frame_bytes = clip_size[0] * clip_size[1] * 3
+    if kept is not None and frame_bytes and info.num_frames * frame_bytes <= keep_bytes:
+        small = []
+        for seconds, (frame, clip_frame) in iter_frames_at_sizes(row["path"], (SPLIT_SIZE, clip_size)):
+            small.append(frame)
+            # A header that undercounts its frames cannot make the kept frames outgrow the budget:
+            # past it, they are dropped and the transcode decodes the video again.
+            if len(small) * frame_bytes <= keep_bytes:
+                kept.append((seconds, clip_frame))
+            elif kept:
+                kept.clear()
+        frames = np.stack(small)
+    else:
         frames = decode_for_splitting(row["path"])
-        # The container counted its frames; far fewer decoding means the file was cut short.
-        if info.num_frames > 0 and len(frames) < info.num_frames - 1 and len(frames) < 0.98 * info.num_frames:
-            raise InputRejectedError(
-                row["path"],
-                "truncated",
-                f"truncated: the container lists {info.num_frames} frames but only {len(frames)} decode",
-            )
-        transitions = self.splitter.detect(frames, info.fps)
-        row["info"] = json.dumps({**info.__dict__, "num_frames": len(frames)})
-        row["transitions"] = json.dumps([[t.start, t.end, t.kind] for t in transitions])
-        add_stats(row, "split", 0.0, frames=len(frames), transitions=len(transitions))
-        return row
+    # The container counted its frames; far fewer decoding means the file was cut short.
+    if info.num_frames > 0 and len(frames) < info.num_frames - 1 and len(frames) < 0.98 * info.num_frames:
+        raise InputRejectedError(
+            row["path"],
+            "truncated",
+            f"truncated: the container lists {info.num_frames} frames but only {len(frames)} decode",
+        )
+    transitions = splitter.detect(frames, info.fps)
+    row["info"] = json.dumps({**info.__dict__, "num_frames": len(frames)})
+    row["transitions"] = json.dumps([[t.start, t.end, t.kind] for t in transitions])
+    add_stats(row, "split", 0.0, frames=len(frames), transitions=len(transitions))
+    return row
+
+
+_split_stage = input_stage("split")(_split)
+
+
+@functools.lru_cache(maxsize=2)
+def _splitter(name: str) -> Splitter:
+    # Ray reuses worker processes, so each worker builds its splitter (and network) once.
+    return make_splitter(name)
+
+
+def split_transcode_stage(
+    row: dict, *, splitter: str, rules: ClipRules, config: TranscodeConfig, staging: str, keep_bytes: int
+) -> list[dict]:
+    """``split``, ``plan`` and ``transcode`` of one video in one task, from one decode.
+
+    The splitter's decode keeps the frames at the clips' size for the transcode when
+    they fit in ``keep_bytes``; a video whose frames do not is decoded a second time.
+    The clips are those of the three stages run one after the other.
+    """
+    kept: list[tuple[float, np.ndarray]] = []
+    row = _split_stage(row, _splitter(splitter), transcode=config, keep_bytes=keep_bytes, kept=kept)
+    row = plan_stage(row, rules=rules)
+    return transcode_stage(row, config=config, staging=staging, splitter=splitter, frames=kept or None)
 
 
 @input_stage("plan")
@@ -212,11 +272,20 @@ def plan_stage(row: dict, *, rules: ClipRules) -> dict:
     return row
 
 
-def transcode_stage(row: dict, *, config: TranscodeConfig, staging: str, splitter: str) -> list[dict]:
+def transcode_stage(
+    row: dict,
+    *,
+    config: TranscodeConfig,
+    staging: str,
+    splitter: str,
+    frames: list[tuple[float, np.ndarray]] | None = None,
+) -> list[dict]:
     """Encode the input's clips into ``staging/<source_id>/`` and explode into clip rows.
 
     Each clip lands as ``<key>.mp4`` then ``<key>.json`` (both atomic), so a clip
     whose json exists is complete. Returns the input's record row and one row per clip.
+    ``frames``: every frame of the video at the clips' size with its time, decoded
+    already (``split_transcode_stage``); without them the video is decoded here.
     """
     record = {**CLIP_ROW, **{k: row[k] for k in ("source_id", "path", "ok", "kind", "reason", "stats")}}
     record["transitions"] = row["transitions"]
@@ -231,9 +300,12 @@ def transcode_stage(row: dict, *, config: TranscodeConfig, staging: str, splitte
         folder = Path(staging) / row["source_id"]
         variable = bool(json.loads(row["times"]))
         notes = json.loads(row["notes"])
-        for clip in transcode_clips(
-            row["path"], clips, fps=info.fps, size=size, config=config, variable=variable
-        ):
+        encoded = (
+            transcode_clips(row["path"], clips, fps=info.fps, size=size, config=config, variable=variable)
+            if frames is None
+            else encode_clips(frames, clips, fps=info.fps, size=size, config=config, variable=variable)
+        )
+        for clip in encoded:
             key = f"{row['source_id']}-{clip.index:04d}"
             first = clips[clip.index][0]
             # Timed by the frames that decoded: at a constant rate frame i is at i / fps exactly

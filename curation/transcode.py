@@ -4,12 +4,14 @@ The source is decoded once, resized on decode to the output size, and every fram
 goes to the encoder of the clip it belongs to, so memory holds one frame and one
 encoder, whatever the lengths of the source and its clips. Each clip is timed by its
 frames' own timestamps; a variable-frame-rate source keeps them in its clips.
+``encode_clips`` does the same from frames decoded already (``curation.stages`` hands
+it the frames of the shot splitter's decode).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -157,21 +159,35 @@ def transcode_clips(
         ``EncodedClip`` in clip order. A clip whose frames run past the end of the
         decodable video is cut short there (and skipped if empty).
     """
-    if any(b <= a for a, b in clips) or any(
-        b0 > a1 for (_, b0), (a1, _) in zip(clips, clips[1:], strict=False)
-    ):
-        raise ValueError(
-            f"clips must be sorted, non-empty and non-overlapping [start, end) ranges, got {clips}"
-        )
+    _check_clips(clips)
+    if not clips:
+        return
+    # One frame past the last clip: its time is when the clip's last frame ends.
+    frames = iter_timed_frames(path, size=size, end_frame=clips[-1][1] + 1)
+    yield from encode_clips(frames, clips, fps=fps, size=size, config=config, variable=variable)
+
+
+def encode_clips(
+    frames: Iterable[tuple[float, np.ndarray]],
+    clips: Sequence[tuple[int, int]],
+    *,
+    fps: float,
+    size: tuple[int, int],
+    config: TranscodeConfig,
+    variable: bool = False,
+) -> Iterator[EncodedClip]:
+    """``transcode_clips`` on frames decoded already: ``(seconds, uint8 (H, W, 3))`` at ``size``,
+    from the source's first frame on (as ``iter_timed_frames`` yields them)."""
+    _check_clips(clips)
     if not clips:
         return
     k = 0
     encoder: _ClipEncoder | None = None
     # The video's last frame lasts one interval: at a variable rate, the last one seen.
     previous, interval = 0.0, 1 / fps
-    # One frame past the last clip: its time is when the clip's last frame ends.
-    frames = iter_timed_frames(path, size=size, end_frame=clips[-1][1] + 1)
     for index, (seconds, frame) in enumerate(frames):
+        if index > clips[-1][1]:
+            break
         if variable and index:
             interval = seconds - previous
         previous = seconds
@@ -185,3 +201,12 @@ def transcode_clips(
         encoder.add(seconds, frame)
     if encoder is not None:
         yield EncodedClip(k, encoder.finish(), tuple(encoder.times), encoder.times[-1] + interval)
+
+
+def _check_clips(clips: Sequence[tuple[int, int]]) -> None:
+    if any(b <= a for a, b in clips) or any(
+        b0 > a1 for (_, b0), (a1, _) in zip(clips, clips[1:], strict=False)
+    ):
+        raise ValueError(
+            f"clips must be sorted, non-empty and non-overlapping [start, end) ranges, got {clips}"
+        )

@@ -13,7 +13,7 @@ import logging
 import math
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -178,17 +178,22 @@ def _orient(rgb: np.ndarray, ops: str) -> np.ndarray:
     return np.ascontiguousarray(rgb) if ops else rgb
 
 
-def _to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None) -> np.ndarray:
-    """The displayed picture: decoded, resized to ``size=(H, W)`` (displayed), oriented."""
+def _to_rgb(frame: av.VideoFrame, sizes: Sequence[tuple[int, int] | None]) -> tuple[np.ndarray, ...]:
+    """The displayed picture at each of ``sizes`` (``(H, W)`` displayed, or None for the stored
+    size): decoded and converted to RGB once, then resized and oriented per size."""
     _, ops = orientation(display_matrix(frame))
-    rgb = frame.to_ndarray(format="rgb24")
-    if size is not None:
-        # Resize before orienting (less to move); a transposed picture is resized to (W, H).
-        h, w = (size[1], size[0]) if "t" in ops else size
-        if (rgb.shape[0], rgb.shape[1]) != (h, w):
-            shrinking = h < rgb.shape[0] or w < rgb.shape[1]
-            rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-    return _orient(rgb, ops)
+    decoded = frame.to_ndarray(format="rgb24")
+    out = []
+    for size in sizes:
+        rgb = decoded
+        if size is not None:
+            # Resize before orienting (less to move); a transposed picture is resized to (W, H).
+            h, w = (size[1], size[0]) if "t" in ops else size
+            if (rgb.shape[0], rgb.shape[1]) != (h, w):
+                shrinking = h < rgb.shape[0] or w < rgb.shape[1]
+                rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+        out.append(_orient(rgb, ops))
+    return tuple(out)
 
 
 def iter_frames(
@@ -220,6 +225,25 @@ def iter_timed_frames(
     so a variable-frame-rate video keeps its real timing; a frame without one is placed
     one container-average interval after the previous frame.
     """
+    for seconds, (frame,) in iter_frames_at_sizes(
+        path, (size,), start_frame=start_frame, end_frame=end_frame
+    ):
+        yield seconds, frame
+
+
+def iter_frames_at_sizes(
+    path: PathLike | bytes,
+    sizes: Sequence[tuple[int, int] | None],
+    *,
+    start_frame: int = 0,
+    end_frame: int | None = None,
+) -> Iterator[tuple[float, tuple[np.ndarray, ...]]]:
+    """One decode, several sizes: ``(seconds, (frame at sizes[0], frame at sizes[1], ...))``.
+
+    Each frame is exactly what ``iter_timed_frames(path, size=sizes[i])`` yields, for the
+    cost of one decode and RGB conversion (stages that need the same video at two sizes,
+    the shot splitter's and the clips', share it).
+    """
     label = "<bytes>" if isinstance(path, bytes) else str(path)
     with _open(path) as container:
         stream = container.streams.video[0]
@@ -239,7 +263,7 @@ def iter_timed_frames(
                     seconds = frame.time - first
                 last = seconds
                 if index >= start_frame:
-                    yield seconds, _to_rgb(frame, size)
+                    yield seconds, _to_rgb(frame, sizes)
                 index += 1
         except av.FFmpegError as e:
             if index == 0:

@@ -108,7 +108,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def add_options_to(cur: argparse.ArgumentParser) -> None:
-    from curation.pipeline import CurateConfig
+    from curation.pipeline import CurateConfig, Resources
     from curation.splitters import SPLITTERS
 
     config = CurateConfig()
@@ -149,7 +149,19 @@ def add_options_to(cur: argparse.ArgumentParser) -> None:
         "other=0.1 (down-samples, repeats clips of short categories; unnamed categories are dropped)",
     )
     add_options(cur, CurateConfig, CAPTION_OPTIONS, help=FILTER_HELP)
-    cur.add_argument("--split-actors", type=int, default=1, help="shot-splitter actors (one model each)")
+    cur.add_argument(
+        "--split-actors",
+        type=int,
+        default=Resources.split_actors,
+        help="shot-splitter actors (one model each) when the splitter has a GPU; on CPUs every task splits",
+    )
+    cur.add_argument(
+        "--shared-frames-mib",
+        type=int,
+        default=Resources.shared_frames_mib,
+        help="on CPUs a video whose frames at the clips' size fit in this many MiB is decoded once for "
+        "the splitter and the clips; a larger one twice",
+    )
     cur.add_argument("--ray-address", default=None, help="join this Ray cluster ('auto', 'ray://host:10001')")
     cur.add_argument("--cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
     cur.add_argument(
@@ -201,8 +213,11 @@ def cmd_curate(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         config = curate_config(args)
-        if args.split_actors < 1:
-            raise CurateError(f"--split-actors must be >= 1, got {args.split_actors}")
+        resources = Resources(
+            split_actors=args.split_actors,
+            shared_frames_mib=args.shared_frames_mib,
+            fail_fast=args.fail_fast,
+        )
         total = len(find_inputs(args.inputs, out_dir=args.out, follow_symlinks=args.follow_symlinks)[0])
         with tqdm(total=total, unit="video", desc="curate", disable=args.no_progress) as bar:
 
@@ -214,7 +229,7 @@ def cmd_curate(args: argparse.Namespace) -> int:
                 args.inputs,
                 args.out,
                 config,
-                resources=Resources(split_actors=args.split_actors, fail_fast=args.fail_fast),
+                resources=resources,
                 overwrite=args.overwrite,
                 follow_symlinks=args.follow_symlinks,
                 ray_address=args.ray_address,

@@ -18,7 +18,7 @@ import pytest
 
 from app.cli import main
 from curation.inputs import list_inputs
-from curation.pipeline import WORK_DIR, CurateConfig, CurateError, curate
+from curation.pipeline import WORK_DIR, CurateConfig, CurateError, Resources, curate
 from curation.shards import load_manifest, read_samples
 from curation.video_io import read_video, write_video
 from tests.curation.bad_inputs import moving_video, write_bad_inputs
@@ -168,6 +168,13 @@ def test_stage_selection_is_checked() -> None:
     with pytest.raises(CurateError, match="must include transcode"):
         CurateConfig(stages=("split",))
     assert CurateConfig(stages=("transcode", "split")).stages == ("split", "transcode")
+
+
+def test_bad_resources_are_refused_naming_the_option(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(CurateError, match="--shared-frames-mib must be >= 0"):
+        Resources(shared_frames_mib=-1)
+    assert main(["curate", "videos", "--out", "out", "--split-actors", "0", "--no-progress"]) == 2
+    assert "--split-actors must be >= 1" in capsys.readouterr().err
 
 
 def test_a_bad_model_device_is_refused_before_any_clip_is_curated(
