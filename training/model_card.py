@@ -212,6 +212,23 @@ def following_table(result: dict) -> list[str]:
     return lines + ["", " ".join(notes)] if notes else lines
 
 
+def following_section(result: dict, eval_command: str | None = None) -> list[str]:
+    """A card's three-way comparison (``following_table``) with its lead-in; ``eval_command`` when it
+    was measured by another command than the card's headline table."""
+    table = following_table(result)
+    if not table:
+        return []
+    measured = f" (`{eval_command}`)" if eval_command else ""
+    return [
+        "",
+        f"Does it follow its conditioning?{measured} The same rollouts with each input the clip's own, "
+        "another held-out episode's (each clip takes the previous clip's) and none (the learned null "
+        "its training dropped the input to):",
+        "",
+        *table,
+    ]
+
+
 def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[dict] | None = None) -> str:
     """Markdown model card of a world-model checkpoint from its config and an ``evaluate_wfm`` result.
 
@@ -288,16 +305,7 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[d
     if "shuffled_actions_psnr" in result:
         lines.append(f"| PSNR with shuffled actions (dB) | {result['shuffled_actions_psnr']:.2f} | |")
     lines += conditioning_rows(result)
-    following = following_table(result)
-    if following:
-        lines += [
-            "",
-            "Does it follow its conditioning? The same rollouts with each input the clip's own (as above), "
-            "another held-out episode's (each clip takes the previous clip's) and none (the learned null "
-            "its training dropped the input to):",
-            "",
-            *following,
-        ]
+    lines += following_section(result)
     lines += [
         "",
         f"Tokenizer reconstruction ceiling: {result['tokenizer_psnr']:.2f} dB. Per-step PSNR, model: "

@@ -88,6 +88,8 @@ def test_eval_wfm_reports_model_baseline_and_shuffled_actions(
     card = (trained["robot"] / "MODEL_CARD.md").read_text()
     assert "2-d actions (one frame per action)" in card
     assert "| PSNR with shuffled actions (dB) |" in card and "--steps 1 2 --precision fp32 bf16" in card
+    assert "Does it follow its conditioning?" in card and "| PSNR (dB) with the clip's input: |" in card
+    assert "| actions |" in card
     assert "## Sampler steps per frame and precision" in card and "| 2 | bf16 |" in card
     # The sweep's best step count becomes the checkpoint's default for WorldModel.predict and the
     # envs; precision does not (it is chosen per machine), but bf16's measured cost is recorded.
