@@ -102,7 +102,7 @@ def evaluate_wfm(
     batch_size: int = 8,
     precision: str | None = None,
     frame_stride: int = 1,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Score a world model's rollouts on held-out clips; see the module docstring.
 
     ``precision`` ("fp32" / "bf16"; default the checkpoint's) is ``WorldModel``'s. ``frame_stride``
@@ -181,17 +181,18 @@ def evaluate_wfm(
     }
     truth_views = world.split_views(truth) if world.views else {}
 
+    def score_views(label: str, frames: np.ndarray) -> None:
+        for view, part in world.split_views(frames).items() if world.views else ():
+            result[f"{label}psnr_{view}"] = _mean_metric(video_psnr, truth_views[view], part)
+
     def score(label: str, frames: np.ndarray) -> None:
         result[f"{label}psnr"] = _mean_metric(video_psnr, truth, frames)
         result[f"{label}ssim"] = _mean_metric(video_ssim, truth, frames)
         result[f"{label}psnr_per_step"] = per_step_psnr(truth, frames).round(2).tolist()
-        for view, part in world.split_views(frames).items() if world.views else ():
-            result[f"{label}psnr_{view}"] = _mean_metric(video_psnr, truth_views[view], part)
+        score_views(label, frames)
 
-    for view, part in world.split_views(predicted).items() if world.views else ():
-        result[f"psnr_{view}"] = _mean_metric(video_psnr, truth_views[view], part)
-    for view, part in world.split_views(copy_last).items() if world.views else ():
-        result[f"copy_last_psnr_{view}"] = _mean_metric(video_psnr, truth_views[view], part)
+    score_views("", predicted)
+    score_views("copy_last_", copy_last)
     for name in world.inputs:
         # Another held-out episode's input: each clip gets the previous clip's (rolled across the batch).
         other = {**own, **{n: roll(v) for n, v in own.items() if n in INPUT_ARRAYS[name]}}
