@@ -222,8 +222,9 @@ def following_section(result: dict, eval_command: str | None = None) -> list[str
     return [
         "",
         f"Does it follow its conditioning?{measured} The same rollouts with each input the clip's own, "
-        "another held-out episode's (each clip takes the previous clip's) and none (the learned null "
-        "its training dropped the input to):",
+        "another held-out episode's (each clip takes the previous clip's) and none (the model's learned "
+        "null for that input, which training showed it: dropout, or the GPT's null action of context "
+        "frames):",
         "",
         *table,
     ]
