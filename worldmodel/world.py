@@ -188,16 +188,18 @@ class WorldModel:
             )
         return None
 
-    def _check_drop(self, drop: Collection[str]) -> frozenset[str]:
+    def _check_drop(self, drop: Collection[str], given: dict[str, object]) -> frozenset[str]:
+        """``drop`` as a set, checked: each name droppable, none of them ``given`` as well."""
         for name in drop:
             if (why := self.null_missing(name)) is not None:
                 raise ValueError(f"cannot drop {name!r}: {why}")
+        if both := sorted(name for name in drop if given.get(name) is not None):
+            raise ValueError(f"{', '.join(both)} given and dropped; pass one or the other")
         return frozenset(drop)
 
-    def _prompts(self, text: str | Sequence[str], batch: int) -> list[str]:
-        """One prompt for every row, or one per row; each checked by the guardrails if set."""
-        if self.tokenize is None:
-            raise ValueError("this world model was not trained with text; pass text=None")
+    @staticmethod
+    def _prompts(text: str | Sequence[str], batch: int) -> list[str]:
+        """One prompt for every row, or one per row."""
         prompts = [text] * batch if isinstance(text, str) else list(text)
         if len(prompts) != batch or not all(isinstance(p, str) for p in prompts):
             raise ValueError(f"text must be one prompt or a list of {batch} prompts, one per batch row")
@@ -489,10 +491,8 @@ class WorldModel:
         steps = self.default_steps if steps is None else steps
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
-        drop = self._check_drop(drop)
         given = {"actions": actions, "camera": camera, "trajectory": trajectory, "text": text_ids}
-        if both := sorted(name for name in drop if given[name] is not None):
-            raise ValueError(f"{', '.join(both)} given and dropped; pass one or the other")
+        drop = self._check_drop(drop, given)
         if "actions" not in drop:
             actions = self._check_actions(actions, context.shape[0], horizon)
         if generator is None:
@@ -599,15 +599,9 @@ class WorldModel:
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         use_guardrails = guardrails and self.guardrails is not None
-        drop = self._check_drop(drop)
-        given = {
-            "actions": actions,
-            "camera": camera if camera is not None else intrinsics,
-            "trajectory": trajectory,
-            "text": text,
-        }
-        if both := sorted(name for name in drop if given[name] is not None):
-            raise ValueError(f"{', '.join(both)} given and dropped; pass one or the other")
+        camera_given = camera if camera is not None else intrinsics
+        given = {"actions": actions, "camera": camera_given, "trajectory": trajectory, "text": text}
+        drop = self._check_drop(drop, given)
         text_ids = text_mask = None
         if text is not None:
             if self.tokenize is None:
