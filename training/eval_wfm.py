@@ -1,17 +1,20 @@
 """``worldfm eval wfm``: rollouts of a world model against the simulator's true frames.
 
 On held-out clips (whose keys training never saw) the model gets the first
-``context_frames`` true frames and the true actions and predicts ``horizon``
-frames. Reported side by side:
+``context_frames`` true frames and the clip's own conditioning (actions, camera poses, ego
+trajectory, caption) and predicts ``horizon`` frames. Reported side by side:
 
 - pixel PSNR / SSIM per rollout, against copying the last context frame (doing nothing);
-- the same rollouts with the actions shuffled across clips: if actions matter, PSNR drops;
+- whether it follows what it is told: for every input the checkpoint takes (``WorldModel.inputs``:
+  actions, ego trajectory, camera poses, caption) the same rollouts with another held-out episode's
+  input (rolled across the clips; ``other_<input>_psnr``, and ``shuffled_actions_psnr`` for actions)
+  and with none (``no_<input>_psnr``: the learned null the model was trained with by dropout, or
+  None and ``no_<input>_why`` where it has none); a model that ignores an input scores the same
+  three times;
 - latent-space MSE of the predicted latents against the true next latents, against copying
   the last latent (pixel PSNR hides this: the decoder leans on the true past);
 - the tokenizer's own reconstruction PSNR of the true frames: the ceiling for any prediction;
-- camera- and trajectory-conditioned models: the same rollouts with that input dropped (the
-  null the model was trained with 10% of the time), i.e. the model without camera / trajectory
-  input, and for multi-view models every number per view.
+- for multi-view models the PSNRs per view too.
 """
 
 from __future__ import annotations
@@ -46,15 +49,44 @@ def per_step_psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     )
 
 
-@torch.no_grad()
-def _unconditioned_rollout(
-    world: WorldModel, context: np.ndarray, horizon: int, seed: int, steps: int
-) -> np.ndarray:
-    """A camera / trajectory model's rollout with that input dropped: its null, as in CFG training."""
-    latents = world.rollout_latents(
-        world.encode(context[:, -world.context_frames :]), horizon=horizon, seed=seed, steps=steps
-    )
-    return world.decode(latents)
+# Each input's arrays in ``WorldModel.predict``'s keywords.
+INPUT_ARRAYS = {
+    "actions": ("actions",),
+    "camera": ("camera", "intrinsics"),
+    "trajectory": ("trajectory",),
+    "text": ("text",),
+}
+
+
+def roll(value: np.ndarray | list) -> np.ndarray | list:
+    """Each row replaced by the previous row's (the first by the last): another clip's input."""
+    if isinstance(value, list):
+        return value[-1:] + value[:-1]
+    return value[np.roll(np.arange(len(value)), 1)]
+
+
+def same_input(own: dict[str, Any], other: dict[str, Any], name: str) -> list[bool]:
+    """Per clip, whether the other episode's ``name`` input equals its own (e.g. the same caption)."""
+    rows = [own[n] for n in INPUT_ARRAYS[name]], [other[n] for n in INPUT_ARRAYS[name]]
+    return [
+        all(np.array_equal(np.asarray(a[i]), np.asarray(b[i])) for a, b in zip(*rows, strict=True))
+        for i in range(len(rows[0][0]))
+    ]
+
+
+def conditioning_inputs(world: WorldModel, batch: dict, k: int, horizon: int) -> dict[str, Any]:
+    """``predict``'s keyword inputs of a batch of windows of ``k + horizon`` frames, per clip."""
+    own: dict[str, Any] = {}
+    if "actions" in world.inputs:
+        # Row t of a window's actions leads from frame t to t+1: rows k-1 .. k+horizon-2 drive the rollout.
+        own["actions"] = batch["actions"][:, k - 1 : k - 1 + horizon].numpy()
+    if "camera" in world.inputs:
+        own["camera"], own["intrinsics"] = batch["camera"].numpy(), batch["intrinsics"].numpy()
+    if "trajectory" in world.inputs:
+        own["trajectory"] = batch["trajectory"].numpy()
+    if "text" in world.inputs:
+        own["text"] = list(batch["caption"])
+    return own
 
 
 @torch.no_grad()
@@ -70,7 +102,7 @@ def evaluate_wfm(
     batch_size: int = 8,
     precision: str | None = None,
     frame_stride: int = 1,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Score a world model's rollouts on held-out clips; see the module docstring.
 
     ``precision`` ("fp32" / "bf16"; default the checkpoint's) is ``WorldModel``'s. ``frame_stride``
@@ -110,40 +142,21 @@ def evaluate_wfm(
         ((batch["video"].permute(0, 2, 3, 4, 1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
     )
     context, truth = video[:, :k], video[:, k:]  # (B, K, H, W, 3), (B, H, H, W, 3)
-    actions = shuffled = None
-    if world.action_dim:
-        # Row t of a window's actions leads from frame t to t+1: rows k-1 .. k+horizon-2 drive the rollout.
-        actions = batch["actions"][:, k - 1 : k - 1 + horizon].numpy()
-        shuffled = actions[np.roll(np.arange(len(actions)), 1)]
+    own = conditioning_inputs(world, batch, k, horizon)
 
-    conditioned = {}
-    if world.camera_dim:
-        conditioned["camera"] = batch["camera"].numpy()
-        conditioned["intrinsics"] = batch["intrinsics"].numpy()
-    if world.uses_trajectory:
-        conditioned["trajectory"] = batch["trajectory"].numpy()
-
-    def rollout(acts: np.ndarray | None, condition: dict[str, np.ndarray]) -> np.ndarray:
+    def rollout(condition: dict[str, Any], drop: tuple[str, ...] = ()) -> np.ndarray:
         out = []
         for start in range(0, clips, batch_size):
             sl = slice(start, start + batch_size)
             extra = {name: value[sl] for name, value in condition.items()}
-            if (world.camera_dim or world.uses_trajectory) and not condition:
-                out.append(_unconditioned_rollout(world, context[sl], horizon, seed, steps))
-                continue
             out.append(
                 world.predict(
-                    context[sl],
-                    actions=None if acts is None else acts[sl],
-                    horizon=horizon,
-                    seed=seed,
-                    steps=steps,
-                    **extra,
+                    context[sl], horizon=horizon, seed=seed, steps=steps, drop=drop, guardrails=False, **extra
                 )
             )
         return np.concatenate(out)
 
-    predicted = rollout(actions, conditioned)
+    predicted = rollout(own)
     copy_last = np.repeat(context[:, -1:], horizon, axis=1)
     true_latents = world.encode(truth)  # (B, C, H, h, w)
     pred_latents = world.encode(predicted)
@@ -164,21 +177,37 @@ def evaluate_wfm(
         "copy_last_latent_mse": float(torch.mean((last_latent - true_latents) ** 2)),
         "psnr_per_step": per_step_psnr(truth, predicted).round(2).tolist(),
         "copy_last_psnr_per_step": per_step_psnr(truth, copy_last).round(2).tolist(),
+        "inputs": list(world.inputs),
     }
-    if shuffled is not None:
-        result["shuffled_actions_psnr"] = _mean_metric(video_psnr, truth, rollout(shuffled, {}))
-    if conditioned:
-        name = "camera" if world.camera_dim else "trajectory"
-        without = rollout(None, {})
-        result[f"no_{name}_psnr"] = _mean_metric(video_psnr, truth, without)
-        result[f"no_{name}_ssim"] = _mean_metric(video_ssim, truth, without)
-        result[f"{name}_gain_db"] = result["psnr"] - result[f"no_{name}_psnr"]
-        result[f"no_{name}_psnr_per_step"] = per_step_psnr(truth, without).round(2).tolist()
-        if world.views:
-            truth_views = world.split_views(truth)
-            for label, frames in (("", predicted), (f"no_{name}_", without), ("copy_last_", copy_last)):
-                for view, part in world.split_views(frames).items():
-                    result[f"{label}psnr_{view}"] = _mean_metric(video_psnr, truth_views[view], part)
+    truth_views = world.split_views(truth) if world.views else {}
+
+    def score_views(label: str, frames: np.ndarray) -> None:
+        for view, part in world.split_views(frames).items() if world.views else ():
+            result[f"{label}psnr_{view}"] = _mean_metric(video_psnr, truth_views[view], part)
+
+    def score(label: str, frames: np.ndarray) -> None:
+        result[f"{label}psnr"] = _mean_metric(video_psnr, truth, frames)
+        result[f"{label}ssim"] = _mean_metric(video_ssim, truth, frames)
+        result[f"{label}psnr_per_step"] = per_step_psnr(truth, frames).round(2).tolist()
+        score_views(label, frames)
+
+    score_views("", predicted)
+    score_views("copy_last_", copy_last)
+    for name in world.inputs:
+        # Another held-out episode's input: each clip gets the previous clip's (rolled across the batch).
+        other = {**own, **{n: roll(v) for n, v in own.items() if n in INPUT_ARRAYS[name]}}
+        result[f"other_{name}_same"] = sum(same_input(own, other, name))
+        score(f"other_{name}_", rollout(other))
+        why = world.null_missing(name)
+        if why is None:
+            without = {n: v for n, v in own.items() if n not in INPUT_ARRAYS[name]}
+            score(f"no_{name}_", rollout(without, (name,)))
+            result[f"{name}_gain_db"] = result["psnr"] - result[f"no_{name}_psnr"]
+        else:
+            result[f"no_{name}_psnr"] = None
+            result[f"no_{name}_why"] = why
+    if "actions" in world.inputs:
+        result["shuffled_actions_psnr"] = result["other_actions_psnr"]  # the name older reports read
     if video_out is not None:
         rows = [np.concatenate([truth[i], predicted[i], copy_last[i]], axis=2) for i in range(min(4, clips))]
         write_video(video_out, np.concatenate(rows, axis=1), fps=8)

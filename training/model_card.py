@@ -147,20 +147,87 @@ def conditioning_rows(result: dict) -> list[str]:
     """Table rows of an ``evaluate_wfm`` result's camera / trajectory comparison, per view too."""
     rows = []
     for name in ("camera", "trajectory"):
-        if f"no_{name}_psnr" not in result:
+        if result.get(f"no_{name}_psnr") is None:
             continue
         rows.append(
             f"| PSNR without {name} input (dB; the same model, {name} dropped) "
             f"| {result[f'no_{name}_psnr']:.2f} | |"
         )
         rows.append(f"| gain from the {name} input (dB) | {result[f'{name}_gain_db']:+.2f} | |")
-        views = [k.removeprefix("psnr_") for k in result if k.startswith("psnr_") and k != "psnr_per_step"]
-        for view in views:
+        for view in result_views(result):
             rows.append(
                 f"| {view} view PSNR (dB): model / without {name} | {result[f'psnr_{view}']:.2f} / "
                 f"{result[f'no_{name}_psnr_{view}']:.2f} | {result[f'copy_last_psnr_{view}']:.2f} |"
             )
     return rows
+
+
+def result_views(result: dict) -> list[str]:
+    """The views of a multi-view ``evaluate_wfm`` result, in canvas order (none for one view)."""
+    return [k.removeprefix("psnr_") for k in result if k.startswith("psnr_") and k != "psnr_per_step"]
+
+
+# How the three-way table names each input of ``WorldModel.inputs``.
+INPUT_LABELS = {
+    "actions": "actions",
+    "trajectory": "ego trajectory",
+    "camera": "camera poses",
+    "text": "caption",
+}
+
+
+def following_table(result: dict) -> list[str]:
+    """Does the model follow what it is told: the table of an ``evaluate_wfm`` result's PSNR with each
+    input the clip's own, another held-out episode's and none, beside copying the last frame, then a
+    note per caveat (inputs equal across episodes, no learned null). Empty for unconditioned models."""
+    inputs = result.get("inputs") or []
+    if not inputs:
+        return []
+
+    def cell(key: str) -> str:
+        return "n/a" if result.get(key) is None else f"{result[key]:.2f}"
+
+    lines = [
+        "| PSNR (dB) with the clip's input: | own | another episode's | none | copy last frame |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    notes = []
+    for name in inputs:
+        label = INPUT_LABELS[name]
+        for view in ["", *result_views(result)]:
+            suffix = f"_{view}" if view else ""
+            cells = (f"psnr{suffix}", f"other_{name}_psnr{suffix}", f"no_{name}_psnr{suffix}")
+            lines.append(
+                f"| {label}{f', {view} view' if view else ''} | "
+                + " | ".join(cell(key) for key in (*cells, f"copy_last_psnr{suffix}"))
+                + " |"
+            )
+        if result.get(f"other_{name}_same"):
+            notes.append(
+                f"{result[f'other_{name}_same']} of {result['clips']} clips were given another episode's "
+                f"{label} equal to their own."
+            )
+        if result.get(f"no_{name}_psnr") is None:
+            notes.append(f"No {label}: n/a, {result[f'no_{name}_why']}.")
+    return lines + ["", " ".join(notes)] if notes else lines
+
+
+def following_section(result: dict, eval_command: str | None = None) -> list[str]:
+    """A card's three-way comparison (``following_table``) with its lead-in; ``eval_command`` when it
+    was measured by another command than the card's headline table."""
+    table = following_table(result)
+    if not table:
+        return []
+    measured = f" (`{eval_command}`)" if eval_command else ""
+    return [
+        "",
+        f"Does it follow its conditioning?{measured} The same rollouts with each input the clip's own, "
+        "another held-out episode's (each clip takes the previous clip's) and none (the model's learned "
+        "null for that input, which training showed it: dropout, or the GPT's null action of context "
+        "frames):",
+        "",
+        *table,
+    ]
 
 
 def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[dict] | None = None) -> str:
@@ -239,6 +306,7 @@ def wfm_card(ckpt: str | Path, result: dict, *, eval_command: str, sweep: list[d
     if "shuffled_actions_psnr" in result:
         lines.append(f"| PSNR with shuffled actions (dB) | {result['shuffled_actions_psnr']:.2f} | |")
     lines += conditioning_rows(result)
+    lines += following_section(result)
     lines += [
         "",
         f"Tokenizer reconstruction ceiling: {result['tokenizer_psnr']:.2f} dB. Per-step PSNR, model: "

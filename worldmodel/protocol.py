@@ -32,6 +32,12 @@ class WorldFoundationModel(Protocol):
         """Channels of the camera maps it reads (0: not camera-conditioned)."""
         ...
 
+    @property
+    def trained_nulls(self) -> frozenset[str]:
+        """The ``Conditioning`` inputs ("actions", "camera", "text") whose learned null it was trained
+        on, so that leaving them out at inference asks for something it learned."""
+        ...
+
     def sample(
         self,
         shape: tuple[int, ...],

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,6 +158,52 @@ class WorldModel:
             raise ValueError("the checkpoint records no frame_size, so its latent shape is unknown")
         s = self.tokenizer.spatial_factor
         return (self.tokenizer.latent_channels, self.frame_size[0] // s, self.frame_size[1] // s)
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """What ``predict`` is conditioned on besides context frames, by its argument names:
+        "actions", "trajectory", "camera" (with its intrinsics), "text"."""
+        given = {
+            "actions": self.action_dim > 0,
+            "trajectory": self.uses_trajectory,
+            "camera": self.camera_dim > 0,
+            "text": self.tokenize is not None,
+        }
+        return tuple(name for name, used in given.items() if used)
+
+    def null_missing(self, name: str) -> str | None:
+        """None when ``predict(drop=[name])`` can replace input ``name`` by the learned null the
+        model was trained with; otherwise why it cannot (one line)."""
+        if name not in self.inputs:
+            return f"this world model takes no {name} input (its inputs: {', '.join(self.inputs) or 'none'})"
+        # The trajectory and a camera model's pose vector enter through the WFM's action input.
+        needs = {"actions": {"actions"}, "trajectory": {"actions"}, "text": {"text"}}.get(name)
+        if needs is None:
+            needs = {"camera", "actions"} if self.wfm.action_dim else {"camera"}
+        untrained = sorted(needs - self.wfm.trained_nulls)
+        if untrained:
+            return (
+                f"it was never trained without its {name} (no dropout of its {' / '.join(untrained)} "
+                "input), so it has no learned null to drop to"
+            )
+        return None
+
+    def _check_drop(self, drop: Collection[str], given: dict[str, object]) -> frozenset[str]:
+        """``drop`` as a set, checked: each name droppable, none of them ``given`` as well."""
+        for name in drop:
+            if (why := self.null_missing(name)) is not None:
+                raise ValueError(f"cannot drop {name!r}: {why}")
+        if both := sorted(name for name in drop if given.get(name) is not None):
+            raise ValueError(f"{', '.join(both)} given and dropped; pass one or the other")
+        return frozenset(drop)
+
+    @staticmethod
+    def _prompts(text: str | Sequence[str], batch: int) -> list[str]:
+        """One prompt for every row, or one per row."""
+        prompts = [text] * batch if isinstance(text, str) else list(text)
+        if len(prompts) != batch or not all(isinstance(p, str) for p in prompts):
+            raise ValueError(f"text must be one prompt or a list of {batch} prompts, one per batch row")
+        return prompts
 
     def autocast(self) -> torch.autocast:
         """The autocast context every model call runs in (a no-op at fp32)."""
@@ -409,6 +455,7 @@ class WorldModel:
         text_mask: torch.Tensor | None = None,
         camera: tuple[torch.Tensor, torch.Tensor] | None = None,
         trajectory: torch.Tensor | None = None,
+        drop: Collection[str] = (),
     ) -> torch.Tensor:
         """Step B latent contexts through ``horizon`` predicted latent frames, decoding nothing.
 
@@ -426,6 +473,8 @@ class WorldModel:
             steps: sampler steps per frame (default: the checkpoint's); guidance: CFG weight.
             camera: poses (B, K + H, 4, 4) and intrinsics (B, K + H, 3, 3) of every frame;
                 trajectory: ego poses (B, K + H, 3), both as ``predict`` checks them.
+            drop: inputs replaced by the learned null (see ``predict``); with "actions" an
+                action-conditioned model rolls out without actions.
 
         Returns:
             normalised latents (B, C, H, h, w), the layout of ``encode`` and ``decode``: frame i is
@@ -442,7 +491,10 @@ class WorldModel:
         steps = self.default_steps if steps is None else steps
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
-        actions = self._check_actions(actions, context.shape[0], horizon)
+        given = {"actions": actions, "camera": camera, "trajectory": trajectory, "text": text_ids}
+        drop = self._check_drop(drop, given)
+        if "actions" not in drop:
+            actions = self._check_actions(actions, context.shape[0], horizon)
         if generator is None:
             generator = make_generators(seed, self.device)
         b, c, k, h, w = context.shape
@@ -505,7 +557,7 @@ class WorldModel:
         actions: np.ndarray | None = None,
         camera: np.ndarray | None = None,
         trajectory: np.ndarray | None = None,
-        text: str | None = None,
+        text: str | Sequence[str] | None = None,
         horizon: int = 1,
         seed: int = 0,
         steps: int | None = None,
@@ -513,6 +565,7 @@ class WorldModel:
         guardrails: bool = True,
         batch: int = 1,
         intrinsics: np.ndarray | None = None,
+        drop: Collection[str] = (),
     ) -> np.ndarray:
         """Predict ``horizon`` frames after ``context_frames`` (Video2World) or from ``text`` alone.
 
@@ -521,7 +574,8 @@ class WorldModel:
                 are used. None with ``text`` generates from text alone (Text2World; ``batch`` videos).
             actions: (horizon, A) or (B, horizon, A); ``actions[i]`` leads from the last known frame to
                 predicted frame i. Required for action-conditioned models, refused otherwise.
-            text: a prompt, for models trained with captions; checked by the guardrails.
+            text: a prompt, or one per batch row, for models trained with captions; checked by
+                the guardrails.
             camera: camera-conditioned models: (K + horizon, 4, 4) or (B, K + horizon, 4, 4)
                 camera-to-world poses (OpenCV axes) of the K = ``self.context_frames`` context frames
                 and of each predicted frame; ``intrinsics`` (3, 3) in pixels (default: the
@@ -531,6 +585,10 @@ class WorldModel:
             horizon: frames to predict; seed: same seed, same output; steps: sampler steps per
                 frame (default: the checkpoint's ``sampler_steps``, else 8);
             guidance: classifier-free guidance weight; guardrails: apply ``self.guardrails`` if set.
+            drop: inputs (names of ``self.inputs``) replaced by the learned null the model was
+                trained with (classifier-free-guidance dropout): the model without that input, e.g.
+                ``drop=["actions"]`` rolls an action model out with no actions. A model trained
+                without such dropout refuses (``null_missing`` says why).
 
         Returns:
             uint8 (horizon, H, W, 3), or (B, horizon, H, W, 3) for batched context.
@@ -541,12 +599,16 @@ class WorldModel:
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         use_guardrails = guardrails and self.guardrails is not None
+        camera_given = camera if camera is not None else intrinsics
+        given = {"actions": actions, "camera": camera_given, "trajectory": trajectory, "text": text}
+        drop = self._check_drop(drop, given)
         text_ids = text_mask = None
         if text is not None:
             if self.tokenize is None:
                 raise ValueError("this world model was not trained with text; pass text=None")
             if use_guardrails:
-                self.guardrails.check_prompt(text)
+                for prompt in [text] if isinstance(text, str) else text:
+                    self.guardrails.check_prompt(prompt)
         generator = torch.Generator(device=self.device).manual_seed(seed)
         if context_frames is None:
             if text is None:
@@ -556,8 +618,8 @@ class WorldModel:
             if self.camera_dim or self.uses_trajectory:
                 raise ValueError("camera / trajectory models continue given frames: pass context_frames")
             b, batched = batch, batch > 1
-            a = self._check_actions(actions, b, horizon)
-            text_ids, text_mask = (t.to(self.device) for t in self.tokenize([text] * b))
+            a = None if "actions" in drop else self._check_actions(actions, b, horizon)
+            text_ids, text_mask = (t.to(self.device) for t in self.tokenize(self._prompts(text, b)))
             # The first window comes from text alone; later frames continue it as Video2World.
             parts = [
                 self.text2world_latents(
@@ -569,12 +631,12 @@ class WorldModel:
         else:
             batched = isinstance(context_frames, np.ndarray) and context_frames.ndim == 5
             frames = self._check_context(context_frames)
-            b = frames.shape[0]
-            a = self._check_actions(actions, b, horizon)
-            poses = self._check_trajectory(trajectory, b, self.context_frames + horizon)
-            cam = self._check_camera(camera, intrinsics, b, self.context_frames + horizon)
+            b, k = frames.shape[0], self.context_frames
+            a = None if "actions" in drop else self._check_actions(actions, b, horizon)
+            poses = None if "trajectory" in drop else self._check_trajectory(trajectory, b, k + horizon)
+            cam = None if "camera" in drop else self._check_camera(camera, intrinsics, b, k + horizon)
             if text is not None:
-                text_ids, text_mask = (t.to(self.device) for t in self.tokenize([text] * b))
+                text_ids, text_mask = (t.to(self.device) for t in self.tokenize(self._prompts(text, b)))
             parts, done, context = [], 0, self.encode(frames)
         if done < horizon:
             parts.append(
@@ -589,6 +651,7 @@ class WorldModel:
                     text_mask=text_mask,
                     camera=cam if context_frames is not None else None,
                     trajectory=poses if context_frames is not None else None,
+                    drop=drop & {"actions"},
                 )
             )
         out = self.decode(torch.cat(parts, dim=2))

@@ -44,7 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     ewfm = evaluate.add_parser(
         "wfm",
-        help="rollout PSNR / SSIM of a world model vs copying the last frame, true vs shuffled actions",
+        help="rollout PSNR / SSIM of a world model vs copying the last frame; with each input (actions, "
+        "trajectory, camera, caption) its own, another episode's and none",
         epilog="examples:\n  worldfm eval wfm --ckpt runs/fetch-wm --horizon 16 --video-out rollouts.mp4\n",
         formatter_class=RAW,
     )
@@ -178,7 +179,7 @@ def cmd_eval_tokenizer(args: argparse.Namespace) -> int:
 
 
 def _print_rollouts(r: dict[str, Any]) -> None:
-    from training.model_card import conditioning_rows
+    from training.model_card import conditioning_rows, following_table
 
     summary(
         f"| {r['clips']} held-out rollouts of {r['horizon']} frames, {r['steps']} sampler steps, "
@@ -191,6 +192,11 @@ def _print_rollouts(r: dict[str, Any]) -> None:
     if "shuffled_actions_psnr" in r:
         summary(f"| PSNR with shuffled actions (dB) | {r['shuffled_actions_psnr']:.2f} | |")
     for row in conditioning_rows(r):
+        summary(row)
+    following = following_table(r)
+    if following:
+        summary("")
+    for row in following:
         summary(row)
     summary(
         f"tokenizer reconstruction ceiling: {r['tokenizer_psnr']:.2f} dB; per-step PSNR "

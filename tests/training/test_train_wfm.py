@@ -88,6 +88,8 @@ def test_eval_wfm_reports_model_baseline_and_shuffled_actions(
     card = (trained["robot"] / "MODEL_CARD.md").read_text()
     assert "2-d actions (one frame per action)" in card
     assert "| PSNR with shuffled actions (dB) |" in card and "--steps 1 2 --precision fp32 bf16" in card
+    assert "Does it follow its conditioning?" in card and "| PSNR (dB) with the clip's input: |" in card
+    assert "| actions |" in card
     assert "## Sampler steps per frame and precision" in card and "| 2 | bf16 |" in card
     # The sweep's best step count becomes the checkpoint's default for WorldModel.predict and the
     # envs; precision does not (it is chosen per machine), but bf16's measured cost is recorded.
@@ -97,6 +99,115 @@ def test_eval_wfm_reports_model_baseline_and_shuffled_actions(
     section = json.loads((trained["robot"] / "config.json").read_text())["world_model"]
     assert "precision" not in section and isinstance(world.info.bf16_cost_db, float)
     assert f"`world_model.bf16_cost_db` {world.info.bf16_cost_db:g}" in card
+
+
+def loaded_as(monkeypatch, change) -> None:  # noqa: ANN001 - change(world) edits a loaded model
+    """``evaluate_wfm`` loads every checkpoint through ``change``."""
+    load = WorldModel.from_pretrained.__func__
+
+    def from_pretrained(cls, *args, **kwargs):  # noqa: ANN001, ANN202
+        world = load(cls, *args, **kwargs)
+        change(world)
+        return world
+
+    monkeypatch.setattr(WorldModel, "from_pretrained", classmethod(from_pretrained))
+
+
+def test_eval_wfm_scores_each_input_own_another_episodes_and_none(trained: dict[str, Path], capsys) -> None:
+    args = ["eval", "wfm", "--ckpt", str(trained["robot"]), "--data", str(trained["shards"])]
+    assert main([*args, "--clips", "2", "--horizon", "2", "--steps", "1", "--precision", "fp32"]) == 0
+    rows = {line.split("|")[1].strip(): line for line in capsys.readouterr().out.splitlines() if "|" in line}
+    assert "own | another episode's | none | copy last frame" in rows["PSNR (dB) with the clip's input:"]
+    own, other, none, copy = (float(x) for x in rows["actions"].strip(" |").split("|")[1:])
+
+    from training.eval_wfm import evaluate_wfm
+
+    result = evaluate_wfm(
+        trained["robot"], [str(trained["shards"])], clips=2, horizon=2, steps=1, precision="fp32"
+    )
+    assert result["inputs"] == ["actions"] and result["shuffled_actions_psnr"] == result["other_actions_psnr"]
+    printed = (result[key] for key in ("psnr", "other_actions_psnr", "no_actions_psnr", "copy_last_psnr"))
+    assert [round(x, 2) for x in printed] == [own, other, none, copy]
+    assert result["actions_gain_db"] == pytest.approx(result["psnr"] - result["no_actions_psnr"])
+
+
+def test_a_model_that_ignores_its_actions_scores_the_same_three_ways(
+    trained: dict[str, Path], monkeypatch
+) -> None:
+    from training.eval_wfm import evaluate_wfm
+
+    def ignore_actions(world: WorldModel) -> None:
+        for p in world.wfm.denoiser.backbone.action_embedder.parameters():
+            p.data.zero_()  # every action and the null embed to the same zero vector
+
+    loaded_as(monkeypatch, ignore_actions)
+    # fp32: under bf16 autocast the null (a float32 parameter) and an embedded action (bf16) add to
+    # the tokens in different dtypes, equal only to rounding.
+    r = evaluate_wfm(
+        trained["robot"], [str(trained["shards"])], clips=2, horizon=2, steps=1, precision="fp32"
+    )
+    assert r["psnr"] == r["other_actions_psnr"] == r["no_actions_psnr"]
+
+
+def test_eval_wfm_says_why_a_model_without_dropout_has_no_none(
+    trained: dict[str, Path], monkeypatch, capsys
+) -> None:
+    import dataclasses
+
+    from training.eval_wfm import evaluate_wfm
+    from training.model_card import following_table
+
+    def no_dropout(world: WorldModel) -> None:
+        world.wfm.config = dataclasses.replace(world.wfm.config, action_drop_prob=0.0)
+
+    loaded_as(monkeypatch, no_dropout)
+    r = evaluate_wfm(
+        trained["robot"], [str(trained["shards"])], clips=2, horizon=2, steps=1, precision="fp32"
+    )
+    assert r["no_actions_psnr"] is None and "never trained without its actions" in r["no_actions_why"]
+    table = "\n".join(following_table(r))
+    assert "| n/a |" in table and "No actions: n/a, it was never trained without its actions" in table
+    frames, _ = pushed_square_clip(5)
+    with pytest.raises(ValueError, match="cannot drop 'actions': it was never trained without"):
+        WorldModel.from_pretrained(trained["robot"]).predict(frames[:2], horizon=1, drop=["actions"])
+
+
+def test_predict_drops_an_input_to_its_null_only_when_asked_once(trained: dict[str, Path]) -> None:
+    world = WorldModel.from_pretrained(trained["robot"])
+    frames, actions = pushed_square_clip(6)
+    assert world.inputs == ("actions",) and world.null_missing("actions") is None
+    dropped = world.predict(frames[:2], horizon=2, seed=3, steps=1, drop=["actions"])
+    np.testing.assert_array_equal(
+        dropped, world.predict(frames[:2], horizon=2, seed=3, steps=1, drop=["actions"])
+    )
+    with pytest.raises(ValueError, match="actions given and dropped"):
+        world.predict(frames[:2], actions=actions[:2], horizon=2, drop=["actions"])
+    with pytest.raises(ValueError, match="cannot drop 'camera': this world model takes no camera input"):
+        world.predict(frames[:2], actions=actions[:2], horizon=2, drop=["camera"])
+
+
+def test_a_prompt_per_row_equals_one_prompt_for_all(trained: dict[str, Path]) -> None:
+    world = WorldModel.from_pretrained(trained["text"])
+    assert world.inputs == ("text",) and world.null_missing("text") is None
+    frames = np.stack([pushed_square_clip(7)[0][:2]] * 2)
+    one = world.predict(frames, text="a square", horizon=2, seed=1, steps=1)
+    np.testing.assert_array_equal(
+        one, world.predict(frames, text=["a square"] * 2, horizon=2, seed=1, steps=1)
+    )
+    with pytest.raises(ValueError, match="a list of 2 prompts"):
+        world.predict(frames, text=["a square"], horizon=2)
+
+
+def test_eval_wfm_of_a_text_model_notes_captions_equal_across_episodes(trained: dict[str, Path]) -> None:
+    from training.eval_wfm import evaluate_wfm
+    from training.model_card import following_table
+
+    r = evaluate_wfm(trained["text"], [str(trained["shards"])], clips=2, horizon=2, steps=1, precision="fp32")
+    # The pushed-square shards have no captions: every clip's is "", which the model reads as its null
+    # (the same attention, over a padded context: equal to float rounding).
+    assert r["inputs"] == ["text"] and r["other_text_same"] == 2
+    assert r["psnr"] == r["other_text_psnr"] == pytest.approx(r["no_text_psnr"], abs=0.01)
+    assert "2 of 2 clips were given another episode's caption equal to their own." in following_table(r)[-1]
 
 
 def test_text_model_generates_from_text_alone_and_continues_video(trained: dict[str, Path]) -> None:

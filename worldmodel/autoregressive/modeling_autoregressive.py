@@ -51,6 +51,16 @@ class AutoregressiveWorldModel(nn.Module):
         """0: the GPT reads no camera maps."""
         return 0
 
+    @property
+    def trained_nulls(self) -> frozenset[str]:
+        """The null action (every context frame is a target predicted with it, see ``loss``) and,
+        with text dropout, the null text."""
+        gpt = self.config.gpt
+        nulls = {"actions"} if gpt.action_dim else set()
+        if gpt.text_dim and self.config.text_drop_prob > 0:
+            nulls.add("text")
+        return frozenset(nulls)
+
     # -- input checks -------------------------------------------------------------------------
     def check_indices(self, indices: torch.Tensor) -> None:
         size = self.config.gpt.codebook_size

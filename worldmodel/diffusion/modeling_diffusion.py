@@ -44,6 +44,19 @@ class DiffusionWorldModel(nn.Module):
         """Width of the per-frame action vectors (0: not action-conditioned)."""
         return self.config.dit.action_dim
 
+    @property
+    def trained_nulls(self) -> frozenset[str]:
+        """Inputs whose null classifier-free-guidance dropout trained (a drop probability > 0)."""
+        cfg, dit = self.config, self.config.dit
+        # A camera model's action input is its pose vector, dropped together with the camera.
+        action_drop = cfg.camera_drop_prob if dit.camera_dim else cfg.action_drop_prob
+        given = {
+            "text": (dit.text_dim, cfg.text_drop_prob),
+            "actions": (dit.action_dim, action_drop),
+            "camera": (dit.camera_dim, cfg.camera_drop_prob),
+        }
+        return frozenset(name for name, (width, drop) in given.items() if width and drop > 0)
+
     def embed_text(self, cond: Conditioning) -> Conditioning:
         """``cond`` with its token ids (B, L) embedded (B, L, text_dim) by the nested text encoder."""
         if cond.text_ids is None:
