@@ -12,6 +12,10 @@ from app.cli.eval import fetch_world
 from app.cli.options import add_options
 
 if TYPE_CHECKING:  # the planner modules import torch: loaded only when the command runs
+    from collections.abc import Callable
+
+    import numpy as np
+
     from envs.learned_reward import LearnedReward
     from envs.planner_config import PlannerConfig
     from envs.planning import LatentPlanner
@@ -71,6 +75,14 @@ def add_options_to(plan: argparse.ArgumentParser) -> None:
         help="policy prior proposing part of the population from the current observation: the "
         "scripted noisy expert (a stand-in for a learned policy), or none",
     )
+    plan.add_argument(
+        "--prior-policy",
+        default=None,
+        metavar="PATH",
+        help="a learned policy on the model's latents (`worldfm train bc`) as the prior instead of "
+        "--prior: it acts inside each imagined rollout, and runs alone in the simulator as the "
+        "'policy prior alone' row",
+    )
     plan.add_argument("--json", default=None, help="also write the results to this json file")
     plan.add_argument(
         "--save-planner",
@@ -103,16 +115,26 @@ def planner_config(args: argparse.Namespace) -> PlannerConfig:
 
 
 def build_planner(
-    world: WorldModel, reward_fn: LearnedReward, config: PlannerConfig, *, task: str, prior: str, seed: int
+    world: WorldModel,
+    reward_fn: LearnedReward,
+    config: PlannerConfig,
+    *,
+    task: str,
+    prior: str,
+    seed: int,
+    latent_prior: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> LatentPlanner:
     """The MPC planner ``worldfm plan`` runs: ``config``'s search scored by the reward head, seeded by
-    the scripted ``prior`` (one of ``PRIORS``) and, for the task reward, the head's value as the
-    terminal value. Raises ``ValueError`` for settings the head cannot serve."""
+    the scripted ``prior`` (one of ``PRIORS``) or a learned ``latent_prior`` (which wins) and, for
+    the task reward, the head's value as the terminal value. Raises ``ValueError`` for settings
+    the head cannot serve."""
     import numpy as np
 
     from envs.planning import planner_for
     from envs.sim.fetch import make_policy
 
+    if latent_prior is not None:
+        return planner_for(world, reward_fn.head, config, latent_prior=latent_prior, seed=seed)
     policy = None
     if prior != "none":
         policy = make_policy(task, prior, np.random.default_rng([seed, 1]))
@@ -128,14 +150,33 @@ def cmd_plan(args: argparse.Namespace) -> int:
         raise UserError(f"{args.wfm} has no reward head to plan with; train one with `worldfm train reward`")
     try:
         config = planner_config(args)
-        planner = build_planner(world, reward_fn, config, task=args.task, prior=args.prior, seed=args.seed)
         baselines = {"random": policies["random"], "expert": policies["expert"]}
-        if args.prior != "none":
+        latent_prior = None
+        if args.prior_policy is not None:
+            from envs.latent_policy import LatentPolicyController, load_latent_policy
+
+            learned = load_latent_policy(args.prior_policy, world)
+            latent_prior = learned.act
+            # The learned prior alone sees what it sees inside the planner: the simulator's frames,
+            # encoded. One simulator serves the planner and every baseline, so it renders them.
+            sim = sim_factory()
+            sim_factory = lambda: sim  # noqa: E731
+            baselines["prior"] = lambda rng: LatentPolicyController(learned, world, render=sim.render)
+        elif args.prior != "none":
             baselines["prior"] = policies[args.prior]
+        planner = build_planner(
+            world,
+            reward_fn,
+            config,
+            task=args.task,
+            prior=args.prior,
+            seed=args.seed,
+            latent_prior=latent_prior,
+        )
         results = evaluate_planner(
             planner, sim_factory, baselines, episodes=args.episodes, steps=args.steps, seed=args.seed
         )
-    except ValueError as e:
+    except ValueError as e:  # CheckpointError (a policy for another model's latents) included
         raise UserError(str(e)) from None
     spa = results["planner"]["seconds_per_action"]
     summary(
@@ -173,7 +214,7 @@ def write_report(
         "seed": args.seed,
         "episodes": args.episodes,
         "steps": args.steps,
-        "prior": args.prior,
+        "prior": args.prior if args.prior_policy is None else f"policy:{args.prior_policy}",
         "planner": dataclasses.asdict(config),
         "terminal_value": terminal_value,
         "success_rate": rate("planner"),

@@ -257,6 +257,29 @@ def test_plan_cli_writes_success_and_time_beside_random_expert_and_prior(
     assert report["terminal_value"] is False  # the value is in reward units, not progress
 
 
+def test_plan_cli_takes_a_learned_latent_policy_as_prior_and_runs_it_alone(
+    fetch_world: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from worldmodel.heads import latent_norm_record
+    from worldmodel.policies import LatentPolicy, LatentPolicyConfig
+    from worldmodel.world import WorldModel
+
+    world = WorldModel.from_pretrained(fetch_world)
+    c, h, w = world.latent_shape
+    config = LatentPolicyConfig(latent_channels=c, latent_size=(h, w), action_dim=world.action_dim, hidden=8)
+    hub.save(LatentPolicy(config), tmp_path / "bc", extra=latent_norm_record(world))
+    out = tmp_path / "plan.json"
+    args = [*PLAN, "--wfm", str(fetch_world), "--prior-policy", str(tmp_path / "bc"), "--json", str(out)]
+    assert main(args) == 0
+    assert "| policy prior alone |" in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert report["prior"] == f"policy:{tmp_path / 'bc'}" and 0.0 <= report["prior_success_rate"] <= 1.0
+    # A policy trained on another model's latents is one line, not a traceback.
+    hub.save(LatentPolicy(config), tmp_path / "other", extra={"latent_mean": [0.0], "latent_std": [9.0]})
+    assert main([*PLAN, "--wfm", str(fetch_world), "--prior-policy", str(tmp_path / "other")]) == 2
+    assert "another world model" in capsys.readouterr().err
+
+
 def test_plan_cli_adds_the_heads_value_as_terminal_value_for_the_reward_objective(
     fetch_world: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
