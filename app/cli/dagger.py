@@ -32,7 +32,7 @@ from typing import Any
 from app.cli.common import UserError, summary
 from app.cli.eval import fetch_world
 from app.cli.options import add_options
-from app.cli.plan import LABELS, PLANNER_OPTIONS, PRIORS, build_planner, planner_config
+from app.cli.plan import LABELS, PRIORS, add_planner_options, build_planner, planner_config
 from app.recipe.steps import newer, trained
 from envs.planner_config import PlannerConfig
 
@@ -144,13 +144,7 @@ RUN = (
 
 def add_options_to(parser: argparse.ArgumentParser) -> None:
     add_options(parser, DaggerArgs, RUN, required=("wfm", "data"), flags={"ema_decay": "--ema"})
-    defaults = PlannerConfig()
-    group = parser.add_argument_group(
-        "planner settings",
-        "default: the --wfm checkpoint's saved 'planner' section, else "
-        + ", ".join(f"{name}={getattr(defaults, name)}" for name in PLANNER_OPTIONS),
-    )
-    add_options(group, PlannerConfig, PLANNER_OPTIONS, defaults=dict.fromkeys(PLANNER_OPTIONS))
+    add_planner_options(parser)
 
 
 def cmd_dagger(args: argparse.Namespace) -> int:
