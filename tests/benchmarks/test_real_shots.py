@@ -73,3 +73,21 @@ def test_real_plans_alternate_sources_and_still_videos_hold_one_shot() -> None:
         assert len(still.shots) == 1 and not still.transitions
     # Held-out footage comes from games and models the tuning part never shows.
     assert not set(PARTS["tuning"]) & set(PARTS["held-out"])
+
+
+def test_hard_negatives_are_recorded_where_they_change_frames_and_alarms_on_them_are_counted() -> None:
+    from benchmarks.real_shots import _changed_runs, alarms_at_distractors
+    from curation.shots import Transition
+
+    before = np.zeros((40, 4, 4, 3), np.uint8)
+    after = before.copy()
+    after[5] = 230  # a one-frame flash
+    after[20:24] = 7  # a four-frame whip pan
+    runs = _changed_runs(before, after, ("flash", "whip pan"))
+    assert runs == [
+        {"kind": "flash", "start": 5, "end": 6},
+        {"kind": "whip pan", "start": 20, "end": 24},
+    ]
+    labels = {"v": {"distractors": runs}}
+    predictions = {"v": [Transition(5, 6), Transition(21, 22), Transition(33, 34)]}
+    assert alarms_at_distractors(labels, predictions) == 2
