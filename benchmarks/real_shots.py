@@ -81,9 +81,9 @@ PARTS = {
         "mujoco:Walker2d-v5",
     ),
 }
-# Gradual transitions are rarer in edited footage than cuts, but each kind needs enough
-# labels per part for its recall to mean something.
-TRANSITION_WEIGHTS = {"cut": 0.5, "dissolve": 0.25, "fade": 0.25}
+# Each video's joins go through a shuffled cycle of these: half cuts, and every kind in each
+# video with four joins, so a part of a few videos still labels enough of each to measure.
+TRANSITION_CYCLE = ("cut", "cut", "dissolve", "fade")
 SHOT_SECONDS = (1.5, 5.0)
 VIDEO_SECONDS = (10.0, 16.0)
 CAMERA_MOVES = ("orbit", "pan", "crane", "dolly")
@@ -197,12 +197,13 @@ def plan_real_video(
     shots: list[ShotPlan] = []
     joins: list[TransitionPlan] = []
     remaining, previous = target, None
+    cycle = [str(k) for k in rng.permutation(TRANSITION_CYCLE)]
     while remaining > 0:
         source = str(rng.choice([s for s in sources if s != previous]))
         previous = source
         length = remaining if not transitions else round(rng.uniform(*SHOT_SECONDS) * FPS)
         if shots:
-            kind = str(rng.choice(list(TRANSITION_WEIGHTS), p=list(TRANSITION_WEIGHTS.values())))
+            kind = cycle[len(joins) % len(cycle)]
             join = TransitionPlan(kind, 0 if kind == "cut" else int(rng.integers(6, 17)))
             if remaining - join.blended < min_len:
                 join = TransitionPlan("cut", 0)
@@ -274,7 +275,7 @@ def write_real_footage(
         raise ValueError(f"unknown part {part!r}; use one of {sorted(PARTS)}")
     out_dir.mkdir(parents=True, exist_ok=True)
     labels_path = out_dir / "labels.json"
-    params = {"version": 2, "part": part, "videos": videos, "still": still, "seed": seed, "size": size}
+    params = {"version": 3, "part": part, "videos": videos, "still": still, "seed": seed, "size": size}
     if labels_path.exists():
         previous = json.loads(labels_path.read_text())
         if previous.get("params") == params and all((out_dir / n).exists() for n in previous["videos"]):
@@ -308,6 +309,43 @@ def still_false_alarms(labels: dict, predictions: dict) -> int:
     return sum(len(predictions[n]) for n, v in labels.items() if not v["transitions"])
 
 
+# A small grid around the default cascade, searched on the tuning part only (--tune).
+TUNE_GRID = {"cut_score": (35.0, 60.0), "return_fraction": (0.2, 0.35), "threshold": (0.5, 0.7)}
+
+
+def tune(folders: dict[str, Path], net: _IsolatedTransNetV2) -> None:
+    """Score every ``TUNE_GRID`` setting of the cascade on the tuning part; print the best beside
+    the default on both parts. Only the tuning part's F1 picks the setting."""
+    import itertools
+    from dataclasses import fields
+
+    from curation.shot_eval import evaluate
+    from curation.splitters import CascadeSplitter, decode_for_splitting
+
+    decoded = {
+        part: {n: decode_for_splitting(folder / n) for n in load_labels(folder / "labels.json")}
+        for part, folder in folders.items()
+    }
+    labels = {part: load_labels(folder / "labels.json") for part, folder in folders.items()}
+
+    def f1(params: dict, part: str) -> float:
+        cascade = CascadeSplitter(**params)
+        cascade._net = net
+        predictions = {n: cascade.detect(f, labels[part][n]["fps"]) for n, f in decoded[part].items()}
+        return evaluate(labels[part], predictions).overall.f1
+
+    defaults = {f.name: f.default for f in fields(CascadeSplitter) if f.name in TUNE_GRID}
+    scored = []
+    for values in itertools.product(*TUNE_GRID.values()):
+        params = dict(zip(TUNE_GRID, values, strict=True))
+        scored.append((f1(params, "tuning"), params == defaults, params))
+        print(f"tuning F1 {scored[-1][0]:.3f}  {params}", flush=True)
+    best = max(scored, key=lambda s: (s[0], s[1]))[2]
+    print("\n| cascade setting | tuning F1 | held-out F1 |\n|---|---:|---:|")
+    for name, params in (("default", defaults), ("best on tuning", best)):
+        print(f"| {name} {params} | {f1(params, 'tuning'):.3f} | {f1(params, 'held-out'):.3f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--videos", type=int, default=8, help="videos with transitions per part")
@@ -316,6 +354,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128, help="frame-width scale (128: 64-160 px wide)")
     parser.add_argument("--data", default="data/bench/real_shots")
     parser.add_argument("--json", help="also write the rows here")
+    parser.add_argument("--tune", action="store_true", help="search TUNE_GRID on the tuning part instead")
     args = parser.parse_args()
     os.environ.setdefault("MUJOCO_GL", "egl")
     torch.set_num_threads(1)
@@ -328,6 +367,9 @@ def main() -> None:
     }
     print(f"footage ready in {time.perf_counter() - start:.0f} s", flush=True)
     net = _IsolatedTransNetV2()
+    if args.tune:
+        tune(folders, net)
+        return
     print(
         "| part | splitter | precision | recall | F1 | R cut | R dissolve | R fade | "
         "false alarms: still videos | at hard negatives | frames/s |"
