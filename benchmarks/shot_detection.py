@@ -110,6 +110,7 @@ def run_set(folder: Path, net: _IsolatedTransNetV2) -> list[dict]:
                 "fps": frames / seconds,
                 "network_share": network,
                 "frames": frames,
+                "predictions": predictions,  # for per-video figures (real_shots.py)
             }
         )
 
