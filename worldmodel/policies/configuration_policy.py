@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from worldmodel.latent_shape import checked_latent_shape
+
 
 @dataclass
 class LatentPolicyConfig:
@@ -31,11 +33,7 @@ class LatentPolicyConfig:
     actor-critic starts with (behaviour cloning fits the mean only)"""
 
     def __post_init__(self) -> None:
-        if self.latent_channels < 1:
-            raise ValueError(f"latent_channels must be >= 1, got {self.latent_channels}")
-        self.latent_size = tuple(int(s) for s in self.latent_size)
-        if len(self.latent_size) != 2 or min(self.latent_size) < 1:
-            raise ValueError(f"latent_size must be (h, w) with h, w >= 1, got {self.latent_size}")
+        self.latent_size = checked_latent_shape(self.latent_channels, self.latent_size)
         if self.frames < 1:
             raise ValueError(f"frames must be >= 1, got {self.frames}")
         if self.action_dim < 1:
