@@ -182,14 +182,7 @@ class CausalVideoTokenizer(nn.Module):
         self._check_stream(state, "encode", x.shape[0], tuple(x.shape[3:]))
         with streaming(self.encoder, state) as kept:
             z = self.encoder(x)
-        new_state = StreamState(
-            "encode",
-            x.shape[0],
-            tuple(x.shape[3:]),
-            steps=1 if state is None else state.steps + 1,
-            frames=t if state is None else state.frames + t,
-            past=kept,
-        )
+        new_state = StreamState.after(state, "encode", x.shape[0], tuple(x.shape[3:]), t, kept)
         if self.fsq is None:
             return z, new_state
         codes, indices = self.fsq(z.movedim(1, -1))
@@ -214,14 +207,7 @@ class CausalVideoTokenizer(nn.Module):
         n = latent.shape[2]
         with streaming(self.decoder, state) as kept:
             video = self.decoder(latent)
-        new_state = StreamState(
-            "decode",
-            latent.shape[0],
-            tuple(latent.shape[3:]),
-            steps=1 if state is None else state.steps + 1,
-            frames=n if state is None else state.frames + n,
-            past=kept,
-        )
+        new_state = StreamState.after(state, "decode", latent.shape[0], tuple(latent.shape[3:]), n, kept)
         return video, new_state
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

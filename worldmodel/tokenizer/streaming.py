@@ -46,6 +46,21 @@ class StreamState:
     """frames (``encode``) or latent frames (``decode``) coded so far"""
     past: Mapping[str, torch.Tensor] = field(default_factory=dict)
 
+    @classmethod
+    def after(
+        cls,
+        state: StreamState | None,
+        side: str,
+        batch: int,
+        size: tuple[int, int],
+        frames: int,
+        past: Mapping[str, torch.Tensor],
+    ) -> StreamState:
+        """The state after a step of ``side`` that coded ``frames`` more frames from ``state``
+        (None: the stream's first step), keeping ``past``."""
+        done = (0, 0) if state is None else (state.steps, state.frames)
+        return cls(side, batch, size, steps=done[0] + 1, frames=done[1] + frames, past=past)
+
 
 class _Stream:
     """The stream of the step running now: the past read from its state, the past kept for the next."""
