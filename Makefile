@@ -78,6 +78,7 @@ tokenizer-checkpoints: setup
 	$(VENV)/bin/worldfm recipe fetch64 --out . --ship-to checkpoints --only simulate-fetch64,tokenizers
 
 # The world models on the shipped CI8x8 / DI8x8 tokenizers and data/fetch64 (about 2.5 h on 2 CPU cores),
-# then float16 storage, evaluation, model cards and the robot model's reward head.
+# then float16 storage, evaluation, model cards and the robot model's reward head (on data/fetch64 and
+# the coverage episodes of data/fetch-cov).
 world-model-checkpoints: setup
-	$(VENV)/bin/worldfm recipe fetch64 --out . --ship-to checkpoints --only simulate-fetch64,world-models
+	$(VENV)/bin/worldfm recipe fetch64 --out . --ship-to checkpoints --only simulate-fetch64,simulate-fetch-cov,world-models
