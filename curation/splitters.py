@@ -338,7 +338,14 @@ class CascadeSplitter(_LazyTransNetV2):
             single, many = self.net.predict_window(frames[lo:hi])
             self.frames_to_network += hi - lo
             found += read_network(single, many, threshold=self.threshold, offset=lo)
-        return [t for t in normalise(found, n, gap=MERGE_GAP) if not self._false_alarm(frames, t, span)]
+        # A fade through black found by brightness stands whatever follows it: the picture may well
+        # come back (a fade between two shots of one scene), but an editor put the black there.
+        return [
+            t
+            for t in normalise(found, n, gap=MERGE_GAP)
+            if any(f.start < t.end and t.start < f.end for f in fades)
+            or not self._false_alarm(frames, t, span)
+        ]
 
     def _false_alarm(self, frames: np.ndarray, t: Transition, span: int) -> bool:
         """Whether ``t`` is an excursion inside one shot (the picture returns) or a zoom.
