@@ -178,3 +178,14 @@ def test_a_dissolves_middle_is_a_mix_of_its_ends_and_a_moving_cameras_is_not() -
     assert _blend_residual(dissolve, 4, 6.0)[20] < 0.2
     # Panning: frames 4 apart differ by more than the margin, yet no mix of them gives the middle.
     assert _blend_residual(_shot(8, 40, speed=3.0), 4, 6.0)[20] > 0.5
+
+
+def test_cascade_keeps_a_fade_through_black_back_to_the_same_picture() -> None:
+    # An editor's fade between two shots of one scene: the picture after it is the one before,
+    # yet the black between them is a transition, not a flash.
+    frames = _shot(12, 120).astype(np.float32)
+    ramp = np.r_[np.linspace(1, 0, 7)[1:], [0, 0], np.linspace(0, 1, 7)[:-1]]  # 14 frames
+    frames[53:67] *= ramp[:, None, None, None]
+    found = CascadeSplitter().detect(frames.round().astype(np.uint8), 24.0)
+    assert len(found) == 1 and found[0].kind == "gradual"
+    assert found[0].start <= 55 and found[0].end >= 64
