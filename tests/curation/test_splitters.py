@@ -183,7 +183,7 @@ def test_a_dissolves_middle_is_a_mix_of_its_ends_and_a_moving_cameras_is_not() -
 def test_cascade_keeps_a_fade_through_black_back_to_the_same_picture() -> None:
     # An editor's fade between two shots of one scene: the picture after it is the one before,
     # yet the black between them is a transition, not a flash.
-    frames = _shot(12, 120).astype(np.float32)
+    frames = _shot(12, 120, speed=0.05).astype(np.float32)
     ramp = np.r_[np.linspace(1, 0, 7)[1:], [0, 0], np.linspace(0, 1, 7)[:-1]]  # 14 frames
     frames[53:67] *= ramp[:, None, None, None]
     found = CascadeSplitter().detect(frames.round().astype(np.uint8), 24.0)
