@@ -11,7 +11,10 @@ All three read the same input, the video decoded by PyAV at TransNetV2's 48x27
 - ``CascadeSplitter`` lets the cheap content score decide what it can (clear cuts
   and clearly quiet stretches) and sends only the rest to the network, in short
   windows: ambiguous cut candidates, and stretches whose long-range change peaks
-  or whose brightness dips (dissolves and fades).
+  or whose brightness dips (dissolves and fades). Every transition it finds then
+  faces two false-alarm tests: the picture coming back within half a second (a
+  flash, a whip pan, a crash zoom) and the jump being a global zoom or shift of the
+  picture before it (camera motion), neither of which ends a shot.
 """
 
 from __future__ import annotations
@@ -82,6 +85,29 @@ def _long_range(steady: np.ndarray, k: int) -> np.ndarray:
         out[s:e] = np.abs(steady[s + k : e + k].astype(np.float32) - steady[s - k : e - k]).mean(
             axis=(1, 2, 3)
         )
+    return out
+
+
+def _blend_residual(frames: np.ndarray, k: int, margin: float) -> np.ndarray:
+    """``(T,)``: how far frame ``i`` is from the best mix of frames ``i - k`` and ``i + k``, as a
+    share of their distance; ``inf`` where the two differ by under ``margin`` or the best mix
+    leans within a quarter of either end.
+
+    The middle of a dissolve (or a fade) is such a mix; a moving camera's middle frame is not
+    (mixing its ends gives a double image), nor is a cut's (it equals one end).
+    """
+    n = len(frames)
+    out = np.full(n, np.inf, np.float32)
+    for s in range(k, n - k, CHUNK):
+        e = min(n - k, s + CHUNK)
+        a = frames[s - k : e - k].reshape(e - s, -1).astype(np.float32)
+        b = frames[s + k : e + k].reshape(e - s, -1).astype(np.float32)
+        m = frames[s:e].reshape(e - s, -1).astype(np.float32)
+        ab = a - b
+        apart = np.abs(ab).mean(axis=1)
+        alpha = ((m - b) * ab).sum(axis=1) / np.maximum((ab * ab).sum(axis=1), 1e-6)
+        residual = np.abs(m - b - alpha[:, None] * ab).mean(axis=1) / np.maximum(apart, 1e-6)
+        out[s:e] = np.where((apart >= margin) & (alpha > 0.25) & (alpha < 0.75), residual, np.inf)
     return out
 
 
@@ -232,9 +258,15 @@ class CascadeSplitter(_LazyTransNetV2):
     Attributes:
         cut_score: a content score at least this high, ``cut_ratio`` times the local
             baseline and persisting (not a flash) is a cut without asking the network.
-        candidate_score: lower peaks above this are cut candidates for the network.
+        candidate_score: lower peaks above this are cut candidates for the network ...
+        candidate_ratio: ... when they are also this many times the local baseline: a
+            moving camera or a game's sprites keep the score above ``candidate_score``
+            for whole shots, and a cut stands out from that.
         gradual_ratio / gradual_margin: a long-range change (frame ``i - span`` vs
             ``i + span``) this far above its local median marks a possible dissolve.
+        blend_ratio / blend_spans: so does a frame that is, to within this share of their
+            distance, a mix of the frames ``k`` before and after it, for any ``k`` in
+            ``blend_spans`` (the ends at least ``gradual_margin`` apart).
         dark_fraction: frames darker than this share of the local brightness mark a
             possible fade.
         dark_level: frames darker than this (mean value, 0-255) can be the middle of a
@@ -245,14 +277,25 @@ class CascadeSplitter(_LazyTransNetV2):
             the jump), is a flash or a whip pan, not a cut, and is dropped unasked.
         cut_window / gradual_window: network window lengths (frames) for each kind.
         threshold: the network's decision threshold.
+        return_seconds / return_ratio: a found transition is dropped when some frame up to
+            ``return_seconds`` before it and some frame up to that long after it differ by
+            less than ``return_ratio`` times the transition's own jump: the picture came
+            back, so it was an excursion inside one shot (a flash, a whip pan, a crash zoom),
+            however long the network or the content score thought it was.
+        zoom_ratio: a found cut is dropped when zooming into the frame before it, or the
+            frame after it, matches the other to within this share of the jump: the camera
+            zoomed, the shot went on.
     """
 
     cut_score: float = 35.0
     cut_ratio: float = 4.0
     candidate_score: float = 12.0
+    candidate_ratio: float = 2.5
     span: int = 8
     gradual_ratio: float = 1.8
     gradual_margin: float = 6.0
+    blend_ratio: float = 0.2
+    blend_spans: tuple[int, ...] = (3, 4, 6)
     dark_fraction: float = 0.35
     dark_level: float = 24.0
     min_ramp: int = 3
@@ -260,6 +303,9 @@ class CascadeSplitter(_LazyTransNetV2):
     cut_window: int = 16
     gradual_window: int = 32
     threshold: float = 0.5
+    return_seconds: float = 0.5
+    return_ratio: float = 0.7
+    zoom_ratio: float = 0.35
     name: str = "cascade"
 
     def __post_init__(self) -> None:
@@ -273,14 +319,15 @@ class CascadeSplitter(_LazyTransNetV2):
         # PySceneDetect's content_val (ContentDetector's default weights: the mean absolute
         # change of hue, saturation and value); score[i]: frame i -> i + 1.
         score = _step_scores(hsv)
-        sure, windows = self._judge_cuts(hsv, score)
+        span = max(1, round(self.return_seconds * fps))
+        sure, windows = self._judge_cuts(frames, hsv, score, span)
         value = hsv[..., 2].mean(axis=(1, 2))  # (T,) brightness
         dark = (value < self.dark_fraction * np.maximum(_running_median(value, 48), 1.0)) & (
             value < self.dark_level
         )
         fades = _fades(value, dark, min_ramp=self.min_ramp)
         sure += fades
-        windows += self._gradual_windows(hsv, sure)
+        windows += self._gradual_windows(frames, hsv, sure, span)
         # Dark stretches that are not clean fades (a dip, a dark shot) go to the network.
         explained = np.zeros(n, bool)
         for t in fades:
@@ -291,10 +338,41 @@ class CascadeSplitter(_LazyTransNetV2):
             single, many = self.net.predict_window(frames[lo:hi])
             self.frames_to_network += hi - lo
             found += read_network(single, many, threshold=self.threshold, offset=lo)
-        return normalise(found, n, gap=MERGE_GAP)
+        # A fade through black found by brightness stands whatever follows it: the picture may well
+        # come back (a fade between two shots of one scene), but an editor put the black there.
+        return [
+            t
+            for t in normalise(found, n, gap=MERGE_GAP)
+            if any(f.start < t.end and t.start < f.end for f in fades)
+            or not self._false_alarm(frames, t, span)
+        ]
+
+    def _false_alarm(self, frames: np.ndarray, t: Transition, span: int) -> bool:
+        """Whether ``t`` is an excursion inside one shot (the picture returns) or a zoom.
+
+        Both tests measure against the transition's own jump, the largest RGB change across
+        it (first frame to last, or any one step inside), so they need no absolute scale.
+        RGB rather than the content score's HSV: hue is noise on dark pixels, which a moving
+        camera, a whip pan's smear or a zoom bring in and push out.
+        """
+        n = len(frames)
+        inside = frames[t.start : t.end + 1].astype(np.float32)
+        steps = np.abs(np.diff(inside, axis=0)).mean(axis=(1, 2, 3))
+        jump = max(float(np.abs(inside[-1] - inside[0]).mean()), float(steps.max()))
+        if jump <= 0:
+            return True
+        before = frames[max(0, t.start - span) : t.start + 1].astype(np.float32)
+        after = frames[t.end : min(n, t.end + span + 1)].astype(np.float32)
+        # (len(before), len(after)) distances, every frame before against every frame after.
+        returned = np.abs(before[:, None] - after[None]).mean(axis=(2, 3, 4)).min()
+        if returned < self.return_ratio * jump:
+            return True
+        if t.end - t.start > 1:
+            return False  # a zoom is a one-frame jump; a gradual one's ends may be black (a fade)
+        return _zoom_distance(frames[t.start], frames[t.end]) < self.zoom_ratio * jump
 
     def _judge_cuts(
-        self, hsv: np.ndarray, score: np.ndarray
+        self, frames: np.ndarray, hsv: np.ndarray, score: np.ndarray, span: int
     ) -> tuple[list[Transition], list[tuple[int, int]]]:
         n = len(hsv)
         sure: list[Transition] = []
@@ -308,6 +386,12 @@ class CascadeSplitter(_LazyTransNetV2):
             # A cut's change persists. A flash, a glitch or a whip pan is an excursion: the
             # picture comes back within a few frames, so it is no transition at all.
             if self._excursion(hsv, int(i), float(score[i])):
+                continue
+            # Neither a peak that barely stands out (motion) nor a flash, whip pan or zoom by the
+            # tests every found transition faces is worth a network window.
+            if score[i] < self.candidate_ratio * baseline or self._false_alarm(
+                frames, Transition(int(i), int(i) + 1, CUT), span
+            ):
                 continue
             persists = _distance(hsv[min(n - 1, i + 3)], hsv[max(0, i - 2)]) >= 0.5 * score[i]
             # A jump out of (or into) black is the middle of a fade, not a cut to decide here.
@@ -326,7 +410,9 @@ class CascadeSplitter(_LazyTransNetV2):
         earlier = [_distance(hsv[i + 1], hsv[k]) for k in range(max(0, i - 4), i)]
         return min(later + earlier, default=np.inf) < limit
 
-    def _gradual_windows(self, hsv: np.ndarray, sure: Sequence[Transition]) -> list[tuple[int, int]]:
+    def _gradual_windows(
+        self, frames: np.ndarray, hsv: np.ndarray, sure: Sequence[Transition], span: int
+    ) -> list[tuple[int, int]]:
         n, k = len(hsv), self.span
         windows: list[tuple[int, int]] = []
         if n > 2 * k + 1:
@@ -336,12 +422,44 @@ class CascadeSplitter(_LazyTransNetV2):
             for t in sure:
                 cuts[max(0, t.start - k) : t.end + k] = True
             local = _running_median(long, 40)
-            peak = (long >= self.gradual_ratio * local + self.gradual_margin) & ~cuts
-            windows += [self._centred(c) for c in _run_centres(peak)]
+            blend = np.min(
+                [_blend_residual(frames, j, self.gradual_margin) for j in self.blend_spans], axis=0
+            )
+            peak = (
+                (long >= self.gradual_ratio * local + self.gradual_margin) | (blend < self.blend_ratio)
+            ) & ~cuts
+            # A peak whose picture comes back (a crash zoom outlasts the median) needs no window.
+            windows += [
+                self._centred(c)
+                for c in _run_centres(peak)
+                if not self._false_alarm(frames, Transition(max(0, c - k), min(n - 1, c + k), GRADUAL), span)
+            ]
         return windows
 
     def _centred(self, centre: int) -> tuple[int, int]:
         return centre - self.gradual_window // 2, centre + self.gradual_window // 2
+
+
+# Zoom factors tried between two frames (either way round): a crash zoom's steps are 1.2-1.4x.
+ZOOM_SCALES = (1.1, 1.2, 1.33, 1.5, 1.75, 2.0)
+
+
+def _zoom_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """The smallest distance from one frame to the other zoomed about its centre, either way round.
+
+    A global zoom fitted by search over ``ZOOM_SCALES``, cheap at the splitter's 48x27. Only
+    the centre: off-centre crops of footage with large flat areas (a game's black playfield)
+    match frames of other shots too.
+    """
+    h, w = a.shape[:2]
+    best = np.inf
+    for src, dst in ((a, b), (b, a)):
+        for scale in ZOOM_SCALES:
+            ch, cw = round(h / scale), round(w / scale)
+            y, x = (h - ch) // 2, (w - cw) // 2
+            zoomed = cv2.resize(src[y : y + ch, x : x + cw], (w, h), interpolation=cv2.INTER_AREA)
+            best = min(best, _distance(zoomed, dst))
+    return best
 
 
 def _fades(value: np.ndarray, dark: np.ndarray, *, min_ramp: int) -> list[Transition]:
