@@ -222,9 +222,7 @@ def profile(config: str, frames: int, size: int, device: str = "cpu", top: int =
         "input": f"{frames}x{size}x{size}",
         "threads": torch.get_num_threads(),
         "total_s": total,
-        "kinds": sorted(
-            ((k, s, timed_b.get(k, 0) / 2**20) for k, s in timed_s.items()), key=lambda r: -r[1]
-        ),
+        "kinds": sorted(((k, s, timed_b.get(k, 0) / 2**20) for k, s in timed_s.items()), key=lambda r: -r[1]),
         "ops": [
             (e.key, e.count, e.self_cpu_time_total / 1e6, max(e.self_cpu_memory_usage, 0) / 2**20)
             for e in ops

@@ -46,6 +46,13 @@ class CausalConv3d(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.temporal_only and starts_video():
+            # Only what a stream keeps is padded (none outside a stream, frame 0 when x is shorter).
+            short = self.time_pad - x.shape[2]
+            extend_past(
+                self, x, self.time_pad, start=x[:, :, :1].expand(-1, -1, short, -1, -1) if short > 0 else None
+            )
+            return self._temporal_from_video_start(x)
         if self.time_pad:
             # Frame 0 repeated stands for the frames before the video; a stream's later steps
             # prepend the last ``time_pad`` frames of the previous one instead.
@@ -59,6 +66,28 @@ class CausalConv3d(nn.Module):
             y = torch.baddbmm(bias[None, :, None], w.expand(x.shape[0], -1, -1), x.flatten(2))
             return y.unflatten(2, x.shape[2:])
         return self.conv(x)
+
+    def _temporal_from_video_start(self, x: torch.Tensor) -> torch.Tensor:
+        """The (kt, 1, 1) conv of x padded with frame 0 repeated, without the padded copy.
+
+        Output j < kt - 1 reads frame 0 through taps 0..kt-1-j: those taps are summed into one,
+        so the first outputs cost 1, 2, ... frame products instead of kt each (about a third of
+        the temporal convs' work at 3 latent frames), the same sums up to float rounding.
+        """
+        w, bias = self.conv.weight.squeeze(-1), self.conv.bias  # (O, I, kt, 1)
+        kt, t = w.shape[2], x.shape[2]
+        frames = x.flatten(3)  # (B, I, T, H*W)
+        outs = [
+            F.conv2d(
+                frames[:, :, : j + 1],
+                torch.cat([w[:, :, : kt - j].sum(2, keepdim=True), w[:, :, kt - j :]], 2),
+                bias,
+            )
+            for j in range(min(kt - 1, t))
+        ]
+        if t >= kt:
+            outs.append(F.conv2d(frames, w, bias))
+        return (torch.cat(outs, 2) if len(outs) > 1 else outs[0]).unflatten(3, x.shape[3:])
 
 
 class FactorizedConv3d(nn.Module):
@@ -165,11 +194,17 @@ def nearest_up_conv(x: torch.Tensor, conv: nn.Conv3d) -> torch.Tensor:
     b, _, t, h, w = x.shape
     k = conv.weight.squeeze(2)  # (O, I, 3, 3)
     # Output row 2i + a reads low-res rows (i - 1, i) for a = 0 and (i, i + 1) for a = 1.
-    rows = (torch.stack([k[:, :, 0], k[:, :, 1] + k[:, :, 2]], 2), torch.stack([k[:, :, 0] + k[:, :, 1], k[:, :, 2]], 2))
+    rows = (
+        torch.stack([k[:, :, 0], k[:, :, 1] + k[:, :, 2]], 2),
+        torch.stack([k[:, :, 0] + k[:, :, 1], k[:, :, 2]], 2),
+    )
     frames = F.pad(rearrange(x, "b c t h w -> (b t) c h w"), (1, 1, 1, 1))
     phases = []
     for a, kr in enumerate(rows):
-        taps = (torch.stack([kr[..., 0], kr[..., 1] + kr[..., 2]], 3), torch.stack([kr[..., 0] + kr[..., 1], kr[..., 2]], 3))
+        taps = (
+            torch.stack([kr[..., 0], kr[..., 1] + kr[..., 2]], 3),
+            torch.stack([kr[..., 0] + kr[..., 1], kr[..., 2]], 3),
+        )
         for c, kc in enumerate(taps):
             phases.append(F.conv2d(frames[:, :, a : a + h + 1, c : c + w + 1], kc, conv.bias))
     y = torch.stack(phases, 2).unflatten(2, (2, 2))  # (BT, O, a, c, h, w)
