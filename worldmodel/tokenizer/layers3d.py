@@ -9,12 +9,40 @@ lets a frame see its future. The blocks that read past frames take them from
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
 from worldmodel.tokenizer.streaming import extend_past, starts_video
+
+T = TypeVar("T")
+
+
+def folded_weights(module: nn.Module, weight: torch.Tensor, make: Callable[[torch.Tensor], T]) -> T:
+    """``make(weight)``, kept on ``module`` between calls that need no gradient while ``weight`` is
+    unchanged (same storage and version), so inference does not re-sum kernels every call.
+    With gradients on (training, or a frozen part that gradients pass through) it is made anew."""
+    if torch.is_grad_enabled():
+        return make(weight)
+    key = (weight.data_ptr(), weight._version, weight.dtype, weight.device)
+    cache = module.__dict__.setdefault("_folded", {})
+    if cache.get("key") != key:
+        cache.update(key=key, value=make(weight))
+    return cache["value"]
+
+
+def frame_conv(frames: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """conv2d of (B, I, t, L) with a (O, I, kt, 1) kernel; one tap is a matmul (conv2d's slow path)."""
+    if kernel.shape[2] > 1:
+        return F.conv2d(frames, kernel, bias)
+    w = kernel.flatten(1).expand(frames.shape[0], -1, -1)
+    flat = frames.flatten(2)
+    y = torch.bmm(w, flat) if bias is None else torch.baddbmm(bias[None, :, None], w, flat)
+    return y.unflatten(2, frames.shape[2:])
 
 
 class CausalConv3d(nn.Module):
@@ -77,17 +105,17 @@ class CausalConv3d(nn.Module):
         w, bias = self.conv.weight.squeeze(-1), self.conv.bias  # (O, I, kt, 1)
         kt, t = w.shape[2], x.shape[2]
         frames = x.flatten(3)  # (B, I, T, H*W)
-        outs = [
-            F.conv2d(
-                frames[:, :, : j + 1],
-                torch.cat([w[:, :, : kt - j].sum(2, keepdim=True), w[:, :, kt - j :]], 2),
-                bias,
-            )
-            for j in range(min(kt - 1, t))
-        ]
+        heads = folded_weights(self, self.conv.weight, lambda _: _start_kernels(w))
+        outs = [frame_conv(frames[:, :, : j + 1], heads[j], bias) for j in range(min(kt - 1, t))]
         if t >= kt:
             outs.append(F.conv2d(frames, w, bias))
         return (torch.cat(outs, 2) if len(outs) > 1 else outs[0]).unflatten(3, x.shape[3:])
+
+
+def _start_kernels(w: torch.Tensor) -> list[torch.Tensor]:
+    """Kernel j < kt - 1 of ``_temporal_from_video_start``: taps 0..kt-1-j summed, then the rest."""
+    kt = w.shape[2]
+    return [torch.cat([w[:, :, : kt - j].sum(2, keepdim=True), w[:, :, kt - j :]], 2) for j in range(kt - 1)]
 
 
 class FactorizedConv3d(nn.Module):
@@ -192,23 +220,29 @@ def nearest_up_conv(x: torch.Tensor, conv: nn.Conv3d) -> torch.Tensor:
     and no 4x upsampled copy; the same sums as upsample-then-conv up to float rounding.
     """
     b, _, t, h, w = x.shape
-    k = conv.weight.squeeze(2)  # (O, I, 3, 3)
+    frames = F.pad(rearrange(x, "b c t h w -> (b t) c h w"), (1, 1, 1, 1))
+    phases = [
+        F.conv2d(frames[:, :, a : a + h + 1, c : c + w + 1], k, conv.bias)
+        for (a, c), k in folded_weights(conv, conv.weight, _phase_kernels).items()
+    ]
+    y = torch.stack(phases, 2).unflatten(2, (2, 2))  # (BT, O, a, c, h, w)
+    return rearrange(y, "(b t) o a c h w -> b o t (h a) (w c)", b=b, t=t)
+
+
+def _phase_kernels(weight: torch.Tensor) -> dict[tuple[int, int], torch.Tensor]:
+    """The 2x2 kernel of each output phase (a, c) of ``nearest_up_conv`` from a (O, I, 1, 3, 3) one."""
+    k = weight.squeeze(2)  # (O, I, 3, 3)
     # Output row 2i + a reads low-res rows (i - 1, i) for a = 0 and (i, i + 1) for a = 1.
     rows = (
         torch.stack([k[:, :, 0], k[:, :, 1] + k[:, :, 2]], 2),
         torch.stack([k[:, :, 0] + k[:, :, 1], k[:, :, 2]], 2),
     )
-    frames = F.pad(rearrange(x, "b c t h w -> (b t) c h w"), (1, 1, 1, 1))
-    phases = []
+    kernels = {}
     for a, kr in enumerate(rows):
-        taps = (
-            torch.stack([kr[..., 0], kr[..., 1] + kr[..., 2]], 3),
-            torch.stack([kr[..., 0] + kr[..., 1], kr[..., 2]], 3),
-        )
-        for c, kc in enumerate(taps):
-            phases.append(F.conv2d(frames[:, :, a : a + h + 1, c : c + w + 1], kc, conv.bias))
-    y = torch.stack(phases, 2).unflatten(2, (2, 2))  # (BT, O, a, c, h, w)
-    return rearrange(y, "(b t) o a c h w -> b o t (h a) (w c)", b=b, t=t)
+        # Output column 2j + c reads low-res columns (j - 1, j) for c = 0 and (j, j + 1) for c = 1.
+        kernels[a, 0] = torch.stack([kr[..., 0], kr[..., 1] + kr[..., 2]], 3)
+        kernels[a, 1] = torch.stack([kr[..., 0] + kr[..., 1], kr[..., 2]], 3)
+    return kernels
 
 
 def causal_window_mask(t: int, window: int, device: torch.device, past: int = 0) -> torch.Tensor:
