@@ -20,6 +20,7 @@ the bytes each kind writes, then the top operators by torch.profiler.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -49,11 +50,19 @@ def _measure(model_name: str, frames: int, size: int, device: str, dtype: str) -
         def run(x: torch.Tensor) -> torch.Tensor:
             return model.decode(model.encode(x).latent_dist.mode()).sample
 
-    torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
+    # "bf16-autocast": fp32 weights, convolutions and matmuls in bf16 (ours: the opt-in
+    # ``bf16_autocast``, which refuses CPUs without native bf16); "bf16": everything cast to bf16.
+    torch_dtype = torch.bfloat16 if dtype == "bf16" else torch.float32
     model = model.to(device=device, dtype=torch_dtype).eval()
     params = sum(p.numel() for p in model.parameters())
     x = torch.rand(1, 3, frames, size, size, device=device, dtype=torch_dtype) * 2 - 1
-    with torch.no_grad():
+    if dtype == "bf16-autocast":
+        from worldmodel.tokenizer.precision import bf16_autocast
+
+        autocast = bf16_autocast(device)
+    else:
+        autocast = contextlib.nullcontext()
+    with torch.inference_mode(), autocast:
         run(x[:, :, :1, :64, :64])  # warm-up: kernels, allocator
         if device == "cuda":
             torch.cuda.synchronize()
@@ -75,6 +84,7 @@ def _measure(model_name: str, frames: int, size: int, device: str, dtype: str) -
         "fps": frames / elapsed,
         "peak_gib": peak_gib,
         "rss_before_gib": rss_before / 2**20,
+        "threads": torch.get_num_threads(),
     }
 
 
@@ -251,7 +261,12 @@ def main() -> None:
     )
     parser.add_argument("--sizes", nargs="+", default=["9x128x128", "17x256x256"])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument(
+        "--dtype",
+        choices=["fp32", "bf16", "bf16-autocast"],
+        default="fp32",
+        help="bf16-autocast: fp32 weights, bf16 convs and matmuls (CPUs with native bf16 only)",
+    )
     parser.add_argument("--models", nargs="+", default=list(MODELS))
     parser.add_argument("--streaming", action="store_true", help="streamed vs whole-clip coding instead")
     parser.add_argument("--stream-config", default="CV4x8x8", help="tokenizer preset of --streaming")

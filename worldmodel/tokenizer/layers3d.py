@@ -277,7 +277,9 @@ class SpatioTemporalAttention(nn.Module):
     def _attend(self, x: torch.Tensor, qkv: nn.Linear, proj: nn.Linear, window: int | None) -> torch.Tensor:
         """Attention along L of x (N, L, C): full when ``window`` is None, else causal within ``window``
         (keys and values then extend into a stream's past frames, kept between steps)."""
-        qkv_ = rearrange(qkv(x), "n l (three h d) -> three n h l d", three=3, h=self.heads)  # (3, N, h, L, d)
+        # One 2D matmul: a strided 3D input sends bf16 autocast down bmm with the weight copied N times.
+        flat = qkv(x.reshape(-1, x.shape[-1])).unflatten(0, x.shape[:2])
+        qkv_ = rearrange(flat, "n l (three h d) -> three n h l d", three=3, h=self.heads)  # (3, N, h, L, d)
         q, kv, mask = qkv_[0], qkv_[1:], None
         if window is not None:
             kv = extend_past(self, kv, window - 1, dim=3)  # (2, N, h, P + L, d)
