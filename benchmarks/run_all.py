@@ -160,10 +160,10 @@ def tokenizer_speed(s: Settings) -> list[Row]:
 
     On a CPU with native bf16, ours also runs under the opt-in ``bf16_autocast``, against the same
     fp32 baseline measurement (the baseline is the slow part: it runs once per size)."""
-    from worldmodel.tokenizer.precision import native_cpu_bf16
+    from worldmodel.precision import bf16_is_fast
 
     runs = [("worldfm CV4x8x8", "fp32"), ("CogVideoX VAE", "fp32")]
-    if native_cpu_bf16():
+    if bf16_is_fast("cpu")[0]:
         runs.append(("worldfm CV4x8x8", "bf16-autocast"))
     rows = []
     for spec in s.tokenizer_sizes:

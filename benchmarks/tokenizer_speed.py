@@ -57,7 +57,7 @@ def _measure(model_name: str, frames: int, size: int, device: str, dtype: str) -
     params = sum(p.numel() for p in model.parameters())
     x = torch.rand(1, 3, frames, size, size, device=device, dtype=torch_dtype) * 2 - 1
     if dtype == "bf16-autocast":
-        from worldmodel.tokenizer.precision import bf16_autocast
+        from worldmodel.precision import bf16_autocast
 
         autocast = bf16_autocast(device)
     else:
