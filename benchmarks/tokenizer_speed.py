@@ -161,8 +161,11 @@ def _kind(module, name: str) -> str | None:  # noqa: ANN001
         if kernel[0] == 1:
             return f"conv 1x{kernel[1]}x{kernel[2]} (spatial)"
         return f"conv {kernel[0]}x1x1 (temporal)" if kernel[1:] == (1, 1) else f"conv {kernel}"
+    if isinstance(module, layers3d.CausalConv3d):
+        if module.temporal_only:  # run as 2D convs by the module itself, its padding included
+            return "conv 3x1x1 (temporal) + its causal padding"
+        return "conv 1x1x1 (skip)" if module.pointwise else "spatial conv wrapper (no time padding)"
     kinds = {
-        layers3d.CausalConv3d: "causal time padding",
         layers3d.FrameGroupNorm: "group norm",
         layers3d.SpatioTemporalAttention: "attention (besides its norms)",
         nn.Linear: "attention (besides its norms)",
