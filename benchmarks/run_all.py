@@ -156,33 +156,44 @@ QUICK = Settings(
 
 
 def tokenizer_speed(s: Settings) -> list[Row]:
-    """Each model in a fresh process (``tokenizer_speed.py --_child``), so its peak memory is its own."""
-    import tokenizer_speed as bench
+    """Each model in a fresh process (``tokenizer_speed.py --_child``), so its peak memory is its own.
 
+    On a CPU with native bf16, ours also runs under the opt-in ``bf16_autocast``, against the same
+    fp32 baseline measurement (the baseline is the slow part: it runs once per size)."""
+    from worldmodel.precision import bf16_is_fast
+
+    runs = [("worldfm CV4x8x8", "fp32"), ("CogVideoX VAE", "fp32")]
+    if bf16_is_fast("cpu")[0]:
+        runs.append(("worldfm CV4x8x8", "bf16-autocast"))
     rows = []
     for spec in s.tokenizer_sizes:
         frames, height, _ = (int(v) for v in spec.split("x"))
         measured = {}
-        for model in bench.MODELS:
-            cmd = [sys.executable, str(BENCH / "tokenizer_speed.py"), "--device", "cpu", "--dtype", "fp32"]
+        for model, dtype in runs:
+            cmd = [sys.executable, str(BENCH / "tokenizer_speed.py"), "--device", "cpu", "--dtype", dtype]
             done = subprocess.run(
                 [*cmd, "--_child", model, str(frames), str(height)], capture_output=True, text=True, cwd=REPO
             )
             if done.returncode != 0:
-                raise RuntimeError(f"{model} @ {spec}: {done.stderr.strip().splitlines()[-1]}")
-            measured[model] = json.loads(done.stdout.strip().splitlines()[-1])
-        ours, base = measured["worldfm CV4x8x8"], measured["CogVideoX VAE"]
-        rows.append(
-            Row(
-                "tokenizer speed (encode+decode frames/s; peak GiB)",
-                "CV4x8x8",
-                "CogVideoX VAE",
-                f"{ours['fps']:.2f} fps; {ours['peak_gib']:.2f} GiB",
-                f"{base['fps']:.2f} fps; {base['peak_gib']:.2f} GiB",
-                f"{ours['fps'] / base['fps']:.1f}x faster",
-                f"{spec}, CPU fp32, random weights, same 4x8x8 compression",
+                raise RuntimeError(f"{model} {dtype} @ {spec}: {done.stderr.strip().splitlines()[-1]}")
+            measured[model, dtype] = json.loads(done.stdout.strip().splitlines()[-1])
+        base = measured["CogVideoX VAE", "fp32"]
+        for (model, dtype), ours in measured.items():
+            if model == "CogVideoX VAE":
+                continue
+            name = "CV4x8x8" if dtype == "fp32" else "CV4x8x8 bf16 autocast (opt-in)"
+            rows.append(
+                Row(
+                    "tokenizer speed (encode+decode frames/s; peak GiB)",
+                    name,
+                    "CogVideoX VAE",
+                    f"{ours['fps']:.2f} fps; {ours['peak_gib']:.2f} GiB",
+                    f"{base['fps']:.2f} fps; {base['peak_gib']:.2f} GiB",
+                    f"{ours['fps'] / base['fps']:.1f}x faster",
+                    f"{spec}, CPU {dtype} (baseline fp32), random weights, same 4x8x8 compression, "
+                    f"{ours['threads']} threads",
+                )
             )
-        )
     return rows
 
 

@@ -9,12 +9,40 @@ lets a frame see its future. The blocks that read past frames take them from
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
 from worldmodel.tokenizer.streaming import extend_past, starts_video
+
+T = TypeVar("T")
+
+
+def folded_weights(module: nn.Module, weight: torch.Tensor, make: Callable[[torch.Tensor], T]) -> T:
+    """``make(weight)``, kept on ``module`` between calls that need no gradient while ``weight`` is
+    unchanged (same storage and version), so inference does not re-sum kernels every call.
+    With gradients on (training, or a frozen part that gradients pass through) it is made anew."""
+    if torch.is_grad_enabled():
+        return make(weight)
+    key = (weight.data_ptr(), weight._version, weight.dtype, weight.device)
+    cache = module.__dict__.setdefault("_folded", {})
+    if cache.get("key") != key:
+        cache.update(key=key, value=make(weight))
+    return cache["value"]
+
+
+def frame_conv(frames: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """conv2d of (B, I, t, L) with a (O, I, kt, 1) kernel; one tap is a matmul (conv2d's slow path)."""
+    if kernel.shape[2] > 1:
+        return F.conv2d(frames, kernel, bias)
+    w = kernel.flatten(1).expand(frames.shape[0], -1, -1)
+    flat = frames.flatten(2)
+    y = torch.bmm(w, flat) if bias is None else torch.baddbmm(bias[None, :, None], w, flat)
+    return y.unflatten(2, frames.shape[2:])
 
 
 class CausalConv3d(nn.Module):
@@ -33,6 +61,10 @@ class CausalConv3d(nn.Module):
         super().__init__()
         kt, kh, kw = kernel_size
         self.time_pad = kt - 1
+        # A (kt, 1, 1) kernel runs as a 2D conv over (T, H*W): CPU conv3d takes the slow im2col path
+        # for it (1 thread), conv2d oneDNN's, the same sums ~1.5-2x faster (benchmarks --profile).
+        self.temporal_only = (kh, kw) == (1, 1) and kt > 1 and spatial_stride == 1
+        self.pointwise = kernel_size == (1, 1, 1)  # a matmul (conv3d's slow path on 1 CPU thread)
         self.conv = nn.Conv3d(
             in_channels,
             out_channels,
@@ -42,12 +74,48 @@ class CausalConv3d(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.temporal_only and starts_video():
+            # Only what a stream keeps is padded (none outside a stream, frame 0 when x is shorter).
+            short = self.time_pad - x.shape[2]
+            extend_past(
+                self, x, self.time_pad, start=x[:, :, :1].expand(-1, -1, short, -1, -1) if short > 0 else None
+            )
+            return self._temporal_from_video_start(x)
         if self.time_pad:
             # Frame 0 repeated stands for the frames before the video; a stream's later steps
             # prepend the last ``time_pad`` frames of the previous one instead.
             start = x[:, :, :1].expand(-1, -1, self.time_pad, -1, -1)
             x = extend_past(self, x, self.time_pad, start=start)
+        if self.temporal_only:
+            y = F.conv2d(x.flatten(3), self.conv.weight.squeeze(-1), self.conv.bias)
+            return y.unflatten(3, x.shape[3:])
+        if self.pointwise:
+            w, bias = self.conv.weight.flatten(1), self.conv.bias
+            y = torch.baddbmm(bias[None, :, None], w.expand(x.shape[0], -1, -1), x.flatten(2))
+            return y.unflatten(2, x.shape[2:])
         return self.conv(x)
+
+    def _temporal_from_video_start(self, x: torch.Tensor) -> torch.Tensor:
+        """The (kt, 1, 1) conv of x padded with frame 0 repeated, without the padded copy.
+
+        Output j < kt - 1 reads frame 0 through taps 0..kt-1-j: those taps are summed into one,
+        so the first outputs cost 1, 2, ... frame products instead of kt each (about a third of
+        the temporal convs' work at 3 latent frames), the same sums up to float rounding.
+        """
+        w, bias = self.conv.weight.squeeze(-1), self.conv.bias  # (O, I, kt, 1)
+        kt, t = w.shape[2], x.shape[2]
+        frames = x.flatten(3)  # (B, I, T, H*W)
+        heads = folded_weights(self, self.conv.weight, lambda _: _start_kernels(w))
+        outs = [frame_conv(frames[:, :, : j + 1], heads[j], bias) for j in range(min(kt - 1, t))]
+        if t >= kt:
+            outs.append(F.conv2d(frames, w, bias))
+        return (torch.cat(outs, 2) if len(outs) > 1 else outs[0]).unflatten(3, x.shape[3:])
+
+
+def _start_kernels(w: torch.Tensor) -> list[torch.Tensor]:
+    """Kernel j < kt - 1 of ``_temporal_from_video_start``: taps 0..kt-1-j summed, then the rest."""
+    kt = w.shape[2]
+    return [torch.cat([w[:, :, : kt - j].sum(2, keepdim=True), w[:, :, kt - j :]], 2) for j in range(kt - 1)]
 
 
 class FactorizedConv3d(nn.Module):
@@ -140,11 +208,41 @@ class Upsample3d(nn.Module):
             # Frame 0 maps to output 0 only; latent j (j >= 1) to outputs 2j-1 and 2j.
             x = self.temporal(x.repeat_interleave(2, dim=2)[:, :, 1 if starts_video() else 0 :])
         if self.spatial is not None:
-            b = x.shape[0]
-            x = rearrange(x, "b c t h w -> (b t) c h w")
-            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-            x = self.spatial(rearrange(x, "(b t) c h w -> b c t h w", b=b))
+            x = nearest_up_conv(x, self.spatial.conv)
         return x
+
+
+def nearest_up_conv(x: torch.Tensor, conv: nn.Conv3d) -> torch.Tensor:
+    """``conv`` (1, 3, 3), padding 1, applied to ``x`` (B, C, T, H, W) upsampled 2x (nearest) in H, W.
+
+    Computed at the low resolution, as four 2x2 convs (one per output phase) whose taps are the
+    3x3 taps that fall on the same input pixel, summed: 16 taps per low-res pixel instead of 36,
+    and no 4x upsampled copy; the same sums as upsample-then-conv up to float rounding.
+    """
+    b, _, t, h, w = x.shape
+    frames = F.pad(rearrange(x, "b c t h w -> (b t) c h w"), (1, 1, 1, 1))
+    phases = [
+        F.conv2d(frames[:, :, a : a + h + 1, c : c + w + 1], k, conv.bias)
+        for (a, c), k in folded_weights(conv, conv.weight, _phase_kernels).items()
+    ]
+    y = torch.stack(phases, 2).unflatten(2, (2, 2))  # (BT, O, a, c, h, w)
+    return rearrange(y, "(b t) o a c h w -> b o t (h a) (w c)", b=b, t=t)
+
+
+def _phase_kernels(weight: torch.Tensor) -> dict[tuple[int, int], torch.Tensor]:
+    """The 2x2 kernel of each output phase (a, c) of ``nearest_up_conv`` from a (O, I, 1, 3, 3) one."""
+    k = weight.squeeze(2)  # (O, I, 3, 3)
+    # Output row 2i + a reads low-res rows (i - 1, i) for a = 0 and (i, i + 1) for a = 1.
+    rows = (
+        torch.stack([k[:, :, 0], k[:, :, 1] + k[:, :, 2]], 2),
+        torch.stack([k[:, :, 0] + k[:, :, 1], k[:, :, 2]], 2),
+    )
+    kernels = {}
+    for a, kr in enumerate(rows):
+        # Output column 2j + c reads low-res columns (j - 1, j) for c = 0 and (j, j + 1) for c = 1.
+        kernels[a, 0] = torch.stack([kr[..., 0], kr[..., 1] + kr[..., 2]], 3)
+        kernels[a, 1] = torch.stack([kr[..., 0] + kr[..., 1], kr[..., 2]], 3)
+    return kernels
 
 
 def causal_window_mask(t: int, window: int, device: torch.device, past: int = 0) -> torch.Tensor:
@@ -179,7 +277,9 @@ class SpatioTemporalAttention(nn.Module):
     def _attend(self, x: torch.Tensor, qkv: nn.Linear, proj: nn.Linear, window: int | None) -> torch.Tensor:
         """Attention along L of x (N, L, C): full when ``window`` is None, else causal within ``window``
         (keys and values then extend into a stream's past frames, kept between steps)."""
-        qkv_ = rearrange(qkv(x), "n l (three h d) -> three n h l d", three=3, h=self.heads)  # (3, N, h, L, d)
+        # One 2D matmul: a strided 3D input sends bf16 autocast down bmm with the weight copied N times.
+        flat = qkv(x.reshape(-1, x.shape[-1])).unflatten(0, x.shape[:2])
+        qkv_ = rearrange(flat, "n l (three h d) -> three n h l d", three=3, h=self.heads)  # (3, N, h, L, d)
         q, kv, mask = qkv_[0], qkv_[1:], None
         if window is not None:
             kv = extend_past(self, kv, window - 1, dim=3)  # (2, N, h, P + L, d)
