@@ -2,7 +2,7 @@
 
 The head itself is a model (``worldmodel.heads.RewardHead``, trained by ``worldfm train reward``)
 saved as a hub checkpoint in ``<world-model checkpoint>/reward_head/``; ``load_reward_head`` reads it
-(the shipped heads' older ``reward_head.json`` + ``.safetensors`` too, through ``worldmodel.hub``)
+(heads saved in the older ``reward_head.json`` + ``.safetensors`` layout too, through ``worldmodel.hub``)
 and refuses a head trained on another world model's latents. ``LearnedReward`` scores env
 transitions with it and, for heads trained with ``--value``, gives a planner the values of the
 latents its rollouts end in (``LearnedReward.value``, a ``TerminalValueFn``).

@@ -82,10 +82,12 @@ WORLD_MODELS = {
 # The reward / success / progress head reads the block's place from one frame: it learns that from
 # the coverage mix's 2,000 episodes that touch and move the block (held-out progress correlation
 # 0.71 on fetch64's 240 episodes alone), and from the model's own rollouts of them.
-FETCH_COVERAGE = "simulate fetch --policy-mix coverage --episodes 2000 --size 64 --seed 700 --out {data}/fetch-cov"
+FETCH_COVERAGE = (
+    "simulate fetch --policy-mix coverage --episodes 2000 --size 64 --seed 700 --out {data}/fetch-cov"
+)
 REWARD = (
-    "train reward --wfm {ship}/fetchpush-wm-dit --data {data}/fetch64 {data}/fetch-cov --arch conv --hidden 64 "
-    "--steps 3000 --progress --imagined-horizon 16 --imagined-stride 24"
+    "train reward --wfm {ship}/fetchpush-wm-dit --data {data}/fetch64 {data}/fetch-cov --arch conv "
+    "--hidden 64 --steps 3000 --progress --imagined-horizon 16 --imagined-stride 24"
 )
 # The autoregressive model: a GPT over the discrete image tokenizer's FSQ tokens.
 AR = (

@@ -12,8 +12,11 @@ from worldmodel import hub
 from worldmodel.heads import PROGRESS, REWARD, REWARD_HEAD_DIR, SUCCESS, RewardHead, RewardHeadConfig
 
 SHIPPED = Path(__file__).resolve().parents[2] / "checkpoints" / "fetchpush-wm-dit"
+# The head shipped until the coverage data (trained on fetch64 alone), in the layout before heads
+# were hub checkpoints: reward_head.json + reward_head.safetensors beside the world model.
+OLD_LAYOUT = Path(__file__).resolve().parent / "old_reward_head"
 
-# The shipped head's outputs on `fixed_latents()`, computed with the code before heads moved into
+# The old head's outputs on `fixed_latents()`, computed with the code before heads moved into
 # worldmodel/ (envs.reward_head.load_reward_head(...).all_outputs(z), commit 5a9e2df).
 SHIPPED_OUTPUTS = [
     [-2.4728736877441406, -14.545218467712402, -1.3233646154403687],
@@ -103,12 +106,20 @@ def test_head_round_trips_through_the_hub_as_kind_head(tmp_path: Path) -> None:
     torch.testing.assert_close(loaded(z), head(z), rtol=0, atol=0)
 
 
-def test_shipped_head_in_the_old_layout_loads_and_scores_as_before() -> None:
-    # Shipped as reward_head.json + reward_head.safetensors beside the world model; the hub reads
-    # them as the reward_head/ checkpoint.
-    assert not (SHIPPED / REWARD_HEAD_DIR).exists()
-    assert hub.is_checkpoint(SHIPPED / REWARD_HEAD_DIR)
+def test_shipped_head_is_a_hub_checkpoint_with_progress_trained_on_the_coverage_episodes() -> None:
     head = hub.load(SHIPPED / REWARD_HEAD_DIR, expect_kind="head")
+    assert head.config.arch == "conv" and head.config.progress
+    payload = hub.read_config(SHIPPED / REWARD_HEAD_DIR)
+    assert payload["data"] == ["data/fetch64", "data/fetch-cov"] and payload["imagined_horizon"] == 16
+    assert payload["metrics"]["eval/progress_corr"] > 0.8
+
+
+def test_head_in_the_old_layout_loads_and_scores_as_before() -> None:
+    # Saved as reward_head.json + reward_head.safetensors beside the world model; the hub reads
+    # them as the reward_head/ checkpoint.
+    assert not (OLD_LAYOUT / REWARD_HEAD_DIR).exists()
+    assert hub.is_checkpoint(OLD_LAYOUT / REWARD_HEAD_DIR)
+    head = hub.load(OLD_LAYOUT / REWARD_HEAD_DIR, expect_kind="head")
     assert head.config.arch == "conv" and head.config.progress and not head.has_value
     with torch.no_grad():
         out = head(fixed_latents())
@@ -119,7 +130,7 @@ def test_shipped_head_in_the_old_layout_loads_and_scores_as_before() -> None:
     unclipped = out[:, REWARD] * head.config.reward_std + head.config.reward_mean
     assert unclipped.min() < -1.0
     torch.testing.assert_close(head.reward(out[:, REWARD]), unclipped.clamp(-1.0, 0.0))
-    payload = hub.read_config(SHIPPED / REWARD_HEAD_DIR)
+    payload = hub.read_config(OLD_LAYOUT / REWARD_HEAD_DIR)
     assert (
         len(payload["latent_mean"]) == head.config.latent_channels and "eval/reward_mse" in payload["metrics"]
     )
@@ -127,7 +138,7 @@ def test_shipped_head_in_the_old_layout_loads_and_scores_as_before() -> None:
 
 def test_old_layout_resaved_by_the_hub_keeps_every_tensor_bit_identical(tmp_path: Path) -> None:
     for name in ("reward_head.json", "reward_head.safetensors"):
-        shutil.copy(SHIPPED / name, tmp_path / name)
+        shutil.copy(OLD_LAYOUT / name, tmp_path / name)
     old = hub.load(tmp_path / REWARD_HEAD_DIR)
     payload = hub.read_config(tmp_path / REWARD_HEAD_DIR)
     extra = {
@@ -151,7 +162,7 @@ def test_old_layout_resaved_by_the_hub_keeps_every_tensor_bit_identical(tmp_path
 
 def test_a_head_directory_takes_precedence_over_old_files_beside_it(tmp_path: Path) -> None:
     for name in ("reward_head.json", "reward_head.safetensors"):
-        shutil.copy(SHIPPED / name, tmp_path / name)
+        shutil.copy(OLD_LAYOUT / name, tmp_path / name)
     head = RewardHead(RewardHeadConfig(4, (3, 3), 8)).eval()
     hub.save(head, tmp_path / REWARD_HEAD_DIR)
     assert hub.load(tmp_path / REWARD_HEAD_DIR).config == head.config

@@ -98,7 +98,7 @@ def test_save_pretrained_writes_a_self_contained_repo_with_a_model_card(tmp_path
     repo = hub_repo.save_pretrained(source, tmp_path / "repo", repo_id="me/my-run")
 
     assert (repo / "config.json").is_file() and (repo / "model.safetensors").is_file()
-    assert (repo / "reward_head.safetensors").is_file()  # what lives beside the weights travels too
+    assert (repo / "reward_head" / "model.safetensors").is_file()  # what lives beside the weights travels too
     assert not (repo / "training_state").exists()
     assert json.loads((repo / "config.json").read_text())["world_model"]["tokenizer"] == "tokenizer"
     assert hub.read_config(repo / "tokenizer")["kind"] == "tokenizer"
