@@ -11,6 +11,9 @@ Rows, each beside its baseline from the same start states in one run:
   here; the scripted noisy expert as its policy prior):
   FetchPush success in the simulator against the prior run alone, random and the expert;
   targets ≥ 50 % and ≥ 15 points above the prior alone;
+- **where a shortfall comes from** (``--oracle progress head``, ``envs.planning_oracle``): the
+  same search with the simulator as its model, scored by the simulator's progress (perfect model
+  and head) or by the reward head on the real frames (perfect model, the learned head);
 - **planning time** per simulator action (target ≤ 1 s on 2 CPU cores);
 - **policy evaluation** (``envs.evaluate.evaluate_env`` over the 6-policy ladder): Pearson and
   SIMPLER's MMRV of the model's success rates against the simulator's (targets ≥ 0.9, ≤ 0.05);
@@ -73,6 +76,26 @@ def mpc_rows(args: argparse.Namespace) -> dict[str, Any]:
     return {"planner_config": dataclasses.asdict(config), "terminal_value": value, **results}
 
 
+def oracle_rows(args: argparse.Namespace) -> dict[str, Any]:
+    """Success of the same search with the simulator as its model, per score in ``args.oracle``."""
+    from app.cli.eval import fetch_world
+    from app.cli.plan import build_planner, planner_config
+    from envs.planning_oracle import SimulatorPlanner
+
+    world, sim_factory, _, reward_fn = fetch_world(args.wfm, "push")
+    config = planner_config(args)
+    sim = sim_factory()
+    out = {}
+    for score in args.oracle:
+        base = build_planner(world, reward_fn, config, task="push", prior=args.prior, seed=args.seed)
+        planner = SimulatorPlanner(base, sim, score)
+        results = evaluate_planner(
+            planner, lambda: sim, {}, episodes=args.episodes, steps=args.steps, seed=args.seed
+        )
+        out[score] = results["planner"]
+    return out
+
+
 def policy_eval_rows(wfm: str, episodes: int, steps: int, seed: int) -> dict[str, Any]:
     from app.cli.eval import fetch_world
 
@@ -119,6 +142,13 @@ def main() -> None:
     parser.add_argument(
         "--prior", choices=PRIORS[:-1], default="noisy_expert", help="the planner's policy prior"
     )
+    parser.add_argument(
+        "--oracle",
+        nargs="*",
+        default=[],
+        choices=["progress", "head"],
+        help="also run the search with the simulator as its model (upper bounds; see envs.planning_oracle)",
+    )
     parser.add_argument("--speed-steps", type=int, default=10, help="timed step() calls per env-speed row")
     parser.add_argument("--skip", nargs="*", default=[], choices=["mpc", "policy_eval", "speed"])
     parser.add_argument("--json", default=None, help="also write every figure to this file")
@@ -149,6 +179,18 @@ def main() -> None:
         )
         spa = m["planner"]["seconds_per_action"]
         rows.append(("planning time per action", f"{spa:.2f} s", "<= 1 s", _mark(spa <= 1.0)))
+    if args.oracle:
+        o = report["oracle"] = oracle_rows(args)
+        labels = {"progress": "the simulator's progress", "head": "the reward head on real frames"}
+        for score, result in o.items():
+            rows.append(
+                (
+                    f"the same search with the simulator as its model, scored by {labels[score]}",
+                    f"{result['success_rate']:.0%}",
+                    "(upper bound, diagnosis)",
+                    "",
+                )
+            )
     if "policy_eval" not in args.skip:
         e = report["policy_eval"] = policy_eval_rows(
             args.wfm, args.eval_episodes or args.episodes, args.steps, args.seed

@@ -43,7 +43,12 @@ class PlannerConfig:
     prior_std: float = 0.2
     """std (action units) of the noise added to the prior's proposals; the first is kept exact"""
     action_repeat: int = 1
-    """model / simulator steps each planned action is held for (fewer plans per step)"""
+    """model / simulator steps each planned action is held for: a coarser time step, so a short
+    horizon looks further ahead and candidates differ by more than a pixel of the model's frames"""
+    replan_every: int | None = None
+    """simulator steps run from each plan before the next (default: ``action_repeat``, the whole
+    first decision); 1 replans every step, closed loop, while still looking ``horizon *
+    action_repeat`` steps ahead"""
     discount: float = 1.0
     """per-step discount of imagined rewards and of the terminal value"""
     objective: str = field(default="reward", metadata={"choices": OBJECTIVES})
@@ -59,6 +64,10 @@ class PlannerConfig:
         for name in ("horizon", "population", "iterations", "action_repeat"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.replan_every is not None and not 1 <= self.replan_every <= self.action_repeat:
+            raise ValueError(
+                f"replan_every must be in [1, action_repeat={self.action_repeat}], got {self.replan_every}"
+            )
         if not 1 <= self.elites <= self.population:
             raise ValueError(f"elites must be in [1, population={self.population}], got {self.elites}")
         if not 0 <= self.prior_samples <= self.population:

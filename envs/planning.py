@@ -7,8 +7,9 @@ of ``horizon`` decisions around a warm-started mean, rolls all of them out with 
 ``WorldModel.rollout_latents`` call (no pixels are decoded), scores the imagined latents with a
 reward function on latents (the learned reward head: reward, success or progress) plus an optional
 terminal value, and refits the Gaussian by MPPI or CEM (``envs.mpc_updates``). The first planned
-action is executed in the real simulator (held for ``action_repeat`` steps) and the plan is redone
-from the frames that follow; the rest of the plan warm-starts the next one.
+action is executed in the real simulator (held for ``action_repeat`` steps, or ``replan_every``
+of them) and the plan is redone from the frames that follow; the rest of the plan warm-starts the
+next one.
 
 A **policy prior** proposes ``prior_samples`` of the sequences, perturbed by ``prior_std``. It
 sees only what a deployed policy could: either the current real observation (``prior(obs) ->
@@ -250,12 +251,18 @@ class LatentPlanner:
         return mean.astype(np.float32)
 
     def act(self, context: np.ndarray, obs: Any = None) -> np.ndarray:
-        """The next action (A,): a new plan's first action, or the held one under action repeat."""
+        """The next action (A,): a new plan's first action, or the held one under action repeat
+        (until ``replan_every`` steps have run)."""
         if self._held == 0:
             plan = self.plan(context, obs)
-            # Shifted by one decision, this plan is where the next one starts searching.
-            self._mean = np.concatenate([plan[1:], self._center[None]])
-            self._action, self._held = plan[0], self.config.action_repeat
+            every = self.config.replan_every or self.config.action_repeat
+            # Where the next plan starts searching: shifted by one decision once a whole decision
+            # has run; replanning within a decision, its first decision is still the current one.
+            if every == self.config.action_repeat:
+                self._mean = np.concatenate([plan[1:], self._center[None]])
+            else:
+                self._mean = plan.copy()
+            self._action, self._held = plan[0], every
         self._held -= 1
         return self._action.copy()
 

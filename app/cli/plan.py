@@ -33,6 +33,7 @@ PLANNER_OPTIONS = (
     "prior_samples",
     "prior_std",
     "action_repeat",
+    "replan_every",
     "discount",
     "objective",
     "sampler_steps",

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
+import mujoco
 import numpy as np
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
@@ -110,6 +111,20 @@ CAPTIONS = {
 def _check_task(task: str) -> None:
     if task not in TASKS:
         raise ValueError(f"Unknown Fetch task {task!r}; task must be one of {sorted(TASKS)}.")
+
+
+# The MuJoCo data arrays a Fetch step depends on (with data.time); the mocap target is the arm's.
+PHYSICS_FIELDS = ("qpos", "qvel", "act", "ctrl", "mocap_pos", "mocap_quat")
+
+
+class FetchState(NamedTuple):
+    """What ``FetchSimEnv.get_state`` copies: MuJoCo's ``PHYSICS_FIELDS`` (in that order), its
+    time, the goal and the episode's step count."""
+
+    physics: tuple[np.ndarray, ...]
+    time: float
+    goal: np.ndarray
+    steps: int
 
 
 class FetchSimEnv(gym.Env[dict[str, np.ndarray] | np.ndarray, np.ndarray]):
@@ -246,6 +261,28 @@ class FetchSimEnv(gym.Env[dict[str, np.ndarray] | np.ndarray, np.ndarray]):
         if viewer is not None:
             viewer.make_context_current()
         return np.ascontiguousarray(self._env.render(), dtype=np.uint8)
+
+    def get_state(self) -> FetchState:
+        """A copy of everything the next steps depend on: the physics (joints, mocap target,
+        controls), the goal and the step count. ``set_state`` returns here, so a planner can try
+        action sequences from the current state (an upper bound for planning in a learned model)."""
+        if not self._started:
+            raise ResetNeeded("FetchSimEnv: call reset() before get_state()")
+        inner = self._env.unwrapped
+        data = inner.data
+        physics = tuple(getattr(data, name).copy() for name in PHYSICS_FIELDS)
+        return FetchState(physics, float(data.time), inner.goal.copy(), self._steps)
+
+    def set_state(self, state: FetchState) -> None:
+        """Return to a state ``get_state`` gave (of this env or one built alike)."""
+        inner = self._env.unwrapped
+        data = inner.data
+        for name, value in zip(PHYSICS_FIELDS, state.physics, strict=True):
+            getattr(data, name)[:] = value
+        data.time = state.time
+        inner.goal = state.goal.copy()
+        self._steps, self._started = state.steps, True
+        mujoco.mj_forward(inner.model, data)
 
     def close(self) -> None:
         self._env.close()

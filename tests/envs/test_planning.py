@@ -88,6 +88,8 @@ def test_cem_update_fits_mean_and_std_of_the_elites() -> None:
         ({"method": "random"}, "method must be one of"),
         ({"objective": "distance"}, "objective must be one of"),
         ({"action_repeat": 0}, "action_repeat must be >= 1"),
+        ({"action_repeat": 2, "replan_every": 3}, r"replan_every must be in \[1, action_repeat=2\]"),
+        ({"replan_every": 0}, "replan_every must be in"),
         ({"discount": 0.0}, "discount must be in"),
         ({"sampler_steps": 0}, "sampler_steps must be >= 1"),
     ],
@@ -137,6 +139,21 @@ def test_action_repeat_holds_each_planned_action_for_that_many_steps() -> None:
     assert len(world.rollouts) == 2  # planned at steps 0 and 3
     np.testing.assert_array_equal(actions[0], actions[1])
     np.testing.assert_array_equal(actions[0], actions[2])
+
+
+def test_replan_every_step_plans_each_step_while_looking_whole_decisions_ahead() -> None:
+    world = LatentSquareWorld()
+    config = SMALL.replace(action_repeat=3, replan_every=1, iterations=1)
+    planner = LatentPlanner(world, corner_latent_reward, config)
+    plans: list[np.ndarray] = []
+    plan = planner.plan
+    planner.plan = lambda context, obs=None: plans.append(plan(context, obs)) or plans[-1]
+    for _ in range(4):
+        planner.act(context_at(16, 16))
+    assert len(world.rollouts) == 4  # a new plan at every step
+    assert world.rollouts[0]["actions"].shape[1] == config.horizon * 3  # each decision still 3 model steps
+    # Within a decision the next search starts from the same plan, not one shifted by a decision.
+    np.testing.assert_array_equal(planner._mean, plans[-1])
 
 
 def test_act_warm_starts_the_next_plan_from_the_shifted_mean() -> None:

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from gymnasium.error import ResetNeeded
 from gymnasium.utils.env_checker import check_env
 
 from envs.sim.episode import Episode
@@ -286,3 +287,25 @@ def test_coverage_flags_on_hand_made_block_paths() -> None:
     assert not block_moved_off_goal(toward, goal)
     assert block_moved_off_goal(sideways, goal) and block_moved_off_goal(away, goal)
     assert reached_goal(np.array([False, True, False])) and not reached_goal(np.zeros(3, bool))
+
+
+def test_set_state_returns_to_a_state_so_the_same_actions_replay_exactly() -> None:
+    env = FetchSimEnv(task="push", size=32)
+    env.reset(seed=3)
+    actions = np.random.default_rng(0).uniform(-1, 1, (6, 4)).astype(np.float32)
+    for a in actions[:2]:
+        env.step(a)
+    state = env.get_state()
+    first = [env.step(a) for a in actions[2:]]
+    frame = env.render()
+    env.reset(seed=99)  # another episode (another goal) in between
+    env.set_state(state)
+    again = [env.step(a) for a in actions[2:]]
+    for (obs, reward, *_), (obs2, reward2, *_) in zip(first, again, strict=True):
+        for key in obs:
+            np.testing.assert_allclose(obs[key], obs2[key], atol=1e-9)
+        assert reward == reward2
+    np.testing.assert_array_equal(env.render(), frame)
+    assert env._steps == 6
+    with pytest.raises(ResetNeeded):
+        FetchSimEnv(task="push", size=32).get_state()
