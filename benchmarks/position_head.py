@@ -189,8 +189,8 @@ def main() -> None:
     }
     print(
         f"within-state Spearman on {args.heldout_groups} held-out states (candidates "
-        f"{report['spread_cm']:.1f} cm apart): position head {report['spearman_position_head']:.3f}, reward head "
-        f"{report['spearman_reward_head']:.3f}",
+        f"{report['spread_cm']:.1f} cm apart): position head {report['spearman_position_head']:.3f}, "
+        f"reward head {report['spearman_reward_head']:.3f}",
         flush=True,
     )
 
