@@ -41,6 +41,7 @@ from app.cli.plan import add_planner_options, build_planner, planner_config  # n
 from envs.evaluate import start_episode  # noqa: E402
 from envs.planning import evaluate_planner  # noqa: E402
 from envs.sim.fetch import FetchSimEnv, make_policy, push_progress  # noqa: E402
+from envs.sim.fetch_policies import fetch_positions  # noqa: E402
 from worldmodel.atomic import atomic_write_bytes  # noqa: E402
 from worldmodel.heads import frame_latents  # noqa: E402
 
@@ -68,7 +69,7 @@ def candidate_groups(
             sim.set_state(start)
             for action in sequence:
                 obs = sim.step(action)[0]
-            grip, block, goal = obs["observation"][:3], obs["achieved_goal"], obs["desired_goal"]
+            grip, block, goal = fetch_positions(obs)
             frames.append(sim.render())
             prog.append(float(push_progress(grip, block, goal)))
             pos.append(np.concatenate([grip, block, goal]))

@@ -19,6 +19,7 @@ import torch
 from envs.mpc_updates import sequence_returns
 from envs.planning import LatentPlanner
 from envs.sim.fetch import FetchSimEnv, push_progress
+from envs.sim.fetch_policies import fetch_positions
 from worldmodel.heads import frame_latents
 
 SCORES = ("progress", "head")
@@ -48,8 +49,7 @@ class SimulatorPlanner(LatentPlanner):
                 for j, action in enumerate(sequence):
                     obs = self.sim.step(action)[0]
                     if self.score == "progress":
-                        grip, block, goal = obs["observation"][:3], obs["achieved_goal"], obs["desired_goal"]
-                        rewards[i, j] = float(push_progress(grip, block, goal))
+                        rewards[i, j] = float(push_progress(*fetch_positions(obs)))
                     else:
                         frames.append(self.sim.render())
         finally:

@@ -65,10 +65,16 @@ def _move_toward(grip: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.clip((target - grip) / MAX_STEP_M, -1.0, 1.0)
 
 
-def _unpack(obs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Gripper position (3,), object position (3,), goal (3,) and total finger opening (m)."""
+def fetch_positions(obs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gripper position (3,), object position (3,) and goal (3,) of a Fetch state observation."""
     o = obs["observation"]
-    return o[0:3], o[3:6], obs["desired_goal"], float(o[9] + o[10])
+    return o[0:3], o[3:6], obs["desired_goal"]
+
+
+def _unpack(obs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """``fetch_positions`` and the total finger opening (m)."""
+    o = obs["observation"]
+    return (*fetch_positions(obs), float(o[9] + o[10]))
 
 
 def _finish(pos: np.ndarray, gripper: float, noise: SmoothNoise | None) -> np.ndarray:
